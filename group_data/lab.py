@@ -1,0 +1,32 @@
+"""Settings for the local lab (inventories/lab.py), overriding all.py for its hosts.
+
+GitHub release downloads are not reachable from the lab's machines, so the lab installs
+from its own release mirror: archives shaped exactly like upstream's, built from the
+Debian 12 and 13 packages of the same programs (see obsstack/mirror.py). The pins are the
+sha256 values computed when that mirror was built.
+"""
+
+from obsstack import lab as _lab
+from obsstack import labdata as _labdata
+
+environment = "lab"
+artifact_source = str(_labdata.MIRROR_DIR)
+releases = _labdata.mirror_releases(_labdata.MIRROR_DIR, newest=True)
+secrets_dir = str(_labdata.SECRETS_DIR)
+
+# Short intervals: the lab is for watching things happen.
+prometheus_scrape_interval = "5s"
+prometheus_evaluation_interval = "5s"
+alertmanager_group_wait = "5s"
+alertmanager_group_interval = "10s"
+
+# The lab's mail relay is a catcher on the controller (obsstack/mailcatcher.py) with a
+# certificate from the lab's own CA.
+alertmanager_email = {
+    "smarthost": f"{_lab.GATEWAY}:{_labdata.SMTP_PORT}",
+    "sender": "alertmanager@obs.lab.test",
+    "recipients": ["ops@lab.test"],
+    "auth_username": _labdata.SMTP_USERNAME,
+    "require_tls": True,
+    "ca_file": str(_labdata.SMTP_IDENTITY_DIR / "ca.pem"),
+}

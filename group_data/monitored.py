@@ -1,0 +1,1 @@
+"""Settings for monitored hosts (web servers running the exporters)."""

@@ -1,0 +1,111 @@
+"""Secret values: read on the controller from a private directory or the environment.
+
+A secret named ``smtp_password`` comes from ``$OBS_SECRET_SMTP_PASSWORD`` when that is set,
+otherwise from ``<secrets_dir>/smtp_password``. The directory must be 0700 and its files
+0600 (owner only): a readable-by-others secret is refused rather than used. Values never
+pass through a command line: deploys write them into 0600/0640 files on the hosts.
+
+Example::
+
+    from pathlib import Path
+    from obsstack import secrets
+    store = Path("secrets")
+    secrets.init(store)                 # generates what can be generated, reports the rest
+    value = secrets.read("smtp_password", store)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as token_source
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "OBS_SECRET_"
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    purpose: str
+    generated: bool  # False: the value belongs to someone else (e.g. a mail relay password)
+
+
+SECRETS: dict[str, SecretSpec] = {
+    spec.name: spec
+    for spec in (
+        SecretSpec("smtp_password", "password Alertmanager logs in to the SMTP relay with", False),
+    )
+}
+
+
+class SecretError(Exception):
+    """A secret is missing, unknown or stored unsafely. Messages never contain a value."""
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def read(name: str, store: Path) -> str:
+    """The value of secret ``name`` from the environment or ``store``; never logged."""
+    if name not in SECRETS:
+        raise SecretError(f"unknown secret {name!r}; known: {', '.join(sorted(SECRETS))}")
+    if env_name(name) in os.environ:
+        return os.environ[env_name(name)]
+    path = store / name
+    if not path.exists():
+        raise SecretError(
+            f"secret {name!r} ({SECRETS[name].purpose}) is missing: write it to {path} "
+            f"(mode 0600) or set {env_name(name)}"
+            + ("" if not SECRETS[name].generated else "; `invoke secrets.init` generates it")
+        )
+    _check_private(store, 0o700)
+    _check_private(path, 0o600)
+    value = path.read_text().strip()
+    if not value:
+        raise SecretError(f"secret {name!r} in {path} is empty")
+    return value
+
+
+def write(name: str, value: str, store: Path) -> Path:
+    """Store ``value`` as secret ``name``, creating the directory 0700 and the file 0600."""
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(store, 0o700)
+    path = store / name
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(value)
+    os.chmod(path, 0o600)
+    return path
+
+
+def init(store: Path, include_provided: bool = False) -> dict[str, str]:
+    """Generate every missing generated secret; report the state of each one.
+
+    ``include_provided`` also generates secrets that normally come from elsewhere, for a
+    lab whose SMTP relay is our own catcher. Returns ``{name: what happened}``.
+    """
+    report = {}
+    for spec in SECRETS.values():
+        if env_name(spec.name) in os.environ:
+            report[spec.name] = f"from ${env_name(spec.name)}"
+        elif (store / spec.name).exists():
+            report[spec.name] = "present"
+        elif spec.generated or include_provided:
+            write(spec.name, token_source.token_urlsafe(32), store)
+            report[spec.name] = "generated"
+        else:
+            report[spec.name] = (
+                f"missing: write your value to {store / spec.name} or set {env_name(spec.name)}"
+            )
+    return report
+
+
+def _check_private(path: Path, wanted: int) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SecretError(
+            f"{path} is mode {mode:04o}: other users can read it; run chmod {wanted:04o} {path}"
+        )

@@ -1,0 +1,271 @@
+"""The schema of group and host data, checked before any host is touched.
+
+Each key in ``group_data/*.py`` and in inventory host data is checked against ``SCHEMA``:
+unknown keys (with a "did you mean"), wrong types, bad durations, ports, versions, sha256
+values, e-mail addresses and placeholders left in. An error names the file, the key, the bad
+value and what is expected.
+
+Example::
+
+    from obsstack.settings import check_group_data_dir
+    check_group_data(Path("group_data"), Path("inventories/lab.py"))  # raises SettingsError
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from obsstack.components import COMPONENTS
+
+Check = Callable[[Any], str | None]
+
+DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
+PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
+# Keys pyinfra itself reads from host data (connection settings, global arguments).
+PYINFRA_KEY_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "local_", "chroot_", "terraform_")
+
+
+class SettingsError(Exception):
+    """Bad input data; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Check
+    expected: str
+
+
+def _is(kind: type | tuple[type, ...], expected: str) -> Field:
+    return Field(lambda value: None if isinstance(value, kind) else "wrong type", expected)
+
+
+def _match(pattern: re.Pattern, expected: str) -> Field:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and pattern.match(value) else "bad format"
+
+    return Field(check, expected)
+
+
+def _int_range(low: int, high: int, expected: str) -> Field:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "wrong type"
+        return None if low <= value <= high else "out of range"
+
+    return Field(check, expected)
+
+
+def _email(value: Any) -> str | None:
+    if not isinstance(value, str) or not EMAIL.match(value):
+        return "bad format"
+    return _placeholder(value)
+
+
+def _placeholder(value: str) -> str | None:
+    found = [marker for marker in PLACEHOLDERS if marker.lower() in value.lower()]
+    return f"placeholder {found[0]!r} left in" if found else None
+
+
+def _email_list(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "wrong type"
+    return next((problem for item in value if (problem := _email(item))), None)
+
+
+def _smarthost(value: Any) -> str | None:
+    if not isinstance(value, str) or not HOST_PORT.match(value):
+        return "bad format"
+    if not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
+        return "port out of range"
+    return _placeholder(value)
+
+
+def _optional_path(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, str) and value) else "wrong type"
+
+
+PORT = _int_range(1, 65535, "a TCP port number 1-65535")
+DURATION_FIELD = _match(DURATION, "a Prometheus duration such as 30s, 5m, 15d")
+VERSION_FIELD = _match(VERSION, "a version such as 2.53.3 (no leading v)")
+SHA256_FIELD = _match(SHA256, "64 lowercase hex characters (sha256 of the release archive)")
+
+@dataclass(frozen=True)
+class Section:
+    """A dict-valued key: every field must be present (group data replaces whole keys)."""
+
+    fields: Mapping[str, Field | Section]
+
+
+RELEASE = Section({"version": VERSION_FIELD, "sha256": SHA256_FIELD})
+
+ALERTMANAGER_EMAIL = Section(
+    {
+        "smarthost": Field(_smarthost, "the SMTP relay as host:port, e.g. smtp.mailgun.org:587"),
+        "sender": Field(_email, "the From address, e.g. alerts@yourdomain.tld"),
+        "recipients": Field(_email_list, "a non-empty list of e-mail addresses"),
+        "auth_username": Field(
+            lambda v: None if v is None or (isinstance(v, str) and v) else "wrong type",
+            "the SMTP login name, or None for a relay without authentication",
+        ),
+        "require_tls": _is(bool, "True or False (STARTTLS required)"),
+        "ca_file": Field(_optional_path, "a controller path to the relay's CA bundle, or None"),
+    }
+)
+
+def _number(low: float, high: float, expected: str) -> Field:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return "wrong type"
+        return None if low <= value <= high else "out of range"
+
+    return Field(check, expected)
+
+
+PERCENT = _number(0, 100, "a percentage between 0 and 100")
+ALERT_RULES = Section(
+    {
+        "instance_down_for": DURATION_FIELD,
+        "filesystem_free_critical_percent": PERCENT,
+        "filesystem_almost_full_for": DURATION_FIELD,
+        "filesystem_free_warning_percent": PERCENT,
+        "filesystem_fill_prediction_hours": _number(1, 24 * 365, "hours ahead, 1 or more"),
+        "filesystem_filling_up_for": DURATION_FIELD,
+        "memory_available_warning_percent": PERCENT,
+        "memory_low_for": DURATION_FIELD,
+        "load15_per_cpu_warning": _number(0.1, 1000, "a load per CPU such as 2"),
+        "high_load_for": DURATION_FIELD,
+        "clock_offset_warning_seconds": _number(0.001, 3600, "seconds such as 0.05"),
+        "clock_skew_for": DURATION_FIELD,
+        "systemd_unit_failed_for": DURATION_FIELD,
+    }
+)
+
+SCHEMA: dict[str, Field | Section] = {
+    "environment": _match(re.compile(r"^[a-z][a-z0-9-]*$"), "a lowercase name such as production"),
+    "artifact_source": Field(
+        lambda v: None if isinstance(v, str) and v else "wrong type",
+        "'github', an http(s):// mirror URL or a local directory",
+    ),
+    "artifact_cache_dir": Field(_optional_path, "a controller directory for downloaded archives"),
+    "secrets_dir": Field(_optional_path, "a controller directory holding secret files (0700)"),
+    "releases": Section({name: RELEASE for name in COMPONENTS}),
+    "config_backups_kept": _int_range(1, 1000, "how many config backups to keep, 1-1000"),
+    "node_exporter_port": PORT,
+    "prometheus_port": PORT,
+    "alertmanager_port": PORT,
+    "prometheus_retention_time": DURATION_FIELD,
+    "prometheus_retention_size": _match(SIZE, "0 (no limit) or a size such as 10GB"),
+    "prometheus_scrape_interval": DURATION_FIELD,
+    "prometheus_evaluation_interval": DURATION_FIELD,
+    "prometheus_extra_rule_files": Field(
+        lambda v: None if isinstance(v, list) and all(isinstance(p, str) for p in v)
+        else "wrong type",
+        "a list of controller paths to extra rule files",
+    ),
+    "alertmanager_email": ALERTMANAGER_EMAIL,
+    "alertmanager_group_wait": DURATION_FIELD,
+    "alertmanager_group_interval": DURATION_FIELD,
+    "alertmanager_repeat_interval": DURATION_FIELD,
+    "alert_rules": ALERT_RULES,
+}
+
+
+def inventory_groups(inventory: Path) -> list[str]:
+    """Group names an inventory file defines (module-level lists, as pyinfra reads them)."""
+    if not inventory.exists():
+        raise SettingsError(f"{inventory}: inventory file not found")
+    return [
+        name
+        for name, value in runpy.run_path(str(inventory)).items()
+        if not name.startswith("_") and isinstance(value, (list, tuple))
+    ]
+
+
+def check_data(data: Mapping[str, Any], source: str) -> list[str]:
+    """Problems in one mapping of settings (a group_data file or a host's data)."""
+    problems: list[str] = []
+    for key, value in data.items():
+        if key.startswith(PYINFRA_KEY_PREFIXES):
+            continue
+        problems.extend(_check_value(SCHEMA, key, value, source, key))
+    return problems
+
+
+def _check_value(
+    schema: Mapping[str, Field | Section], key: str, value: Any, source: str, dotted: str
+) -> list[str]:
+    if key not in schema:
+        close = difflib.get_close_matches(key, list(schema), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(schema)}"
+        return [f"{source}: unknown key {dotted!r}{hint}"]
+    field = schema[key]
+    if isinstance(field, Field):
+        problem = field.check(value)
+        if problem:
+            return [f"{source}: {dotted} = {value!r}: {problem}; expected {field.expected}"]
+        return []
+    if not isinstance(value, dict):
+        keys = ", ".join(field.fields)
+        return [f"{source}: {dotted} = {value!r}: wrong type; expected a dict with {keys}"]
+    missing = [name for name in field.fields if name not in value]
+    problems = [f"{source}: {dotted} is missing {', '.join(missing)}"] if missing else []
+    for sub_key, sub_value in value.items():
+        problems.extend(
+            _check_value(field.fields, sub_key, sub_value, source, f"{dotted}.{sub_key}")
+        )
+    return problems
+
+
+def check_group_data(directory: Path, inventory: Path) -> None:
+    """Check the group data files that apply to ``inventory``; raise listing all problems.
+
+    Those are ``all.py``, the file named after the inventory file (pyinfra puts every host
+    of ``inventories/lab.py`` in group ``lab``) and one per group the inventory defines.
+    """
+    groups = {"all", inventory.stem, *inventory_groups(inventory)}
+    problems = []
+    for path in sorted(directory.glob("*.py")):
+        if path.stem not in groups:
+            continue
+        data = {
+            key: value
+            for key, value in runpy.run_path(str(path)).items()
+            if not key.startswith("_") and not callable(value) and not isinstance(value, ModuleType)
+        }
+        problems.extend(check_data(data, str(path)))
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+
+
+
+OPTIONAL_KEYS = frozenset({"artifact_cache_dir", "prometheus_extra_rule_files"})
+OBSERVABILITY_KEYS = frozenset(
+    key for key in SCHEMA if key.startswith(("prometheus_", "alertmanager_"))
+)
+
+
+def check_host_data(name: str, groups: set[str], data: Mapping[str, Any]) -> None:
+    """Check a host's merged data: every key valid, every key its roles need present."""
+    problems = check_data(data, f"data of host {name}")
+    needed = set(SCHEMA) - OPTIONAL_KEYS
+    if "observability" not in groups:
+        needed -= OBSERVABILITY_KEYS
+    missing = sorted(needed - set(data))
+    if missing:
+        problems.append(
+            f"data of host {name}: missing {', '.join(missing)} (group_data/all.py defines them)"
+        )
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))

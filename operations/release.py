@@ -1,0 +1,150 @@
+"""Install upstream release archives: verified on the controller, versioned on the host.
+
+Layout on the host: ``/opt/NAME/VERSION/<binaries>`` with ``/usr/local/bin/<binary>``
+symlinks pointing at the active version. Older versions stay, so a rollback is a symlink
+switch with no download.
+
+Example (a deploy file)::
+
+    from operations.release import release
+    release(
+        name="Install node_exporter 1.9.0",
+        component="node_exporter",
+        version="1.9.0",
+        sha256="<64 hex>",
+        source="/srv/obs-mirror",
+        cache_dir="/root/.cache/observability-stack/artifacts",
+    )
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
+from pyinfra.facts.files import Link
+
+from obsstack.artifacts import ArtifactError, fetch_archive
+from obsstack.components import COMPONENTS
+from operations.facts import InstalledVersion
+
+INSTALL_ROOT = "/opt"
+BIN_DIR = "/usr/local/bin"
+
+
+@operation()
+def release(
+    component: str,
+    version: str,
+    sha256: str,
+    source: str,
+    cache_dir: str,
+    install_root: str = INSTALL_ROOT,
+    bin_dir: str = BIN_DIR,
+):
+    """
+    Install a pinned upstream release of a Prometheus-family program and make it active.
+
+    + component: a key of ``obsstack.components.COMPONENTS`` (e.g. ``prometheus``)
+    + version: the pinned version, as the binary reports it with ``--version``
+    + sha256: sha256 of the release archive; checked on the controller before upload
+      and again on the host after upload
+    + source: artifact source: ``github``, a mirror URL or a local directory
+    + cache_dir: controller directory that keeps downloaded archives
+    + install_root: versions live in ``install_root/component/version``
+    + bin_dir: where the stable symlinks to the active version live
+
+    Nothing is downloaded or uploaded when the active binary already reports ``version``;
+    when that version is still on the host from an earlier install, only the symlinks move.
+    """
+    spec = COMPONENTS[component]
+    version_dir = f"{install_root}/{component}/{version}"
+    primary = spec.binaries[0]
+
+    active = host.get_fact(InstalledVersion, binary=f"{bin_dir}/{primary}")
+    links_ok = all(
+        _link_points_to(f"{bin_dir}/{binary}", f"{version_dir}/{binary}")
+        for binary in spec.binaries
+    )
+    if active == version and links_ok:
+        host.noop(f"{component} {version} is installed and active")
+        return
+
+    if needs_archive(component, version, install_root):
+        archive = _verified_archive(component, version, sha256, source, cache_dir)
+        yield from _install_archive(archive, spec.archive_stem(version), version_dir, sha256)
+        yield _check_reported_version(f"{version_dir}/{primary}", version)
+
+    for binary in spec.binaries:
+        yield _switch_link(f"{bin_dir}/{binary}", f"{version_dir}/{binary}")
+
+
+def prepare_release(
+    component: str, version: str, sha256: str, source: str, cache_dir: str,
+    install_root: str = INSTALL_ROOT,
+) -> None:
+    """Fetch and verify the archive now, from deploy code, when the host will need it.
+
+    Deploy code runs before any operation executes on any host, so a missing or
+    tampered archive stops the whole deploy with nothing changed anywhere.
+    """
+    if needs_archive(component, version, install_root):
+        _verified_archive(component, version, sha256, source, cache_dir)
+
+
+def needs_archive(component: str, version: str, install_root: str = INSTALL_ROOT) -> bool:
+    """True when ``version`` is not already unpacked on the host (e.g. from an earlier deploy)."""
+    binary = f"{install_root}/{component}/{version}/{COMPONENTS[component].binaries[0]}"
+    return host.get_fact(InstalledVersion, binary=binary) != version
+
+
+def _verified_archive(component, version, sha256, source, cache_dir) -> Path:
+    try:
+        return fetch_archive(component, version, sha256, source, Path(cache_dir))
+    except ArtifactError as error:
+        raise OperationError(str(error)) from error
+
+
+def _link_points_to(path: str, target: str) -> bool:
+    link = host.get_fact(Link, path=path)
+    return bool(link) and link.get("link_target") == target
+
+
+def _install_archive(archive: Path, stem: str, version_dir: str, sha256: str):
+    """Upload, re-verify and unpack into a staging dir, then rename it into place."""
+    parent = str(Path(version_dir).parent)
+    remote_archive = f"{parent}/.{archive.name}"
+    staging = f"{version_dir}.partial"
+    yield StringCommand(f"install -d -m 0755 -o root -g root {shlex.quote(parent)}")
+    yield FileUploadCommand(str(archive), remote_archive, remote_temp_filename=remote_archive)
+    q_archive, q_staging, q_dir = map(shlex.quote, (remote_archive, staging, version_dir))
+    yield StringCommand(
+        f"echo {sha256}'  '{q_archive} | sha256sum --check --quiet"
+        f" && rm -rf {q_staging} && mkdir -m 0755 {q_staging}"
+        f" && tar -xzf {q_archive} -C {q_staging} --strip-components=1 --no-same-owner"
+        f" {shlex.quote(stem)}/"
+        f" && chown -R root:root {q_staging}"
+        f" && rm -rf {q_dir} && mv -T {q_staging} {q_dir}"
+        f" && rm -f {q_archive}"
+    )
+
+
+def _check_reported_version(binary: str, version: str) -> StringCommand:
+    """Fail before the switch if the unpacked binary does not run or reports another version."""
+    q_binary = shlex.quote(binary)
+    pattern = shlex.quote(r"version v?" + version.replace(".", r"\.") + r"([+ ]|$)")
+    return StringCommand(
+        f"{q_binary} --version 2>&1 | head -n 1 | grep -Eq {pattern}"
+        f" || {{ echo {q_binary} does not report version {shlex.quote(version)} >&2; exit 1; }}"
+    )
+
+
+def _switch_link(link: str, target: str) -> StringCommand:
+    """Replace the symlink atomically: a new link renamed over the old one."""
+    temporary = f"{link}.obs-new"
+    return StringCommand(
+        f"ln -sfn {shlex.quote(target)} {shlex.quote(temporary)}"
+        f" && mv -Tf {shlex.quote(temporary)} {shlex.quote(link)}"
+    )

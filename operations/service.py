@@ -1,0 +1,80 @@
+"""Daemon accounts and systemd services, composed from pyinfra's own operations.
+
+``service`` installs the unit through ``managed_config`` (backup, atomic swap), then
+restarts only when the unit or the binary changed, reloads when only configs changed, and
+keeps the service enabled and running.
+
+Example (a deploy file)::
+
+    from operations.service import daemon_account, service
+    daemon_account("node-exp", home="/var/lib/node_exporter")
+    service("node_exporter.service", unit_text, restart_on=[install], reload_on=[])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyinfra.api import OperationMeta
+from pyinfra.operations import files, server, systemd
+
+from operations.config import managed_config
+
+NOLOGIN = "/usr/sbin/nologin"
+
+
+def daemon_account(user: str, home: str) -> None:
+    """A system user and group of the same name with no login shell, owning ``home``."""
+    server.group(name=f"Create group {user}", group=user, system=True)
+    server.user(
+        name=f"Create system user {user}",
+        user=user,
+        group=user,
+        home=home,
+        shell=NOLOGIN,
+        system=True,
+        create_home=False,
+        ensure_home=False,
+    )
+    files.directory(
+        name=f"Create {home}", path=home, user=user, group=user, mode="0750", present=True
+    )
+
+
+def service(
+    unit: str,
+    unit_text: str,
+    restart_on: Sequence[OperationMeta] = (),
+    reload_on: Sequence[OperationMeta] = (),
+    keep_backups: int = 10,
+) -> None:
+    """Install ``unit`` and converge it: enabled, running, restarted or reloaded on change."""
+    unit_file = managed_config(
+        name=f"Install {unit}",
+        dest=f"/etc/systemd/system/{unit}",
+        content=unit_text,
+        keep_backups=keep_backups,
+    )
+    restart_triggers = (unit_file, *restart_on)
+
+    def restart_needed() -> bool:
+        return any(op.did_change() for op in restart_triggers)
+
+    def only_reload_needed() -> bool:
+        return any(op.did_change() for op in reload_on) and not restart_needed()
+
+    systemd.daemon_reload(name=f"Reload systemd units for {unit}", _if=unit_file.did_change)
+    systemd.service(
+        name=f"Restart {unit} (unit or binary changed)",
+        service=unit,
+        restarted=True,
+        _if=restart_needed,
+    )
+    systemd.service(
+        name=f"Reload {unit} (configuration changed)",
+        service=unit,
+        reloaded=True,
+        _if=only_reload_needed,
+    )
+    # Last, so a first install starts once instead of start-then-restart.
+    systemd.service(name=f"Enable and start {unit}", service=unit, running=True, enabled=True)

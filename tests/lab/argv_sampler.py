@@ -1,0 +1,49 @@
+"""Watch every process's argv on the controller and the lab hosts at once.
+
+The lab hosts' processes are visible in the controller's /proc (nspawn nests PID
+namespaces), so one sampler of /proc/*/cmdline sees every host's command lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+
+class ArgvSampler:
+    """Sweep /proc/*/cmdline as fast as possible in a thread, recording any needle seen."""
+
+    def __init__(self, needles: list[str]) -> None:
+        self.needles = [needle.encode() for needle in needles if needle]
+        self.hits: list[str] = []
+        self.sweeps = 0
+        self.elapsed = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ArgvSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def rate(self) -> float:
+        """Full sweeps of the process table per second."""
+        return self.sweeps / self.elapsed if self.elapsed else 0.0
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    argv = cmdline.read_bytes()
+                except OSError:
+                    continue  # the process ended between listing and reading
+                if any(needle in argv for needle in self.needles):
+                    self.hits.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+            self.sweeps += 1
+        self.elapsed = time.monotonic() - started

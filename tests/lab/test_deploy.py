@@ -1,0 +1,113 @@
+"""After a deploy to the lab: accounts, files, units, ports, versions, APIs — on real hosts."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import address, deploy
+from waiting import wait_until
+
+from obsstack import lab
+from obsstack.labdata import MIRROR_DIR, mirror_releases
+
+pytestmark = pytest.mark.lab
+
+OBS = "obs"
+ALL_HOSTS = [host.name for host in lab.HOSTS if host.groups]
+DAEMONS = {
+    # user, unit, port, data dir
+    "node_exporter": ("node-exp", "node_exporter.service", 9100, "/var/lib/node_exporter"),
+    "prometheus": ("prometheus", "prometheus.service", 9090, "/var/lib/prometheus"),
+    "alertmanager": ("alertmanager", "alertmanager.service", 9093, "/var/lib/alertmanager"),
+}
+SERVER_ONLY = ("prometheus", "alertmanager")
+
+
+def daemons_on(name: str) -> list[str]:
+    return ["node_exporter"] + (list(SERVER_ONLY) if name == OBS else [])
+
+
+@pytest.mark.parametrize("name", ALL_HOSTS)
+def test_daemons_run_as_their_own_locked_down_users(deployed, hosts, name):
+    host = hosts[name]
+    for daemon in daemons_on(name):
+        user, unit, port, data_dir = DAEMONS[daemon]
+        account = host.user(user)
+        assert account.exists and account.shell == "/usr/sbin/nologin"
+        assert host.file(data_dir).is_directory
+        assert host.file(data_dir).user == user and host.file(data_dir).mode == 0o750
+        service = host.service(unit)
+        assert service.is_enabled and service.is_running
+        assert host.socket(f"tcp://{port}").is_listening
+        pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+        assert host.check_output(f"ps -o user= -p {pid}") == user
+        unit_text = host.file(f"/etc/systemd/system/{unit}").content_string
+        for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
+                          "PrivateTmp=yes"):
+            assert hardening in unit_text
+
+
+@pytest.mark.parametrize("name", ALL_HOSTS)
+def test_binaries_report_the_pinned_versions(deployed, hosts, name):
+    pins = mirror_releases(MIRROR_DIR)
+    for daemon in daemons_on(name):
+        version = pins[daemon]["version"]
+        binary = hosts[name].file(f"/usr/local/bin/{daemon}")
+        assert binary.is_symlink and binary.linked_to == f"/opt/{daemon}/{version}/{daemon}"
+        output = hosts[name].check_output(f"/usr/local/bin/{daemon} --version 2>&1 | head -n1")
+        assert output.startswith(f"{daemon}, version {version}")
+
+
+def test_config_files_are_private_to_their_daemon(deployed, hosts):
+    host = hosts[OBS]
+    for path, group in (
+        ("/etc/prometheus/prometheus.yml", "prometheus"),
+        ("/etc/prometheus/rules/node.rules.yml", "prometheus"),
+        ("/etc/prometheus/file_sd/node.yml", "prometheus"),
+        ("/etc/alertmanager/alertmanager.yml", "alertmanager"),
+        ("/etc/alertmanager/smtp_password", "alertmanager"),
+    ):
+        config = host.file(path)
+        assert (config.user, config.group, config.mode) == ("root", group, 0o640), path
+
+
+def test_prometheus_scrapes_every_target_with_inventory_labels(deployed):
+    url = f"http://{address(OBS)}:9090/api/v1/targets"
+
+    def all_up():
+        targets = requests.get(url, timeout=5).json()["data"]["activeTargets"]
+        return targets if targets and all(t["health"] == "up" for t in targets) else None
+
+    targets = wait_until(all_up, timeout=60, what="every Prometheus target up")
+    node_targets = {
+        target["labels"]["instance"]: target["labels"]
+        for target in targets
+        if target["labels"]["job"] == "node"
+    }
+    assert set(node_targets) == set(ALL_HOSTS)
+    assert node_targets[OBS]["role"] == "observability"
+    assert node_targets["web1"]["role"] == "monitored"
+    assert all(labels["env"] == "lab" for labels in node_targets.values())
+    jobs = {t["labels"]["job"] for t in targets}
+    assert jobs == {"node", "prometheus", "alertmanager"}
+
+
+def test_alertmanager_is_ready_and_knows_the_mail_route(deployed):
+    base = f"http://{address(OBS)}:9093"
+    assert requests.get(f"{base}/-/ready", timeout=5).status_code == 200
+    status = requests.get(f"{base}/api/v2/status", timeout=5).json()
+    assert "smtp_auth_password_file" in status["config"]["original"]
+    assert "ops@lab.test" in status["config"]["original"]
+
+
+def test_baseline_rules_are_loaded(deployed):
+    groups = requests.get(f"http://{address(OBS)}:9090/api/v1/rules", timeout=5).json()
+    names = {rule["name"] for group in groups["data"]["groups"] for rule in group["rules"]}
+    assert {"Watchdog", "InstanceDown"} <= names
+
+
+def test_second_deploy_changes_nothing(deployed):
+    result = deploy()
+    assert result.ok, result.log[-3000:]
+    assert result.changed and set(result.changed) == set(ALL_HOSTS)
+    assert result.total_changed == 0, result.changed

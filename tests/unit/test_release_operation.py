@@ -1,0 +1,95 @@
+"""release: verified before upload, skipped when active, a link switch when already on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from fakehost import run_operation
+
+from operations.release import release
+
+VERSION = "1.9.0"
+VERSION_DIR = f"/opt/node_exporter/{VERSION}"
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> tuple[Path, str]:
+    """A local artifact source holding one release-shaped node_exporter archive."""
+    version_dir = tmp_path / "mirror" / "node_exporter" / VERSION
+    version_dir.mkdir(parents=True)
+    archive = version_dir / f"node_exporter-{VERSION}.linux-amd64.tar.gz"
+    script = f"#!/bin/sh\necho 'node_exporter, version {VERSION} (branch: x)'\n".encode()
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(f"node_exporter-{VERSION}.linux-amd64/node_exporter")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    return tmp_path / "mirror", hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def install(tmp_path: Path, responses: dict, source: Path, sha256: str):
+    return run_operation(
+        release,
+        responses,
+        name="install",
+        component="node_exporter",
+        version=VERSION,
+        sha256=sha256,
+        source=str(source),
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+
+def link_line(target: str) -> str:
+    return (
+        "user=root group=root mode=lrwxrwxrwx atime=0 mtime=0 ctime=0 size=1 "
+        f"'/usr/local/bin/node_exporter' -> '{target}'"
+    )
+
+
+def test_fresh_host_gets_upload_verify_unpack_version_check_and_link(tmp_path, mirror):
+    source, sha256 = mirror
+    run = install(tmp_path, {}, source, sha256)
+    assert run.succeeded
+    joined = "\n".join(run.commands)
+    assert f"echo {sha256}'  '" in joined and "sha256sum --check" in joined
+    assert f"mv -T {VERSION_DIR}.partial {VERSION_DIR}" in joined
+    assert f"{VERSION_DIR}/node_exporter --version" in joined
+    assert f"ln -sfn {VERSION_DIR}/node_exporter /usr/local/bin/node_exporter.obs-new" in joined
+    assert (tmp_path / "cache" / "node_exporter" / VERSION).is_dir()
+
+
+def test_active_pinned_version_does_nothing_and_downloads_nothing(tmp_path):
+    responses = {
+        "/usr/local/bin/node_exporter --version": f"node_exporter, version {VERSION}+ds1 (x)",
+        "stat -c": link_line(f"{VERSION_DIR}/node_exporter"),
+    }
+    # The source does not exist: any attempt to fetch would fail the operation.
+    run = install(tmp_path, responses, tmp_path / "no-such-mirror", "0" * 64)
+    assert run.succeeded
+    assert not any("sha256sum --check" in c or "ln -sfn" in c for c in run.commands)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_version_already_on_disk_is_a_link_switch_without_download(tmp_path):
+    responses = {
+        "/usr/local/bin/node_exporter --version": "node_exporter, version 1.5.0 (x)",
+        f"{VERSION_DIR}/node_exporter --version": f"node_exporter, version {VERSION} (x)",
+        "stat -c": link_line("/opt/node_exporter/1.5.0/node_exporter"),
+    }
+    run = install(tmp_path, responses, tmp_path / "no-such-mirror", "0" * 64)
+    assert run.succeeded
+    assert any("ln -sfn" in c for c in run.commands)
+    assert not any("sha256sum --check" in c for c in run.commands)
+
+
+def test_checksum_mismatch_fails_before_any_change(tmp_path, mirror):
+    source, _ = mirror
+    run = install(tmp_path, {}, source, "f" * 64)
+    assert not run.succeeded
+    # Only fact lookups ran: no directory, upload, unpack or link command.
+    assert all(" --version" in c or "stat -c" in c for c in run.commands), run.commands
+    assert not list((tmp_path / "cache").rglob("*.tar.gz"))

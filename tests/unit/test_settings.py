@@ -1,0 +1,127 @@
+"""Bad group data is refused with the file, the key, the value and the expected form."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from obsstack.settings import SettingsError, check_data, check_group_data, check_host_data
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS = {
+    **runpy.run_path(str(REPO / "group_data" / "all.py")),
+    **runpy.run_path(str(REPO / "group_data" / "observability.py")),
+}
+DEFAULTS = {key: value for key, value in DEFAULTS.items() if not key.startswith("_")}
+VALID_EMAIL = {
+    "smarthost": "smtp.mail.lan:587",
+    "sender": "alerts@ops.lan",
+    "recipients": ["team@ops.lan"],
+    "auth_username": "alerts",
+    "require_tls": True,
+    "ca_file": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("prometheus_port", 70000, "prometheus_port = 70000: out of range; expected a TCP port"),
+        ("prometheus_port", "9090", "prometheus_port = '9090': wrong type"),
+        ("prometheus_retention_time", "30 days", "expected a Prometheus duration"),
+        ("prometheus_retention_size", "10G", "expected 0 (no limit) or a size such as 10GB"),
+        ("environment", "Prod", "expected a lowercase name"),
+        ("prometheus_scrap_interval", "5s", "did you mean 'prometheus_scrape_interval'?"),
+        ("config_backups_kept", 0, "config_backups_kept = 0: out of range"),
+        (
+            "releases",
+            {"prometheus": {"version": "v3.14.0", "sha256": "a" * 64}},
+            "releases.prometheus.version = 'v3.14.0': bad format; expected a version",
+        ),
+        (
+            "releases",
+            {"prometheus": {"version": "3.14.0", "sha256": "abc"}},
+            "releases.prometheus.sha256 = 'abc': bad format; expected 64 lowercase hex",
+        ),
+        ("releases", {"grafana": {}}, "unknown key 'releases.grafana'"),
+        (
+            "releases",
+            {"prometheus": {"version": "3.14.0"}},
+            "releases.prometheus is missing sha256",
+        ),
+        ("alertmanager_email", "ops@x.lan", "wrong type; expected a dict with smarthost"),
+        (
+            "alertmanager_email",
+            {**VALID_EMAIL, "sender": "not-an-address"},
+            "alertmanager_email.sender = 'not-an-address': bad format",
+        ),
+        (
+            "alertmanager_email",
+            {**VALID_EMAIL, "recipients": ["ops@example.com"]},
+            "placeholder 'example.com' left in",
+        ),
+        (
+            "alertmanager_email",
+            {**VALID_EMAIL, "smarthost": "smtp.lan"},
+            "alertmanager_email.smarthost = 'smtp.lan': bad format; expected the SMTP relay as",
+        ),
+        (
+            "alertmanager_email",
+            {**VALID_EMAIL, "smarthost": "smtp.lan:99999"},
+            "port out of range",
+        ),
+        ("alertmanager_email", {**VALID_EMAIL, "recipients": []}, "a non-empty list"),
+        ("alertmanager_email", {**VALID_EMAIL, "require_tls": "yes"}, "expected True or False"),
+        ("alert_rules", {"instance_down_for": "2 minutes"}, "alert_rules.instance_down_for"),
+        ("prometheus_extra_rule_files", "rules.yml", "a list of controller paths"),
+    ],
+)
+def test_bad_values_are_named_with_key_value_and_expectation(key, value, expected):
+    problems = check_data({key: value}, "group_data/all.py")
+    assert problems, f"{key}={value!r} was accepted"
+    assert all(problem.startswith("group_data/all.py: ") for problem in problems)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_the_shipped_defaults_only_complain_about_placeholders():
+    problems = check_data(DEFAULTS, "defaults")
+    assert problems, "the shipped example.com addresses must be flagged"
+    assert all("placeholder" in problem for problem in problems), problems
+
+
+def test_pyinfra_connection_keys_are_not_ours_to_judge():
+    assert check_data({"ssh_user": "deploy", "_sudo": True}, "inventory") == []
+
+
+def test_missing_required_keys_are_listed_for_the_host():
+    data = {key: value for key, value in DEFAULTS.items() if key != "releases"}
+    data["alertmanager_email"] = VALID_EMAIL
+    with pytest.raises(SettingsError, match=r"data of host obs: missing releases"):
+        check_host_data("obs", {"observability"}, data)
+
+
+def test_monitored_hosts_do_not_need_server_settings():
+    data = {key: value for key, value in DEFAULTS.items() if not key.startswith(("prom", "alert"))}
+    data["alert_rules"] = DEFAULTS["alert_rules"]
+    check_host_data("web1", {"monitored"}, data)
+
+
+def test_group_data_files_are_checked_with_their_file_name(tmp_path):
+    group_data = tmp_path / "group_data"
+    group_data.mkdir()
+    (group_data / "all.py").write_text("prometheus_port = 0\n")
+    (group_data / "unrelated.py").write_text("nonsense_key = 1\n")
+    inventory = tmp_path / "prod.py"
+    inventory.write_text("observability = ['obs.lan']\n")
+    with pytest.raises(SettingsError) as error:
+        check_group_data(group_data, inventory)
+    message = str(error.value)
+    assert f"{group_data / 'all.py'}: prometheus_port = 0: out of range" in message
+    assert "nonsense_key" not in message  # no host of this inventory is in that group
+
+
+def test_missing_inventory_file_is_named(tmp_path):
+    with pytest.raises(SettingsError, match=r"nope\.py: inventory file not found"):
+        check_group_data(tmp_path, tmp_path / "nope.py")
