@@ -12,6 +12,7 @@ mirror of release-shaped archives built from the Debian 12 and 13 packages' bina
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +23,19 @@ import testinfra
 from obsstack import lab, labdata
 from obsstack.deploy import DeployResult, run_deploy
 
+REPO = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = "inventories/lab.py"
+OBS_NAME = "obs"
 LAB_ORDER = ("test_lab.py",)  # lifecycle tests reboot hosts: run them before the deploy tests
 # Short durations so alerts fire within seconds, configured for the tests (no sleeps).
+# pyinfra replaces whole keys, so alert_rules is the full default dict with one change.
 TEST_DATA = {
     "alertmanager_group_wait": "1s",
     "alertmanager_group_interval": "5s",
+    "alert_rules": {
+        **runpy.run_path(str(REPO / "group_data" / "all.py"))["alert_rules"],
+        "instance_down_for": "10s",
+    },
 }
 
 
@@ -66,9 +74,11 @@ def mail(lab_ready) -> Iterator[labdata.MailCatcher]:
         yield catcher
 
 
-def deploy(**data) -> DeployResult:
+def deploy(verbosity: int = 0, diff: bool = False, **data) -> DeployResult:
     """Deploy to the lab like a user, with the test durations plus ``data`` overrides."""
-    return run_deploy(LAB_INVENTORY, data={**TEST_DATA, **data}, echo=False)
+    return run_deploy(
+        LAB_INVENTORY, data={**TEST_DATA, **data}, verbosity=verbosity, diff=diff, echo=False
+    )
 
 
 @pytest.fixture(scope="session")

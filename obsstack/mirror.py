@@ -1,0 +1,230 @@
+"""A local mirror of release-shaped archives, packed from Debian's builds of the programs.
+
+Tests of release installs, upgrades and rollbacks need upstream-style release archives, which
+cannot be downloaded on the lab machines. This module packs the real binaries of two Debian
+releases (see ``obsstack.debian``) into archives laid out exactly as upstream's, so an
+artifact source pointing at ``dest`` serves two real versions of each program::
+
+    dest/prometheus/2.53.3/prometheus-2.53.3.linux-amd64.tar.gz
+    dest/prometheus/2.53.3/sha256sums.txt          "<sha256>  prometheus-2.53.3.linux-amd64.tar.gz"
+    dest/alertmanager/0.28.1/...   dest/node_exporter/1.9.0/...
+    dest/pins.json                                 {component: {version: sha256}}
+
+Archives are deterministic (sorted entries, owner root, fixed modes and mtimes, gzip without
+name or time), so the same Debian packages give the same sha256 on every run and machine
+(with the same zlib). An archive already holding the right content is left as it is.
+
+Example (as root)::
+
+    from pathlib import Path
+    from obsstack.mirror import build_mirror
+    pins = build_mirror(Path("/srv/obs-mirror"))
+    print(pins["prometheus"])    # {"2.42.0": "<sha256>", "2.53.3": "<sha256>"}
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from obsstack import debian
+from obsstack.artifacts import sha256_of
+from obsstack.components import COMPONENTS
+
+# zlib's default level: close to upstream's archive sizes at a fraction of level 9's time.
+GZIP_LEVEL = 6
+BLOCK_SIZE = 1 << 20
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class MirrorError(Exception):
+    """The mirror could not be built as asked."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A regular file of an archive: its name under the top directory, mode and content."""
+
+    name: str
+    mode: int
+    content: Path | bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if isinstance(self.content, bytes) else self.content.stat().st_size
+
+    def open(self) -> BinaryIO:
+        if isinstance(self.content, bytes):
+            return io.BytesIO(self.content)
+        return self.content.open("rb")
+
+
+def build_mirror(
+    dest: Path,
+    releases: tuple[str, ...] = ("bookworm", "trixie"),
+    progress: Callable[[str], None] = print,
+) -> dict[str, dict[str, str]]:
+    """Pack the programs of each Debian release; returns {component: {version: sha256}}."""
+    pins: dict[str, dict[str, str]] = {}
+    built_from: dict[tuple[str, str], str] = {}
+    for release in releases:
+        bin_dir = debian.extract_binaries(release, progress)
+        for component, version in debian.reported_versions(release).items():
+            earlier = built_from.setdefault((component, version), release)
+            if earlier != release:
+                raise MirrorError(
+                    f"{component} {version} is in both Debian {earlier} and {release}: "
+                    "the mirror holds one archive per version, pick one of the releases"
+                )
+            members = _component_members(release, component, version, bin_dir)
+            # The Debian build time of the main binary: fixed for a given package.
+            mtime = int((bin_dir / component).stat().st_mtime)
+            sha256 = _write_release(dest, component, version, members, mtime, progress)
+            pins.setdefault(component, {})[version] = sha256
+    dest.mkdir(parents=True, exist_ok=True)
+    pins_json = json.dumps(pins, indent=2, sort_keys=True) + "\n"
+    _write_atomically(dest / "pins.json", pins_json.encode())
+    return pins
+
+
+def _component_members(release: str, component: str, version: str, bin_dir: Path) -> list[Member]:
+    """LICENSE, NOTICE and the binaries, as in upstream's archive of ``component``."""
+    # Each component's main program is named after it and comes from its main package.
+    package = debian.package_of(release, component)
+    doc_dir = debian.release_dir(release) / "root/usr/share/doc" / package
+    license_file = doc_dir / "copyright"
+    if not license_file.is_file():
+        raise MirrorError(f"Debian {release} package {package} has no {license_file.name} file")
+    binaries = [Member(name, 0o755, bin_dir / name) for name in COMPONENTS[component].binaries]
+    notice = _notice(release, component, version, package, doc_dir / "NOTICE")
+    return sorted(
+        [Member("LICENSE", 0o644, license_file), Member("NOTICE", 0o644, notice), *binaries],
+        key=lambda member: member.name,
+    )
+
+
+def _notice(release: str, component: str, version: str, package: str, upstream: Path) -> bytes:
+    """Where the binaries come from, then the upstream NOTICE when the package ships one."""
+    debian_versions = debian.package_versions(release)
+    lines = [
+        f"{component} {version} for linux-amd64, packed by observability-stack from Debian "
+        f"{release} binaries; not an upstream release archive.",
+        "",
+    ]
+    for name in COMPONENTS[component].binaries:
+        source = debian.package_of(release, name)
+        lines.append(f"{name}: from Debian package {source} {debian_versions[source]}")
+    text = "\n".join(lines) + "\n"
+    if upstream.is_file():
+        text += f"\nUpstream NOTICE (from Debian package {package}):\n\n{upstream.read_text()}"
+    return text.encode()
+
+
+def _write_release(
+    dest: Path,
+    component: str,
+    version: str,
+    members: list[Member],
+    mtime: int,
+    progress: Callable[[str], None],
+) -> str:
+    """Write the archive (unless it already holds ``members``) and its sha256sums.txt."""
+    spec = COMPONENTS[component]
+    release_dir = dest / component / version
+    archive = release_dir / spec.archive_name(version)
+    stem = spec.archive_stem(version)
+    if archive.exists() and _gunzipped_sha256(archive) == _tar_sha256(stem, members, mtime):
+        progress(f"mirror: {archive.name} is up to date")
+    else:
+        progress(f"mirror: packing {archive.name} ...")
+        release_dir.mkdir(parents=True, exist_ok=True)
+        _write_archive(archive, stem, members, mtime)
+    sha256 = sha256_of(archive)
+    _write_atomically(release_dir / spec.checksum_file, f"{sha256}  {archive.name}\n".encode())
+    return sha256
+
+
+def _write_archive(archive: Path, stem: str, members: list[Member], mtime: int) -> None:
+    """Write via a temporary file in the same directory, so readers never see half an archive."""
+    descriptor, partial = tempfile.mkstemp(dir=archive.parent, prefix=".partial-")
+    try:
+        # No file name and mtime 0 in the gzip header: the bytes depend on the content only.
+        with (
+            os.fdopen(descriptor, "wb") as raw,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
+            ) as compressed,
+        ):
+            _write_tar(compressed, stem, members, mtime)
+        os.chmod(partial, 0o644)
+        os.replace(partial, archive)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def _write_tar(out: _Writable, stem: str, members: list[Member], mtime: int) -> None:
+    """The tar stream: the top directory, then ``members`` in order, all owned by root."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(_tar_info(f"{stem}/", tarfile.DIRTYPE, 0o755, 0, mtime))
+        for member in members:
+            with member.open() as content:
+                info = _tar_info(f"{stem}/{member.name}", tarfile.REGTYPE, member.mode,
+                                 member.size, mtime)
+                tar.addfile(info, content)
+
+
+def _tar_info(name: str, kind: bytes, mode: int, size: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.mtime = kind, mode, size, mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+class _Sha256Writer:
+    """A write-only file that only hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return len(data)
+
+
+def _tar_sha256(stem: str, members: list[Member], mtime: int) -> str:
+    """The sha256 of the tar stream ``members`` would give, without writing it anywhere."""
+    sink = _Sha256Writer()
+    _write_tar(sink, stem, members, mtime)
+    return sink.digest.hexdigest()
+
+
+def _gunzipped_sha256(archive: Path) -> str | None:
+    """The sha256 of the tar stream inside ``archive``; None when it is not a readable gzip."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(archive, "rb") as stream:
+            for block in iter(lambda: stream.read(BLOCK_SIZE), b""):
+                digest.update(block)
+    except (OSError, EOFError):
+        return None
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".partial-{path.name}")
+    partial.write_bytes(data)
+    partial.replace(path)

@@ -1,0 +1,46 @@
+"""An alert goes all the way: a target dies, Prometheus fires, Alertmanager mails the relay.
+
+The relay is a real SMTP server on the controller (STARTTLS with the lab CA, login with
+the smtp_password secret); durations are shortened for the test (InstanceDown after 10s).
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import OBS_NAME, address
+from waiting import wait_until
+
+pytestmark = pytest.mark.lab
+
+VICTIM = "app1"
+
+
+def target_health(instance: str) -> str | None:
+    url = f"http://{address(OBS_NAME)}:9090/api/v1/targets"
+    for target in requests.get(url, timeout=5).json()["data"]["activeTargets"]:
+        if target["labels"]["job"] == "node" and target["labels"]["instance"] == instance:
+            return target["health"]
+    return None
+
+
+def test_instance_down_mail_arrives(deployed, hosts, mail):
+    wait_until(lambda: target_health(VICTIM) == "up", timeout=60, what=f"{VICTIM} up")
+    hosts[VICTIM].check_output("systemctl stop node_exporter.service")
+    try:
+        message = mail.wait_for(
+            lambda m: "InstanceDown" in m["Subject"] and VICTIM in m["Subject"]
+            and "FIRING" in m["Subject"],
+            timeout=120,
+        )
+        assert message is not None, (
+            f"no InstanceDown mail for {VICTIM} within 120s; "
+            f"subjects seen: {[m['Subject'] for m in mail.messages()]}; "
+            f"rejected logins: {mail.rejected_logins}"
+        )
+        assert message["To"] == "ops@lab.test"
+        assert message["From"] == "alertmanager@obs.lab.test"
+        assert mail.rejected_logins == 0
+    finally:
+        hosts[VICTIM].check_output("systemctl start node_exporter.service")
+    wait_until(lambda: target_health(VICTIM) == "up", timeout=60, what=f"{VICTIM} back up")

@@ -1,0 +1,52 @@
+"""Changing a pinned version installs and runs it; the previous version stays on disk.
+
+The two versions are real builds of the same programs: Debian 12's and Debian 13's,
+repackaged as release-shaped archives (obsstack/mirror.py), since GitHub release downloads
+are not reachable from our CI machines.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import OBS_NAME, address, deploy
+from waiting import wait_until
+
+from obsstack.labdata import MIRROR_DIR, mirror_releases
+
+pytestmark = pytest.mark.lab
+
+
+def running_prometheus_version() -> str:
+    url = f"http://{address(OBS_NAME)}:9090/api/v1/status/buildinfo"
+    return requests.get(url, timeout=5).json()["data"]["version"]
+
+
+def wait_for_version(version: str) -> None:
+    wait_until(
+        lambda: running_prometheus_version().split("+")[0] == version,
+        timeout=60,
+        what=f"Prometheus {version} serving",
+    )
+
+
+def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
+    older = mirror_releases(MIRROR_DIR, newest=False)
+    newer = mirror_releases(MIRROR_DIR, newest=True)
+    assert older["prometheus"]["version"] != newer["prometheus"]["version"]
+    obs = hosts[OBS_NAME]
+
+    result = deploy(releases=older)
+    assert result.ok, result.log[-3000:]
+    wait_for_version(older["prometheus"]["version"])
+    for component in ("prometheus", "alertmanager", "node_exporter"):
+        assert obs.file(f"/opt/{component}/{newer[component]['version']}/{component}").exists
+
+    result = deploy(releases=newer)
+    assert result.ok, result.log[-3000:]
+    wait_for_version(newer["prometheus"]["version"])
+    for component in ("prometheus", "alertmanager", "node_exporter"):
+        assert obs.file(f"/opt/{component}/{older[component]['version']}/{component}").exists
+        version = obs.check_output(f"/usr/local/bin/{component} --version 2>&1 | head -n1")
+        assert f"version {newer[component]['version']}" in version
+    assert requests.get(f"http://{address(OBS_NAME)}:9093/-/ready", timeout=5).status_code == 200

@@ -1,0 +1,164 @@
+"""The release mirror packed from Debian's builds: upstream layout, checksums, determinism.
+
+These tests use the real Debian packages (downloaded once into ``obsstack.debian.CACHE_DIR``,
+then reused) and run the packed binaries. They need root and apt access to deb.debian.org.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from obsstack import debian
+from obsstack.artifacts import sha256_of
+from obsstack.components import COMPONENTS
+from obsstack.mirror import build_mirror
+
+RELEASES = ("bookworm", "trixie")
+PROBE_URL = f"{debian.DEBIAN_MIRROR}/debian/dists/trixie/Release.gpg"
+
+
+def _apt_reaches_debian(scratch: Path) -> bool:
+    """Ask apt itself, so the controller's apt proxy settings count as they will later."""
+    result = subprocess.run(
+        ["/usr/lib/apt/apt-helper", "-o", "Acquire::Retries=0", "-o", "Acquire::http::Timeout=10",
+         "download-file", PROBE_URL, str(scratch / "Release.gpg")],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    return result.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def debian_available(tmp_path_factory: pytest.TempPathFactory) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"needs root: apt and the package cache under {debian.CACHE_DIR}")
+    if not _apt_reaches_debian(tmp_path_factory.mktemp("probe")):
+        pytest.skip(f"apt cannot reach the Debian archive ({PROBE_URL})")
+
+
+@pytest.fixture(scope="module")
+def mirror(debian_available: None, tmp_path_factory: pytest.TempPathFactory):
+    dest = tmp_path_factory.mktemp("mirror")
+    pins = build_mirror(dest, RELEASES, progress=lambda message: None)
+    return dest, pins
+
+
+def _archive(dest: Path, component: str, version: str) -> Path:
+    return dest / component / version / COMPONENTS[component].archive_name(version)
+
+
+def _all_archives(dest: Path, pins: dict[str, dict[str, str]]) -> list[Path]:
+    return [
+        _archive(dest, component, version)
+        for component, versions in pins.items()
+        for version in versions
+    ]
+
+
+def test_mirror_holds_two_versions_of_each_component(mirror):
+    _, pins = mirror
+    assert set(pins) == {"prometheus", "alertmanager", "node_exporter"}
+    for component, versions in pins.items():
+        assert len(versions) == 2, f"{component}: {versions}"
+
+
+def test_prometheus_versions_differ_between_releases(mirror):
+    bookworm, trixie = (debian.reported_versions(release) for release in RELEASES)
+    assert bookworm["prometheus"] != trixie["prometheus"]
+    _, pins = mirror
+    assert set(pins["prometheus"]) == {bookworm["prometheus"], trixie["prometheus"]}
+
+
+def test_archives_have_upstream_layout_owner_and_modes(mirror):
+    dest, pins = mirror
+    for component, versions in pins.items():
+        spec = COMPONENTS[component]
+        for version in versions:
+            stem = spec.archive_stem(version)
+            with tarfile.open(_archive(dest, component, version)) as tar:
+                members = {member.name: member for member in tar.getmembers()}
+            files = {"LICENSE", "NOTICE", *spec.binaries}
+            assert set(members) == {stem} | {f"{stem}/{name}" for name in files}
+            assert members[stem].isdir() and members[stem].mode == 0o755
+            for name in files:
+                member = members[f"{stem}/{name}"]
+                assert member.isreg()
+                assert member.mode == (0o755 if name in spec.binaries else 0o644), name
+            for member in members.values():
+                owner = (member.uid, member.gid, member.uname, member.gname)
+                assert owner == (0, 0, "root", "root"), member.name
+
+
+def test_packed_binaries_report_the_version_they_are_filed_under(mirror, tmp_path):
+    dest, pins = mirror
+    for component, versions in pins.items():
+        spec = COMPONENTS[component]
+        for version in versions:
+            with tarfile.open(_archive(dest, component, version)) as tar:
+                tar.extractall(tmp_path, filter="data")
+            for binary in spec.binaries:
+                path = tmp_path / spec.archive_stem(version) / binary
+                result = subprocess.run(
+                    [str(path), "--version"], capture_output=True, text=True, check=True
+                )
+                first_line = (result.stdout or result.stderr).splitlines()[0]
+                # Debian builds append build metadata: "prometheus, version 2.53.3+ds1 (...)".
+                assert first_line.startswith(f"{binary}, version {version}"), first_line
+
+
+def test_sha256sums_and_pins_match_the_archives(mirror):
+    dest, pins = mirror
+    assert json.loads((dest / "pins.json").read_text()) == pins
+    for component, versions in pins.items():
+        for version, sha256 in versions.items():
+            archive = _archive(dest, component, version)
+            assert sha256_of(archive) == sha256
+            sums = (archive.parent / COMPONENTS[component].checksum_file).read_text()
+            assert sums == f"{sha256}  {archive.name}\n"
+
+
+def test_gzip_header_has_no_name_and_no_time(mirror):
+    dest, pins = mirror
+    for archive in _all_archives(dest, pins):
+        header = archive.read_bytes()[:10]
+        flags, mtime = header[3], header[4:8]
+        assert flags == 0 and mtime == b"\0\0\0\0", archive.name
+
+
+def test_building_again_elsewhere_is_byte_identical(mirror, tmp_path):
+    dest, pins = mirror
+    # One release is enough to show the packing is deterministic, at half the time.
+    again = build_mirror(tmp_path, ("bookworm",), progress=lambda message: None)
+    for component, versions in again.items():
+        for version, sha256 in versions.items():
+            assert pins[component][version] == sha256
+            first = _archive(dest, component, version).read_bytes()
+            assert _archive(tmp_path, component, version).read_bytes() == first
+
+
+def test_existing_archives_with_the_same_content_are_kept(mirror):
+    dest, pins = mirror
+    before = {archive: archive.stat().st_ino for archive in _all_archives(dest, pins)}
+    messages: list[str] = []
+    assert build_mirror(dest, RELEASES, progress=messages.append) == pins
+    assert {archive: archive.stat().st_ino for archive in before} == before
+    assert not any("packing" in message for message in messages), messages
+
+
+def test_extracted_binaries_are_reused_without_apt(debian_available):
+    for release in RELEASES:
+        debian.extract_binaries(release, progress=lambda message: None)
+    messages: list[str] = []
+    started = time.monotonic()
+    for release in RELEASES:
+        bin_dir = debian.extract_binaries(release, progress=messages.append)
+        names = {path.name for path in bin_dir.iterdir()}
+        assert names == {"prometheus", "promtool", "alertmanager", "amtool", "node_exporter"}
+    assert messages == []
+    assert time.monotonic() - started < 5
