@@ -15,6 +15,7 @@ from invoke import Collection, Exit, task
 
 from obsstack import lab as lab_hosts
 from obsstack import labdata, secrets
+from obsstack.bench import run_benchmarks
 from obsstack.deploy import run_deploy
 from obsstack.inventory import secrets_dirs
 from obsstack.report import print_table
@@ -113,6 +114,19 @@ def secrets_init(c, inventory=LAB_INVENTORY):
         print_table(("secret", "state"), sorted(secrets.init(store).items()))
 
 
+@task(help={"runs": "how many runs of each benchmark", "json": "print JSON"})
+def bench(c, runs=3, json=False):
+    """Measure fresh-lab and no-op deploy wall times (medians of several runs)."""
+    measurements = run_benchmarks(runs=int(runs))
+    if json:
+        print(json_module.dumps([m.as_dict() for m in measurements], indent=2))
+        return
+    print_table(
+        ("benchmark", "median s", "runs s"),
+        [(m.name, f"{m.median:.1f}", " ".join(f"{r:.1f}" for r in m.runs)) for m in measurements],
+    )
+
+
 @task
 def test(c):
     """Lint, unit tests and lab tests (the lab tests need root)."""
@@ -121,4 +135,4 @@ def test(c):
 
 
 lab_collection = Collection("lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_mail)
-namespace = Collection(deploy, test, lab_collection, Collection("secrets", secrets_init))
+namespace = Collection(deploy, test, bench, lab_collection, Collection("secrets", secrets_init))

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from pyinfra import host, inventory
 from pyinfra.api import OperationMeta
-from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files
 
 from deploys.common import backups_kept, install_release
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
 from operations.config import managed_config
+from operations.facts import FileNames
 from operations.service import daemon_account, service
 
 USER = "prometheus"
@@ -98,11 +98,11 @@ def _rule_file(name: str, text: str):
 
 def _remove_unmanaged_rules(keep: set[str]) -> list[OperationMeta]:
     """Rule files the project no longer ships must not keep alerting."""
-    present = host.get_fact(FindFiles, path=RULES_DIR, maxdepth=1, fname="*.yml") or []
+    present = host.get_fact(FileNames, path=RULES_DIR)
     return [
-        files.file(name=f"Remove stale rule file {path}", path=path, present=False)
-        for path in sorted(present)
-        if Path(path).name not in keep
+        files.file(name=f"Remove stale rule file {name}", path=f"{RULES_DIR}/{name}", present=False)
+        for name in present
+        if name.endswith(".yml") and name not in keep
     ]
 
 

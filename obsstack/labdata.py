@@ -9,11 +9,14 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from obsstack import lab, secrets
+from obsstack import debian, lab, secrets
 from obsstack.mailcatcher import MailCatcher, ensure_tls_identity
 from obsstack.mirror import build_mirror
 
@@ -23,6 +26,7 @@ SMTP_IDENTITY_DIR = lab.STATE_DIR / "smtp"
 SMTP_SPOOL_DIR = lab.STATE_DIR / "mail"
 SMTP_USERNAME = "alertmanager"
 SECRETS_DIR = lab.STATE_DIR / "secrets"
+ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -50,6 +54,7 @@ def mirror_releases(mirror: Path, newest: bool = True) -> dict[str, dict[str, st
 def prepare(progress: Callable[[str], None] = print) -> None:
     """Everything a deploy to the lab needs besides running hosts: mirror, relay CA, secrets."""
     build_mirror(MIRROR_DIR, progress=progress)
+    install_debian_alertmanager_templates()
     ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
     secrets.init(SECRETS_DIR, include_provided=True)
@@ -66,3 +71,28 @@ def mail_catcher() -> MailCatcher:
         lambda: secrets.read("smtp_password", SECRETS_DIR),
         SMTP_SPOOL_DIR,
     )
+
+
+def install_debian_alertmanager_templates() -> None:
+    """Put Debian's Alertmanager templates where Debian's Alertmanager builds look for them.
+
+    Upstream archives embed the default notification templates in the binary; Debian's
+    builds (which the lab's mirror repackages) read them from
+    /usr/share/prometheus/alertmanager/ and exit at start without them. Only the lab needs
+    this, because only the lab runs Debian's builds from release-shaped archives.
+    """
+    source = debian.release_dir("trixie") / "root" / ALERTMANAGER_TEMPLATES.lstrip("/")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.add(source, arcname=".")
+    for host in lab.HOSTS:
+        if "observability" in host.groups:
+            subprocess.run(
+                lab.ssh_argv(
+                    host.name,
+                    f"mkdir -p {ALERTMANAGER_TEMPLATES} && tar -x -C {ALERTMANAGER_TEMPLATES}",
+                ),
+                input=archive.getvalue(),
+                check=True,
+                capture_output=True,
+            )

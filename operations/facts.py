@@ -47,3 +47,28 @@ class InstalledVersion(FactBase[str | None]):
     @override
     def process(self, output: list[str]) -> str | None:
         return parse_version(output[0]) if output else None
+
+
+class FileNames(FactBase[list[str]]):
+    """
+    Returns the names of the regular files directly inside a directory (empty when the
+    directory does not exist yet).
+
+    + path: the directory
+
+    .. code:: python
+
+        ["node.rules.yml", "prometheus.rules.yml"]
+    """
+
+    default = list
+
+    @override
+    def command(self, path: str) -> StringCommand:
+        return StringCommand(
+            "find", QuoteString(path), "-maxdepth 1 -type f -printf '%f\\n' 2>/dev/null || true"
+        )
+
+    @override
+    def process(self, output: list[str]) -> list[str]:
+        return sorted(line for line in output if line)
