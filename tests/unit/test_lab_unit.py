@@ -1,0 +1,240 @@
+"""The lab's pure parts: rendering host files, parsing /proc and iptables, stale-state checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obsstack import lab
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+30 22 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup rw
+32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+40 22 0:40 / /var/lib/obs-lab/hosts/obs/root rw - overlay obs-lab-obs rw,lowerdir=/b
+41 40 0:41 / /var/lib/obs-lab/hosts/obs/root/proc rw - proc proc rw
+42 22 0:42 / /var/lib/obs-lab/hosts/web1/root rw - overlay obs-lab-web1 rw,lowerdir=/b
+43 42 0:43 / /var/lib/obs-lab/hosts/web1/root rw - tmpfs tmpfs rw
+44 22 0:44 / /var/lib/obs-lab-other rw - tmpfs tmpfs rw
+45 22 0:45 / /mnt/with\\040space rw - tmpfs tmpfs rw
+"""
+
+OBS = lab.lab_host("obs")
+
+
+def test_mountinfo_is_parsed_with_escaped_mount_points():
+    mounts = lab.parse_mountinfo(MOUNTINFO)
+
+    assert mounts[0] == lab.Mount(Path("/"), "ext4", ("rw",))
+    assert mounts[-1].mount_point == Path("/mnt/with space")
+    assert "name=systemd" in mounts[3].super_options
+
+
+def test_mounts_under_the_state_dir_come_deepest_and_last_mounted_first():
+    mounts = lab.parse_mountinfo(MOUNTINFO)
+
+    assert lab.mounts_under(mounts, Path("/var/lib/obs-lab")) == [
+        Path("/var/lib/obs-lab/hosts/obs/root/proc"),
+        Path("/var/lib/obs-lab/hosts/web1/root"),  # the tmpfs stacked on the overlay
+        Path("/var/lib/obs-lab/hosts/web1/root"),
+        Path("/var/lib/obs-lab/hosts/obs/root"),
+    ]  # and not /var/lib/obs-lab-other, a sibling that merely shares the prefix
+
+
+def test_cgroup_roots_are_the_unified_and_named_systemd_hierarchies():
+    mounts = lab.parse_mountinfo(MOUNTINFO)
+
+    assert lab.cgroup_roots(mounts) == [
+        Path("/sys/fs/cgroup/unified"),
+        Path("/sys/fs/cgroup/systemd"),
+    ]
+
+
+def test_cgroup_root_of_a_pure_cgroup2_machine():
+    mounts = lab.parse_mountinfo("30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+
+    assert lab.cgroup_roots(mounts) == [Path("/sys/fs/cgroup")]
+
+
+def test_is_nspawn_for_recognises_only_the_nspawn_of_that_root():
+    root = Path("/var/lib/obs-lab/hosts/obs/root")
+    argv = lab.nspawn_argv(OBS)
+
+    assert lab.is_nspawn_for(argv, root)
+    assert lab.is_nspawn_for(["/usr/bin/systemd-nspawn", *argv[1:]], root)
+    assert not lab.is_nspawn_for([], root)  # a zombie or a process that is gone
+    assert not lab.is_nspawn_for(lab.nspawn_argv(lab.lab_host("web1")), root)
+    assert not lab.is_nspawn_for(["sleep", f"--directory={root}"], root)
+    assert not lab.is_nspawn_for(["systemd-nspawn", f"--directory={root}2"], root)
+
+
+def test_innermost_pid_is_the_last_nspid():
+    assert lab.innermost_pid("Name:\tsystemd\nNSpid:\t12906\t1\n") == 1
+    assert lab.innermost_pid("Name:\tsshd\nNSpid:\t4242\n") == 4242
+    assert lab.innermost_pid("Name:\tkthreadd\n") is None
+
+
+def test_resolv_conf_keeps_what_a_host_can_reach():
+    controller = (
+        "# generated\nnameserver 127.0.0.53\nnameserver 10.255.255.53\n"
+        "nameserver ::1\nsearch example.test\noptions edns0\n"
+    )
+
+    assert lab.usable_nameservers(controller) == ["10.255.255.53"]
+    rendered = lab.render_resolv_conf(controller)
+    assert "127.0.0.53" not in rendered
+    assert "::1" not in rendered
+    assert rendered.splitlines()[1:] == [
+        "nameserver 10.255.255.53",
+        "search example.test",
+        "options edns0",
+    ]
+
+
+def test_hosts_file_lists_every_lab_host_and_the_controllers_own_entries():
+    controller = (
+        "127.0.0.1 localhost\n127.0.1.1 ctl-box\n"
+        "203.0.113.80 deb.debian.org  # pinned mirror\n"
+        "192.0.2.9 obs\n"  # would shadow a lab host
+        "fe80::1%eth0 router\n"
+    )
+
+    lines = lab.render_hosts_file(controller).splitlines()
+
+    assert "10.99.0.10\tobs" in lines
+    assert "10.99.0.13\toutsider" in lines
+    assert "203.0.113.80 deb.debian.org" in lines
+    assert "fe80::1%eth0 router" in lines
+    assert not any("ctl-box" in line or "192.0.2.9" in line for line in lines)
+    # Lab hosts come before anything copied from the controller.
+    assert lines.index("10.99.0.10\tobs") < lines.index("203.0.113.80 deb.debian.org")
+
+
+def test_network_file_gives_host0_its_static_address():
+    rendered = lab.render_network_file(OBS, ["10.255.255.53", "192.0.2.53"])
+
+    assert rendered == (
+        "[Match]\nName=host0\n\n[Network]\n"
+        "Address=10.99.0.10/24\nGateway=10.99.0.1\n"
+        "DNS=10.255.255.53\nDNS=192.0.2.53\n"
+    )
+
+
+def test_known_hosts_names_each_key_by_host_name_and_address():
+    rendered = lab.render_known_hosts(
+        [(OBS, ["ssh-ed25519 AAAAkey1 root@obs", "ssh-rsa AAAAkey2 root@obs"])]
+    )
+
+    assert rendered == (
+        "obs,10.99.0.10 ssh-ed25519 AAAAkey1\nobs,10.99.0.10 ssh-rsa AAAAkey2\n"
+    )
+
+
+def test_every_lab_rule_carries_the_lab_comment():
+    for _table, _chain, rule in lab.lab_rules():
+        assert "--comment" in rule
+        assert rule[rule.index("--comment") + 1] == lab.RULE_COMMENT
+
+
+def test_only_rules_tagged_for_the_lab_are_deleted():
+    listed = (
+        "-P FORWARD DROP\n"
+        "-A FORWARD -i obslab0 -m comment --comment obs-lab -j ACCEPT\n"
+        "-A FORWARD -i docker0 -j ACCEPT\n"
+        '-A FORWARD -i br1 -m comment --comment "obs-lab other" -j ACCEPT\n'
+        "-A POSTROUTING -s 10.99.0.0/24 ! -o obslab0 -m comment --comment obs-lab -j MASQUERADE\n"
+    )
+
+    assert lab.tagged_rule_deletions(listed) == [
+        ["-D", "FORWARD", "-i", "obslab0", "-m", "comment", "--comment", "obs-lab", "-j",
+         "ACCEPT"],
+        ["-D", "POSTROUTING", "-s", "10.99.0.0/24", "!", "-o", "obslab0", "-m", "comment",
+         "--comment", "obs-lab", "-j", "MASQUERADE"],
+    ]
+
+
+def test_a_changed_package_list_changes_the_base_image_inputs(monkeypatch):
+    before = lab.base_image_inputs()
+    monkeypatch.setattr(lab, "BASE_PACKAGES", (*lab.BASE_PACKAGES, "vim-tiny"))
+
+    assert lab.base_image_inputs() != before
+
+
+def test_ssh_argv_reaches_the_host_as_root_with_the_lab_key():
+    argv = lab.ssh_argv("web1", "systemctl", "is-system-running")
+
+    assert argv[0] == "ssh"
+    assert argv[-3:] == ["root@10.99.0.11", "systemctl", "is-system-running"]
+    assert str(lab.SSH_KEY) in argv
+    assert f"UserKnownHostsFile={lab.KNOWN_HOSTS}" in argv
+    assert "StrictHostKeyChecking=yes" in argv
+
+
+def test_ssh_argv_of_an_unknown_host_names_the_lab_hosts():
+    with pytest.raises(lab.LabError, match="obs, web1, app1, outsider"):
+        lab.ssh_argv("db1")
+
+
+def test_wait_for_gives_up_with_a_lab_error():
+    with pytest.raises(lab.LabError, match="timed out after 0s waiting for nothing"):
+        lab.wait_for(lambda: None, 0, "nothing")
+
+
+@pytest.fixture
+def hosts_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setattr(lab, "HOSTS_DIR", tmp_path)
+    (tmp_path / "obs").mkdir()
+    return tmp_path
+
+
+def record_pid(pid: int) -> None:
+    lab.host_pid_file("obs").write_text(f"{pid}\n")
+
+
+def process_named_nspawn(*arguments: str) -> subprocess.Popen:
+    """A harmless process whose argv looks like systemd-nspawn with ``arguments``."""
+    return subprocess.Popen(
+        ["systemd-nspawn", "-c", "import sys; sys.stdin.read()", *arguments],
+        executable=sys.executable,
+        stdin=subprocess.PIPE,
+    )
+
+
+def test_a_host_without_a_pid_file_is_not_running(hosts_dir):
+    assert lab.nspawn_pid("obs") is None
+
+
+def test_a_recorded_pid_of_another_program_is_stale(hosts_dir):
+    record_pid(os.getpid())  # alive, but pytest, not nspawn
+
+    assert lab.nspawn_pid("obs") is None
+
+
+def test_a_live_nspawn_of_that_root_is_running_until_it_dies(hosts_dir):
+    process = process_named_nspawn(f"--directory={lab.host_root('obs')}")
+    record_pid(process.pid)
+    try:
+        assert lab.nspawn_pid("obs") == process.pid
+    finally:
+        process.kill()
+    # Dead but not yet reaped (a zombie) already counts as not running.
+    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    assert lab.nspawn_pid("obs") is None
+    process.wait()
+    assert lab.nspawn_pid("obs") is None
+
+
+def test_a_live_nspawn_of_another_root_is_not_this_host(hosts_dir):
+    process = process_named_nspawn("--directory=/var/lib/machines/other")
+    record_pid(process.pid)
+    try:
+        assert lab.nspawn_pid("obs") is None
+    finally:
+        process.kill()
+        process.wait()
