@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import OperationMeta
+from pyinfra.api.operation import OperationMeta
 
 from obsstack.inventory import repo_path
 from operations.release import prepare_release, release

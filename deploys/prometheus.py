@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra import host, inventory
-from pyinfra.api import OperationMeta
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from deploys.common import backups_kept, install_release

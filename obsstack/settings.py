@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import difflib
 import re
-import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from obsstack.components import COMPONENTS
@@ -182,17 +179,6 @@ SCHEMA: dict[str, Field | Section] = {
 }
 
 
-def inventory_groups(inventory: Path) -> list[str]:
-    """Group names an inventory file defines (module-level lists, as pyinfra reads them)."""
-    if not inventory.exists():
-        raise SettingsError(f"{inventory}: inventory file not found")
-    return [
-        name
-        for name, value in runpy.run_path(str(inventory)).items()
-        if not name.startswith("_") and isinstance(value, (list, tuple))
-    ]
-
-
 def check_data(data: Mapping[str, Any], source: str) -> list[str]:
     """Problems in one mapping of settings (a group_data file or a host's data)."""
     problems: list[str] = []
@@ -228,44 +214,30 @@ def _check_value(
     return problems
 
 
-def check_group_data(directory: Path, inventory: Path) -> None:
-    """Check the group data files that apply to ``inventory``; raise listing all problems.
-
-    Those are ``all.py``, the file named after the inventory file (pyinfra puts every host
-    of ``inventories/lab.py`` in group ``lab``) and one per group the inventory defines.
-    """
-    groups = {"all", inventory.stem, *inventory_groups(inventory)}
-    problems = []
-    for path in sorted(directory.glob("*.py")):
-        if path.stem not in groups:
-            continue
-        data = {
-            key: value
-            for key, value in runpy.run_path(str(path)).items()
-            if not key.startswith("_") and not callable(value) and not isinstance(value, ModuleType)
-        }
-        problems.extend(check_data(data, str(path)))
-    if problems:
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
-
-
-
 OPTIONAL_KEYS = frozenset({"artifact_cache_dir", "prometheus_extra_rule_files"})
 OBSERVABILITY_KEYS = frozenset(
     key for key in SCHEMA if key.startswith(("prometheus_", "alertmanager_"))
 )
 
 
-def check_host_data(name: str, groups: set[str], data: Mapping[str, Any]) -> None:
-    """Check a host's merged data: every key valid, every key its roles need present."""
-    problems = check_data(data, f"data of host {name}")
+def missing_keys(name: str, groups: set[str], data: Mapping[str, Any]) -> list[str]:
+    """Problems for settings a host's roles need but its data lacks."""
     needed = set(SCHEMA) - OPTIONAL_KEYS
     if "observability" not in groups:
         needed -= OBSERVABILITY_KEYS
     missing = sorted(needed - set(data))
-    if missing:
-        problems.append(
-            f"data of host {name}: missing {', '.join(missing)} (group_data/all.py defines them)"
-        )
+    if not missing:
+        return []
+    return [f"data of host {name}: missing {', '.join(missing)} (group_data/all.py defines them)"]
+
+
+def raise_for(problems: list[str]) -> None:
+    """Raise one SettingsError listing every distinct problem, if there are any."""
     if problems:
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+        unique = list(dict.fromkeys(problems))
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(unique))
+
+
+def check_host_data(name: str, groups: set[str], data: Mapping[str, Any]) -> None:
+    """Check a host's merged data: every key valid, every key its roles need present."""
+    raise_for(check_data(data, f"data of host {name}") + missing_keys(name, groups, data))

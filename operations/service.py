@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra.api import OperationMeta
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server, systemd
 
 from operations.config import managed_config

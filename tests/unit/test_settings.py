@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from obsstack.settings import SettingsError, check_data, check_group_data, check_host_data
+from obsstack.inventory import check_inventory
+from obsstack.settings import SettingsError, check_data, check_host_data
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -108,20 +109,34 @@ def test_monitored_hosts_do_not_need_server_settings():
     check_host_data("web1", {"monitored"}, data)
 
 
-def test_group_data_files_are_checked_with_their_file_name(tmp_path):
-    group_data = tmp_path / "group_data"
-    group_data.mkdir()
-    (group_data / "all.py").write_text("prometheus_port = 0\n")
-    (group_data / "unrelated.py").write_text("nonsense_key = 1\n")
-    inventory = tmp_path / "prod.py"
-    inventory.write_text("observability = ['obs.lan']\n")
+def test_production_example_is_refused_naming_the_file_of_each_placeholder():
     with pytest.raises(SettingsError) as error:
-        check_group_data(group_data, inventory)
+        check_inventory("inventories/production.py")
     message = str(error.value)
-    assert f"{group_data / 'all.py'}: prometheus_port = 0: out of range" in message
-    assert "nonsense_key" not in message  # no host of this inventory is in that group
+    assert (
+        "group_data/observability.py: alertmanager_email.smarthost = 'smtp.example.com:587': "
+        "placeholder 'example.com' left in" in message
+    )
+    assert message.count("alertmanager_email.smarthost") == 1, "one line per file and key"
+
+
+def test_host_data_and_override_data_are_named_as_such(tmp_path):
+    inventory = tmp_path / "site.py"
+    inventory.write_text("monitored = [('web9', {'node_exporter_port': 0})]\n")
+    with pytest.raises(SettingsError) as error:
+        check_inventory(str(inventory), {"environment": "Bad Name"})
+    message = str(error.value)
+    assert f"{inventory}: node_exporter_port = 0: out of range" in message
+    assert "--data: environment = 'Bad Name'" in message
+
+
+def test_a_valid_inventory_passes(tmp_path):
+    inventory = tmp_path / "site.py"
+    inventory.write_text("monitored = ['web9.ops.lan']\n")
+    hosts = check_inventory(str(inventory))
+    assert [host.name for host in hosts] == ["web9.ops.lan"]
 
 
 def test_missing_inventory_file_is_named(tmp_path):
     with pytest.raises(SettingsError, match=r"nope\.py: inventory file not found"):
-        check_group_data(tmp_path, tmp_path / "nope.py")
+        check_inventory(str(tmp_path / "nope.py"))
