@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsstack.inventory import check_inventory
+from obsstack.inventory import check_inputs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
@@ -73,7 +73,7 @@ def run_deploy(
     extra_env: Mapping[str, str] | None = None,
 ) -> DeployResult:
     """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure."""
-    check_inventory(inventory, dict(data or {}))
+    check_inputs(inventory, data)
     argv = pyinfra_argv(inventory, limit, data, verbosity, diff)
     env = {**os.environ, **extra_env} if extra_env else None
     process = subprocess.Popen(

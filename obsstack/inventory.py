@@ -1,27 +1,72 @@
 """Load an inventory with its group data exactly as the pyinfra CLI does, without connecting.
 
+pyinfra's CLI loader monkey-patches the whole process for gevent when imported, so the
+public functions here (``check_inputs``, ``secrets_dirs``) run it in a child process
+(``python -m obsstack.inventory``) and the callers' own threads stay as they are.
+
 Example::
 
-    from obsstack.inventory import load_inventory
-    for host in load_inventory("inventories/lab.py"):
-        print(host.name, host.groups, host.data.get("environment"))
+    from obsstack.inventory import check_inputs, secrets_dirs
+    check_inputs("inventories/lab.py")        # raises SettingsError naming file and key
+    secrets_dirs("inventories/lab.py")        # {PosixPath('/var/lib/obs-lab/secrets')}
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
-
-from pyinfra.api import Host, Inventory, State
-from pyinfra.context import ctx_inventory, ctx_state
-from pyinfra_cli.inventory import make_inventory
+from typing import TYPE_CHECKING, Any
 
 from obsstack.settings import SettingsError, check_data, missing_keys, raise_for
+
+if TYPE_CHECKING:
+    from pyinfra.api import Host, Inventory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def check_inputs(inventory: str, data: Mapping[str, Any] | None = None) -> None:
+    """Check every host's settings (with ``--data`` overrides); raise listing every problem."""
+    result = _child("check", inventory, json.dumps(dict(data or {})))
+    if result.returncode == 2:
+        raise SettingsError(result.stderr.strip())
+    _raise_if_crashed(result)
+
+
+def secrets_dirs(inventory: str) -> set[Path]:
+    """The secret stores the hosts of an inventory read from (``secrets_dir`` setting)."""
+    result = _child("secrets-dirs", inventory)
+    _raise_if_crashed(result)
+    return {Path(path) for path in json.loads(result.stdout)}
+
+
+def _child(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "obsstack.inventory", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _raise_if_crashed(result: subprocess.CompletedProcess) -> None:
+    if result.returncode != 0:
+        raise SettingsError(f"loading the inventory failed:\n{result.stderr.strip()}")
+
+
 def load_inventory(path: str, override_data: dict | None = None) -> Inventory:
-    """The inventory at ``path`` with group_data/ applied (pyinfra's own loader)."""
+    """The inventory at ``path`` with group_data/ applied (pyinfra's own loader).
+
+    Monkey-patches this process for gevent (pyinfra_cli does on import).
+    """
+    from pyinfra.api import State
+    from pyinfra.context import ctx_inventory, ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
     if not Path(path).exists():
         raise SettingsError(f"{path}: inventory file not found")
     # pyinfra's loader executes the files inside a state context; give it a throwaway one.
@@ -31,7 +76,7 @@ def load_inventory(path: str, override_data: dict | None = None) -> Inventory:
     return inventory
 
 
-def check_inventory(path: str, override_data: dict | None = None) -> Inventory:
+def check_inventory(path: str, override_data: dict | None = None) -> None:
     """Check every host's effective settings; raise naming the file each bad value is from."""
     inventory = load_inventory(path, override_data)
     problems = []
@@ -41,7 +86,6 @@ def check_inventory(path: str, override_data: dict | None = None) -> Inventory:
             problems += check_data({key: value}, source_of(inventory, host, key, path))
         problems += missing_keys(host.name, set(host.groups), data)
     raise_for(problems)
-    return inventory
 
 
 def source_of(inventory: Inventory, host: Host, key: str, inventory_path: str) -> str:
@@ -62,6 +106,22 @@ def repo_path(value: str) -> Path:
     return REPO_ROOT / Path(value).expanduser()
 
 
-def secrets_dirs(path: str) -> set[Path]:
-    """The secret stores the hosts of an inventory read from (``secrets_dir`` setting)."""
-    return {repo_path(host.data.secrets_dir) for host in load_inventory(path)}
+
+
+def main(argv: list[str]) -> int:
+    """``check INVENTORY DATA_JSON`` (exit 2 listing problems) or ``secrets-dirs INVENTORY``."""
+    command, inventory = argv[0], argv[1]
+    try:
+        if command == "check":
+            check_inventory(inventory, json.loads(argv[2]))
+        else:
+            stores = {str(repo_path(host.data.secrets_dir)) for host in load_inventory(inventory)}
+            print(json.dumps(sorted(stores)))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

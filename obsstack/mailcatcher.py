@@ -146,6 +146,9 @@ class MailCatcher:
             require_starttls=True,
             auth_required=True,
             authenticator=authenticate,
+            # aiosmtpd's LOGIN prompts ("User Name") differ from what mail relays send
+            # ("Username:"), which Alertmanager's LOGIN client expects; PLAIN is standard.
+            auth_exclude_mechanism=["LOGIN"],
         )
 
     def __enter__(self) -> MailCatcher:
