@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json as json_module
 import sys
 from dataclasses import asdict
@@ -15,13 +16,35 @@ from invoke import Collection, Exit, task
 
 from obsstack import lab as lab_hosts
 from obsstack import labdata, secrets
+from obsstack.artifacts import ArtifactError
 from obsstack.bench import run_benchmarks
+from obsstack.debian import DebianError
 from obsstack.deploy import run_deploy
 from obsstack.inventory import secrets_dirs
+from obsstack.lab import LabError
+from obsstack.mirror import MirrorError
 from obsstack.report import print_table
+from obsstack.secrets import SecretError
 from obsstack.settings import SettingsError
 
 LAB_INVENTORY = "inventories/lab.py"
+# Errors a user can act on: shown as one message, not a traceback.
+USER_ERRORS = (
+    ArtifactError, DebianError, LabError, MirrorError, SecretError, SettingsError,
+)
+
+
+def reports_errors(function):
+    """Turn the project's user-facing errors into a clean exit with the message."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except USER_ERRORS as error:
+            raise Exit(f"error: {error}", code=2) from error
+
+    return wrapper
 
 
 @task(
@@ -33,12 +56,10 @@ LAB_INVENTORY = "inventories/lab.py"
     },
     incrementable=["verbose"],
 )
+@reports_errors
 def deploy(c, inventory, limit=None, verbose=0, diff=False):
     """Deploy the stack to an inventory (inputs are checked before any host is touched)."""
-    try:
-        result = run_deploy(inventory, limit=limit, verbosity=verbose, diff=diff)
-    except SettingsError as error:
-        raise Exit(str(error), code=2) from error
+    result = run_deploy(inventory, limit=limit, verbosity=verbose, diff=diff)
     rows = [
         (host, str(result.changed.get(host, 0)), str(result.failed.get(host, 0)))
         for host in sorted(set(result.changed) | set(result.failed))
@@ -49,6 +70,7 @@ def deploy(c, inventory, limit=None, verbose=0, diff=False):
 
 
 @task(name="up")
+@reports_errors
 def lab_up(c):
     """Boot the lab's hosts (cached base image; a no-op when the lab is already up)."""
     lab_hosts.up()
@@ -56,12 +78,14 @@ def lab_up(c):
 
 
 @task(name="down")
+@reports_errors
 def lab_down(c):
     """Remove the lab's hosts, bridge, NAT rules and state; keep the cache."""
     lab_hosts.down()
 
 
 @task(name="status", help={"json": "print JSON instead of a table"})
+@reports_errors
 def lab_status(c, json=False):
     """Show each lab host: running, SSH reachable, systemd state."""
     statuses = lab_hosts.status()
@@ -85,6 +109,7 @@ def lab_ssh(c, host):
 
 
 @task(name="mail")
+@reports_errors
 def lab_mail(c):
     """Run the lab's mail relay in the foreground and print alerts as they arrive."""
     with labdata.mail_catcher() as catcher:
@@ -93,6 +118,7 @@ def lab_mail(c):
 
 
 @task(name="lab", default=True)
+@reports_errors
 def lab_all(c):
     """Bring up the lab and deploy the stack onto it, then print where to look."""
     lab_up(c)
@@ -107,6 +133,7 @@ def lab_all(c):
 
 
 @task(name="init", help={"inventory": "inventory whose secrets_dir to fill"})
+@reports_errors
 def secrets_init(c, inventory=LAB_INVENTORY):
     """Generate missing secrets; list the ones you must provide yourself."""
     for store in sorted(secrets_dirs(inventory)):
@@ -115,6 +142,7 @@ def secrets_init(c, inventory=LAB_INVENTORY):
 
 
 @task(help={"runs": "how many runs of each benchmark", "json": "print JSON"})
+@reports_errors
 def bench(c, runs=3, json=False):
     """Measure fresh-lab and no-op deploy wall times (medians of several runs)."""
     measurements = run_benchmarks(runs=int(runs))
