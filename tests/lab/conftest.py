@@ -55,13 +55,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=order)
 
 
-@pytest.fixture(scope="session")
-def lab_ready() -> None:
+def require_lab() -> None:
+    """Skip (or, in CI, fail) the calling test when the lab cannot run here."""
     reason = lab_unavailable_reason()
     if reason:
         if os.environ.get("CI") or os.environ.get("OBS_REQUIRE_LAB"):
             pytest.fail(f"lab tests are required here but cannot run: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def lab_ready() -> None:
+    require_lab()
     lab.up()
     labdata.prepare()
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_lab
 from waiting import wait_until
 
 from obsstack import lab
@@ -46,11 +47,7 @@ def leaders() -> dict[str, int | None]:
 @pytest.fixture(scope="module")
 def lab_up() -> list[str]:
     """The lab, up; the progress lines of bringing it up."""
-    if os.geteuid() != 0:
-        reason = "the lab needs root (systemd-nspawn, bridges, NAT)"
-        if os.environ.get("CI") or os.environ.get("OBS_REQUIRE_LAB"):
-            pytest.fail(f"lab tests are required here but cannot run: {reason}")
-        pytest.skip(reason)
+    require_lab()
     return up_collecting_progress()
 
 
