@@ -1,0 +1,134 @@
+"""Describe an inventory's hosts and run a shell script on each, without a deploy.
+
+Read-only tools (preflight, health, releases) gather what they need from a host with one
+bash script per host over pyinfra's own connector (the inventory's SSH settings), all hosts
+in parallel. pyinfra's API needs gevent's monkey-patching, so the work happens in a child
+process (``python -m obsstack.remote``) and the caller gets plain data back.
+
+Example::
+
+    from obsstack.remote import describe_inventory, run_scripts
+    hosts = describe_inventory("inventories/lab.py")     # [HostInfo(name='obs', ...), ...]
+    results = run_scripts("inventories/lab.py", {h.name: "uname -m" for h in hosts})
+    results["obs"].stdout                                 # 'x86_64\\n'
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A host as the inventory and group data describe it (settings keys only)."""
+
+    name: str
+    groups: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    ok: bool
+    stdout: str
+    stderr: str
+    connected: bool = True
+
+
+class RemoteError(Exception):
+    """The inventory could not be loaded or the child process failed."""
+
+
+def describe_inventory(inventory: str) -> list[HostInfo]:
+    """Every host of ``inventory`` with its groups and settings; connects to nothing."""
+    return [HostInfo(**host) for host in _child(["describe", inventory], "")]
+
+
+def run_scripts(
+    inventory: str, scripts: dict[str, str], timeout: int = 60
+) -> dict[str, RemoteResult]:
+    """Run each host's script with bash (hosts in ``scripts`` only); results by host name."""
+    results = _child(["run", inventory, str(timeout)], json.dumps(scripts))
+    return {name: RemoteResult(**fields) for name, fields in results.items()}
+
+
+def _child(argv: list[str], stdin: str) -> Any:
+    child = subprocess.run(
+        [sys.executable, "-m", "obsstack.remote", *argv],
+        input=stdin,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise RemoteError(f"{' '.join(argv[:2])} failed:\n{child.stderr.strip()}")
+    return json.loads(child.stdout)
+
+
+def _describe(inventory_path: str) -> list[dict]:
+    from obsstack.inventory import load_inventory
+    from obsstack.settings import SCHEMA
+
+    return [
+        asdict(
+            HostInfo(
+                host.name,
+                list(host.groups),
+                {key: value for key, value in host.data.dict().items() if key in SCHEMA},
+            )
+        )
+        for host in load_inventory(inventory_path)
+    ]
+
+
+def _run(inventory_path: str, scripts: dict[str, str], timeout: int) -> dict[str, dict]:
+    import gevent
+    from pyinfra.api import Config, State, StringCommand
+    from pyinfra.api.connect import connect_all
+
+    from obsstack.inventory import load_inventory
+
+    inventory = load_inventory(inventory_path)
+    state = State(inventory=inventory, config=Config(CONNECT_TIMEOUT=10))
+    hosts = [host for host in inventory if host.name in scripts]
+    state.limit_hosts = hosts
+    connect_all(state)
+    results: dict[str, dict] = {}
+
+    def run(host) -> None:
+        if not host.connected:
+            results[host.name] = asdict(RemoteResult(False, "", "could not connect", False))
+            return
+        ok, output = host.run_shell_command(
+            StringCommand(scripts[host.name]),
+            print_output=False,
+            print_input=False,
+            _timeout=timeout,
+            _shell_executable="bash",
+        )
+        results[host.name] = asdict(RemoteResult(ok, output.stdout, output.stderr))
+
+    gevent.joinall([gevent.spawn(run, host) for host in hosts])
+    return results
+
+
+def main(argv: list[str]) -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+    if argv[0] == "describe":
+        print(json.dumps(_describe(argv[1])))
+    else:
+        print(json.dumps(_run(argv[1], json.loads(sys.stdin.read()), int(argv[2]))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,39 @@
+"""Which services each role runs, with their units, ports and health endpoints.
+
+Example::
+
+    from obsstack.roles import services_for
+    [s.unit for s in services_for(["observability"])]
+    # ['node_exporter.service', 'prometheus.service', 'alertmanager.service']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Service:
+    component: str
+    unit: str
+    port_key: str  # the settings key holding its port
+    health_path: str  # answers 200 when the service is healthy
+
+
+NODE_EXPORTER = Service("node_exporter", "node_exporter.service", "node_exporter_port", "/metrics")
+PROMETHEUS = Service("prometheus", "prometheus.service", "prometheus_port", "/-/ready")
+ALERTMANAGER = Service("alertmanager", "alertmanager.service", "alertmanager_port", "/-/ready")
+
+ROLES = ("observability", "monitored")
+EVERY_HOST = (NODE_EXPORTER,)
+ROLE_SERVICES = {"observability": (PROMETHEUS, ALERTMANAGER), "monitored": ()}
+
+
+def services_for(groups: Iterable[str]) -> list[Service]:
+    """The services a host in ``groups`` runs, node_exporter first."""
+    services = list(EVERY_HOST)
+    for role in ROLES:
+        if role in groups:
+            services.extend(ROLE_SERVICES[role])
+    return services
