@@ -5,28 +5,47 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api.operation import OperationMeta
 
 from obsstack.inventory import repo_path
-from operations.release import prepare_release, release
+from obsstack.render import render_template
+from operations.component import Installation
 
 DEFAULT_CACHE = Path.home() / ".cache" / "observability-stack" / "artifacts"
 
 
-def install_release(component: str) -> OperationMeta:
-    """Install the release of ``component`` pinned in ``releases``."""
-    pin = host.data.releases[component]
+def installation() -> Installation:
     cache = host.data.get("artifact_cache_dir")
-    arguments = {
-        "component": component,
-        "version": pin["version"],
-        "sha256": pin["sha256"],
-        "source": host.data.artifact_source,
-        "cache_dir": str(repo_path(cache) if cache else DEFAULT_CACHE),
-    }
-    prepare_release(**arguments)
-    return release(name=f"Install {component} {pin['version']}", **arguments)
+    return Installation(
+        source=host.data.artifact_source,
+        cache_dir=str(repo_path(cache) if cache else DEFAULT_CACHE),
+        keep_backups=host.data.config_backups_kept,
+    )
 
 
-def backups_kept() -> int:
-    return host.data.config_backups_kept
+def pinned(component: str) -> dict[str, str]:
+    """``{"version": ..., "sha256": ...}`` pinned in ``releases``."""
+    return dict(host.data.releases[component])
+
+
+def daemon_unit(
+    description: str,
+    documentation: str,
+    user: str,
+    exec_start: list[str],
+    read_write_paths: list[str],
+    reload_signal: str | None = "HUP",
+    address_families: tuple[str, ...] = ("AF_INET", "AF_INET6", "AF_UNIX"),
+) -> str:
+    """The hardened systemd unit every daemon of the stack runs under."""
+    return render_template(
+        "systemd/daemon.service.j2",
+        {
+            "description": description,
+            "documentation": documentation,
+            "user": user,
+            "exec_start": exec_start,
+            "reload_signal": reload_signal,
+            "read_write_paths": read_write_paths,
+            "address_families": list(address_families),
+        },
+    )

@@ -1,4 +1,4 @@
-"""The whole deploy: what exists on each host, by role.
+"""The whole deploy: what exists on each host, by role, then the release it amounts to.
 
     pyinfra inventories/lab.py deploys/site.py
 
@@ -8,12 +8,25 @@ Every host runs node_exporter; the observability server adds Prometheus and Aler
 from pyinfra import host
 
 from deploys import alertmanager, node_exporter, prometheus
+from deploys.common import installation
+from obsstack.provenance import deploy_commit, deployer
 from obsstack.settings import check_host_data
+from operations.component import converge
+from operations.releases import record_release
 
 check_host_data(host.name, set(host.groups), host.data.dict())
 
-node_exporter.deploy()
-
+components = [node_exporter.component()]
 if "observability" in host.groups:
-    prometheus.deploy()
-    alertmanager.deploy()
+    components += [prometheus.component(), alertmanager.component()]
+
+for component in components:
+    converge(component, installation())
+
+record_release(
+    name="Record release",
+    components=[component.to_record() for component in components],
+    commit=deploy_commit(),
+    deployer=deployer(),
+    keep=host.data.releases_kept,
+)

@@ -61,3 +61,7 @@ secrets_dir = "secrets"
 # Timestamped copies of replaced config files kept under /var/backups/observability-stack.
 config_backups_kept = 10
 node_exporter_port = 9100
+# Recorded releases kept on each host for rollback (/var/lib/observability-stack/releases).
+releases_kept = 10
+# After a deploy, health must pass within this time or the deploy is rolled back.
+health_gate_timeout = "90s"

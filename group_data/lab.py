@@ -19,6 +19,7 @@ prometheus_scrape_interval = "5s"
 prometheus_evaluation_interval = "5s"
 alertmanager_group_wait = "5s"
 alertmanager_group_interval = "10s"
+health_gate_timeout = "30s"
 
 # The lab's mail relay is a catcher on the controller (obsstack/mailcatcher.py) with a
 # certificate from the lab's own CA.

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from obsstack.inventory import check_inputs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
+ROLLBACK = "deploys/rollback.py"
 
 
 @dataclass
@@ -46,12 +46,13 @@ class DeployResult:
 
 def pyinfra_argv(
     inventory: str,
+    deploy_file: str = SITE,
     limit: str | None = None,
     data: Mapping[str, Any] | None = None,
     verbosity: int = 0,
     diff: bool = False,
 ) -> list[str]:
-    argv = [sys.executable, "-m", "pyinfra", inventory, SITE, "--yes", "--json"]
+    argv = [sys.executable, "-m", "pyinfra", inventory, deploy_file, "--yes", "--json"]
     if limit:
         argv += ["--limit", limit]
     for key, value in (data or {}).items():
@@ -65,19 +66,18 @@ def pyinfra_argv(
 
 def run_deploy(
     inventory: str,
+    deploy_file: str = SITE,
     limit: str | None = None,
     data: Mapping[str, Any] | None = None,
     verbosity: int = 0,
     diff: bool = False,
     echo: bool = True,
-    extra_env: Mapping[str, str] | None = None,
 ) -> DeployResult:
     """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure."""
     check_inputs(inventory, data)
-    argv = pyinfra_argv(inventory, limit, data, verbosity, diff)
-    env = {**os.environ, **extra_env} if extra_env else None
+    argv = pyinfra_argv(inventory, deploy_file, limit, data, verbosity, diff)
     process = subprocess.Popen(
-        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     log_lines = []
     assert process.stderr is not None

@@ -34,6 +34,19 @@ PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 PYINFRA_KEY_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "local_", "chroot_", "terraform_")
 
 
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``1h30m`` or ``15s``."""
+    if not DURATION.match(text):
+        raise SettingsError(f"{text!r} is not a Prometheus duration such as 30s, 5m, 15d")
+    return sum(
+        int(number) * DURATION_UNITS[unit]
+        for number, unit in re.findall(r"(\d+)(ms|[smhdwy])", text)
+    )
+
+
 class SettingsError(Exception):
     """Bad input data; the message lists every problem found."""
 
@@ -98,6 +111,7 @@ DURATION_FIELD = _match(DURATION, "a Prometheus duration such as 30s, 5m, 15d")
 VERSION_FIELD = _match(VERSION, "a version such as 2.53.3 (no leading v)")
 SHA256_FIELD = _match(SHA256, "64 lowercase hex characters (sha256 of the release archive)")
 
+
 @dataclass(frozen=True)
 class Section:
     """A dict-valued key: every field must be present (group data replaces whole keys)."""
@@ -120,6 +134,7 @@ ALERTMANAGER_EMAIL = Section(
         "ca_file": Field(_optional_path, "a controller path to the relay's CA bundle, or None"),
     }
 )
+
 
 def _number(low: float, high: float, expected: str) -> Field:
     def check(value: Any) -> str | None:
@@ -159,6 +174,7 @@ SCHEMA: dict[str, Field | Section] = {
     "secrets_dir": Field(_optional_path, "a controller directory holding secret files (0700)"),
     "releases": Section({name: RELEASE for name in COMPONENTS}),
     "config_backups_kept": _int_range(1, 1000, "how many config backups to keep, 1-1000"),
+    "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,
     "prometheus_port": PORT,
     "alertmanager_port": PORT,
@@ -167,8 +183,9 @@ SCHEMA: dict[str, Field | Section] = {
     "prometheus_scrape_interval": DURATION_FIELD,
     "prometheus_evaluation_interval": DURATION_FIELD,
     "prometheus_extra_rule_files": Field(
-        lambda v: None if isinstance(v, list) and all(isinstance(p, str) for p in v)
-        else "wrong type",
+        lambda v: (
+            None if isinstance(v, list) and all(isinstance(p, str) for p in v) else "wrong type"
+        ),
         "a list of controller paths to extra rule files",
     ),
     "alertmanager_email": ALERTMANAGER_EMAIL,
@@ -176,6 +193,11 @@ SCHEMA: dict[str, Field | Section] = {
     "alertmanager_group_interval": DURATION_FIELD,
     "alertmanager_repeat_interval": DURATION_FIELD,
     "alert_rules": ALERT_RULES,
+    "health_gate_timeout": DURATION_FIELD,
+    "rollback_to": Field(
+        lambda v: None if isinstance(v, (str, dict)) else "wrong type",
+        "'previous', a release id, or {host: release id} (set by invoke rollback)",
+    ),
 }
 
 
@@ -214,7 +236,7 @@ def _check_value(
     return problems
 
 
-OPTIONAL_KEYS = frozenset({"artifact_cache_dir", "prometheus_extra_rule_files"})
+OPTIONAL_KEYS = frozenset({"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to"})
 OBSERVABILITY_KEYS = frozenset(
     key for key in SCHEMA if key.startswith(("prometheus_", "alertmanager_"))
 )

@@ -1,0 +1,80 @@
+"""Read the release history of every host (``invoke releases``).
+
+Example::
+
+    from obsstack.releases import list_releases
+    history = list_releases("inventories/lab.py")
+    history["obs"][0].id, history["obs"][0].current
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from obsstack.remote import describe_inventory, run_scripts
+from operations.releases import CURRENT, RELEASES_DIR
+
+MARK = "### obs-release"
+# Prints the current id, then each release document after a marker line.
+LIST_SCRIPT = f"""
+cat {CURRENT} 2>/dev/null || echo
+for f in $(ls -1 {RELEASES_DIR}/*.json 2>/dev/null | sort -r); do
+  echo '{MARK}'; cat "$f"; echo
+done
+"""
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    id: str
+    time: str
+    commit: str
+    deployer: str
+    versions: dict[str, str]
+    current: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class ReleaseHistoryError(Exception):
+    pass
+
+
+def parse_history(output: str) -> list[ReleaseSummary]:
+    """Releases newest first, from the output of ``LIST_SCRIPT``."""
+    current, *documents = output.split(MARK)
+    summaries = []
+    for document in documents:
+        release = json.loads(document)
+        summaries.append(
+            ReleaseSummary(
+                release["id"],
+                release["time"],
+                release["commit"],
+                release["deployer"],
+                release["versions"],
+                release["id"] == current.strip(),
+            )
+        )
+    return summaries
+
+
+def list_releases(inventory: str) -> dict[str, list[ReleaseSummary]]:
+    """Each host's releases, newest first; raises naming the hosts that could not be read."""
+    hosts = [host.name for host in describe_inventory(inventory)]
+    results = run_scripts(inventory, dict.fromkeys(hosts, LIST_SCRIPT))
+    unreadable = [name for name, result in results.items() if not result.ok]
+    if unreadable:
+        details = "; ".join(f"{name}: {results[name].stderr.strip()}" for name in unreadable)
+        raise ReleaseHistoryError(f"cannot read the release history of {details}")
+    return {name: parse_history(results[name].stdout) for name in hosts}
+
+
+def current_release_ids(inventory: str) -> dict[str, str | None]:
+    """The current release of each host (None before its first recorded release)."""
+    return {
+        name: next((r.id for r in history if r.current), None)
+        for name, history in list_releases(inventory).items()
+    }

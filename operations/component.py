@@ -1,0 +1,155 @@
+"""A component's desired state as data, and the one mechanism that makes a host match it.
+
+Deploy files describe each component (`Component`: pinned release, account, directories,
+config files with their validators, systemd unit); `converge` applies any such description
+the same way, whether it comes from templates (a deploy) or from a recorded release (a
+rollback). Descriptions serialise to JSON for the release history (secrets left out).
+
+Example (a deploy file)::
+
+    from operations.component import Component, ConfigFile, converge
+    converge(
+        Component(
+            name="node_exporter", version="1.9.0", sha256="<64 hex>", user="node-exp",
+            home="/var/lib/node_exporter", unit="node_exporter.service", unit_text=unit,
+        ),
+        Installation(source="/srv/mirror", cache_dir="/tmp/cache", keep_backups=10),
+    )
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyinfra import host
+from pyinfra.operations import files
+
+from operations.config import managed_config
+from operations.facts import FileNames
+from operations.release import prepare_release, release
+from operations.service import daemon_account, service
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the component's daemon reads; a change reloads the daemon.
+
+    A secret file is never shown in diffs and its content is never stored in a release:
+    a recorded release has ``content=None`` for it, which means "keep the file as it is".
+    """
+
+    path: str
+    content: str | None
+    validate: str | None = None  # shell command, {path} = the candidate file
+    mode: str = "0640"
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class ManagedDirectory:
+    """A config directory of the component (root-owned, readable by its group)."""
+
+    path: str
+    # Files with this suffix that the component does not list are removed (None: keep all).
+    prune_suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    sha256: str
+    user: str
+    home: str
+    unit: str
+    unit_text: str
+    config_dirs: tuple[ManagedDirectory, ...] = ()
+    files: tuple[ConfigFile, ...] = field(default=())
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready description; secret files keep their path but not their content."""
+        record = asdict(self)
+        record["files"] = [
+            {**asdict(f), "content": None} if f.secret else asdict(f) for f in self.files
+        ]
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Component:
+        return cls(
+            **{
+                **record,
+                "config_dirs": tuple(ManagedDirectory(**d) for d in record["config_dirs"]),
+                "files": tuple(ConfigFile(**f) for f in record["files"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Where archives come from and how many config backups to keep (from settings)."""
+
+    source: str
+    cache_dir: str
+    keep_backups: int
+
+
+def converge(component: Component, installation: Installation) -> None:
+    """Make the host run ``component`` exactly as described."""
+    daemon_account(component.user, home=component.home)
+    for directory in component.config_dirs:
+        files.directory(
+            name=f"Create {directory.path}",
+            path=directory.path,
+            user="root",
+            group=component.user,
+            mode="0750",
+        )
+    pin = {
+        "component": component.name,
+        "version": component.version,
+        "sha256": component.sha256,
+        "source": installation.source,
+        "cache_dir": installation.cache_dir,
+    }
+    prepare_release(**pin)
+    binary = release(name=f"Install {component.name} {component.version}", **pin)
+    configs = [
+        managed_config(
+            name=f"{component.name}: {config.path}",
+            dest=config.path,
+            content=config.content,
+            validate=config.validate,
+            group=component.user,
+            mode=config.mode,
+            secret=config.secret,
+            keep_backups=installation.keep_backups,
+        )
+        for config in component.files
+        if config.content is not None
+    ]
+    configs += _remove_unlisted(component)
+    service(
+        component.unit,
+        component.unit_text,
+        restart_on=[binary],
+        reload_on=configs,
+        keep_backups=installation.keep_backups,
+    )
+
+
+def _remove_unlisted(component: Component) -> list:
+    """Files the project no longer ships (e.g. a dropped rule file) must not stay live."""
+    listed = {config.path for config in component.files}
+    removals = []
+    for directory in component.config_dirs:
+        if directory.prune_suffix is None:
+            continue
+        for name in host.get_fact(FileNames, path=directory.path):
+            path = f"{directory.path}/{name}"
+            if name.endswith(directory.prune_suffix) and path not in listed:
+                removals.append(
+                    files.file(name=f"Remove unmanaged {path}", path=path, present=False)
+                )
+    return removals

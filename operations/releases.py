@@ -1,0 +1,143 @@
+"""Release history on each host: what was deployed, when, by whom, from which commit.
+
+A release records every component's pinned version and the full text of its config files
+and unit (secrets excluded) in ``/var/lib/observability-stack/releases/<id>.json``;
+``current`` names the active one. A deploy that changes nothing records nothing: the
+current release still describes the host. The newest ``keep`` releases are kept.
+
+Example (a deploy file)::
+
+    from operations.releases import record_release
+    record_release(name="Record release", components=[c.to_record() for c in components],
+                   commit="3f2c1ab", deployer="alice@laptop", keep=10)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from datetime import UTC, datetime
+from io import StringIO
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from typing_extensions import override
+
+STATE_DIR = "/var/lib/observability-stack"
+RELEASES_DIR = f"{STATE_DIR}/releases"
+CURRENT = f"{STATE_DIR}/current"
+
+
+def fingerprint(components: list[dict[str, Any]]) -> str:
+    """Identifies the deployed state: equal for equal versions, configs and units."""
+    canonical = json.dumps(components, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+class CurrentRelease(FactBase[dict[str, Any] | None]):
+    """
+    Returns the header of the active release (id, fingerprint, time, commit, deployer),
+    or ``None`` before the first recorded release.
+
+    .. code:: python
+
+        {"id": "20261127T010203Z-1a2b3c4d5e6f", "fingerprint": "1a2b3c4d5e6f", ...}
+    """
+
+    @override
+    def command(self) -> str:
+        return f"test -f {CURRENT} && cat {RELEASES_DIR}/$(cat {CURRENT}).json || true"
+
+    @override
+    def process(self, output: list[str]) -> dict[str, Any] | None:
+        text = "\n".join(output).strip()
+        if not text:
+            return None
+        release = json.loads(text)
+        release.pop("components", None)
+        return release
+
+
+class Release(FactBase[dict[str, Any] | None]):
+    """
+    Returns a whole recorded release (with its components), or ``None`` if it does not exist.
+
+    + release_id: the id, or ``previous`` for the newest release before the current one
+    """
+
+    @override
+    def command(self, release_id: str) -> str:
+        if release_id == "previous":
+            return (
+                f"cd {RELEASES_DIR} 2>/dev/null && current=$(cat {CURRENT})"
+                " && previous=$(ls -1 *.json | sort | sed 's/\\.json$//'"
+                " | awk -v c=\"$current\" '$0 < c' | tail -n 1)"
+                " && test -n \"$previous\" && cat \"$previous.json\" || true"
+            )
+        return f"cat {RELEASES_DIR}/{shlex.quote(release_id)}.json 2>/dev/null || true"
+
+    @override
+    def process(self, output: list[str]) -> dict[str, Any] | None:
+        text = "\n".join(output).strip()
+        return json.loads(text) if text else None
+
+
+@operation()
+def record_release(
+    components: list[dict[str, Any]], commit: str, deployer: str, keep: int = 10
+):
+    """
+    Record the deployed state as a new release and make it current, unless it already is.
+
+    + components: ``Component.to_record()`` of every component on the host
+    + commit: the deploy repository's commit
+    + deployer: who ran the deploy (user@machine, or the CI actor)
+    + keep: how many releases to keep (the current one is never removed)
+    """
+    state_fingerprint = fingerprint(components)
+    current = host.get_fact(CurrentRelease)
+    if current and current["fingerprint"] == state_fingerprint:
+        host.noop(f"release {current['id']} already describes this host")
+        return
+    now = datetime.now(UTC)
+    release_id = f"{now:%Y%m%dT%H%M%SZ}-{state_fingerprint}"
+    release = {
+        "id": release_id,
+        "fingerprint": state_fingerprint,
+        "time": now.isoformat(timespec="seconds"),
+        "commit": commit,
+        "deployer": deployer,
+        "versions": {c["name"]: c["version"] for c in components},
+        "components": components,
+    }
+    yield from activate(release_id, json.dumps(release, sort_keys=True), keep)
+
+
+@operation()
+def activate_release(release_id: str, keep: int = 10):
+    """
+    Make an already recorded release current (after a rollback converged to it).
+
+    + release_id: the release to mark as current
+    + keep: how many releases to keep
+    """
+    current = host.get_fact(CurrentRelease)
+    if current and current["id"] == release_id:
+        host.noop(f"release {release_id} is current")
+        return
+    yield from activate(release_id, None, keep)
+
+
+def activate(release_id: str, document: str | None, keep: int):
+    path = f"{RELEASES_DIR}/{release_id}.json"
+    yield StringCommand(f"install -d -m 0700 {RELEASES_DIR}")
+    if document is not None:
+        yield StringCommand(f"install -m 0600 /dev/null {path}")
+        yield FileUploadCommand(StringIO(document), path, remote_temp_filename=path)
+    yield StringCommand(
+        f"echo {release_id} > {CURRENT}.new && mv -f {CURRENT}.new {CURRENT}"
+        f" && cd {RELEASES_DIR} && ls -1 *.json | sort | grep -vx {release_id}.json"
+        f" | head -n -{keep - 1} | xargs -r rm -f --"
+    )
