@@ -9,7 +9,7 @@ from pyinfra import host
 
 from deploys import alertmanager, node_exporter, prometheus
 from deploys.common import installation
-from obsstack.provenance import deploy_commit, deployer
+from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
 from operations.component import converge
 from operations.releases import record_release
@@ -26,6 +26,7 @@ for component in components:
 record_release(
     name="Record release",
     components=[component.to_record() for component in components],
+    run_started=run_started(),
     commit=deploy_commit(),
     deployer=deployer(),
     keep=host.data.releases_kept,

@@ -195,6 +195,26 @@ def down(progress: Callable[[str], None] = print) -> None:
         progress("lab: down")
 
 
+def restart(host_name: str, progress: Callable[[str], None] = print) -> None:
+    """Reboot one host: a clean poweroff, then a boot with its disk as it was."""
+    require_root()
+    host = lab_host(host_name)
+    with exclusive_lock(progress):
+        pid = nspawn_pid(host.name)
+        if pid is None:
+            raise LabError(f"{host.name} is not running; run `invoke lab.up`")
+        os.kill(pid, signal.SIGTERM)
+
+        def stopped() -> bool:
+            reap_if_child(pid)
+            return nspawn_pid(host.name) is None
+
+        wait_for(stopped, STOP_TIMEOUT, f"{host.name} to power off")
+        started = time.monotonic()
+        boot_host(host)
+        wait_until_ready(host, started, progress)
+
+
 def status() -> list[HostStatus]:
     """Each host's state: nspawn running, SSH with the lab key working, systemd's state."""
     require_root()

@@ -13,6 +13,7 @@ import getpass
 import os
 import socket
 import subprocess
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def deploy_commit() -> str:
         return "unknown"
     dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+@cache
+def run_started() -> datetime:
+    """When this deploy run started (one value for every host of the run)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @cache

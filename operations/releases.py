@@ -9,7 +9,7 @@ Example (a deploy file)::
 
     from operations.releases import record_release
     record_release(name="Record release", components=[c.to_record() for c in components],
-                   commit="3f2c1ab", deployer="alice@laptop", keep=10)
+                   run_started=run_started(), commit="3f2c1ab", deployer="alice", keep=10)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from datetime import UTC, datetime
+from datetime import datetime
 from io import StringIO
 from typing import Any
 
@@ -64,7 +64,8 @@ class Release(FactBase[dict[str, Any] | None]):
     """
     Returns a whole recorded release (with its components), or ``None`` if it does not exist.
 
-    + release_id: the id, or ``previous`` for the newest release before the current one
+    + release_id: the id or its run prefix (``20261127T010203Z``), or ``previous`` for the
+      newest release before the current one
     """
 
     @override
@@ -76,7 +77,11 @@ class Release(FactBase[dict[str, Any] | None]):
                 " | awk -v c=\"$current\" '$0 < c' | tail -n 1)"
                 " && test -n \"$previous\" && cat \"$previous.json\" || true"
             )
-        return f"cat {RELEASES_DIR}/{shlex.quote(release_id)}.json 2>/dev/null || true"
+        pattern = f"{RELEASES_DIR}/{shlex.quote(release_id)}*.json"
+        return (
+            f"found=$(ls -1 {pattern} 2>/dev/null | sort | tail -n 1);"
+            ' test -n "$found" && cat "$found" || true'
+        )
 
     @override
     def process(self, output: list[str]) -> dict[str, Any] | None:
@@ -86,12 +91,18 @@ class Release(FactBase[dict[str, Any] | None]):
 
 @operation()
 def record_release(
-    components: list[dict[str, Any]], commit: str, deployer: str, keep: int = 10
+    components: list[dict[str, Any]],
+    run_started: datetime,
+    commit: str,
+    deployer: str,
+    keep: int = 10,
 ):
     """
     Record the deployed state as a new release and make it current, unless it already is.
 
     + components: ``Component.to_record()`` of every component on the host
+    + run_started: when the deploy run started; the release id starts with it, so the
+      releases one run records on several hosts share a prefix (``invoke rollback --to``)
     + commit: the deploy repository's commit
     + deployer: who ran the deploy (user@machine, or the CI actor)
     + keep: how many releases to keep (the current one is never removed)
@@ -101,12 +112,11 @@ def record_release(
     if current and current["fingerprint"] == state_fingerprint:
         host.noop(f"release {current['id']} already describes this host")
         return
-    now = datetime.now(UTC)
-    release_id = f"{now:%Y%m%dT%H%M%SZ}-{state_fingerprint}"
+    release_id = f"{run_started:%Y%m%dT%H%M%SZ}-{state_fingerprint}"
     release = {
         "id": release_id,
         "fingerprint": state_fingerprint,
-        "time": now.isoformat(timespec="seconds"),
+        "time": run_started.isoformat(timespec="seconds"),
         "commit": commit,
         "deployer": deployer,
         "versions": {c["name"]: c["version"] for c in components},

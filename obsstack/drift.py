@@ -1,0 +1,98 @@
+"""Drift: what a deploy would change on each host right now, without changing anything.
+
+Runs the deploy in pyinfra's dry-run mode with JSON output (a dry run exits 0 even when
+changes are pending, so the plan is parsed) and lists, per host, the operations that would
+change something. Operations that only run after another one changed (reload or restart
+of a service) are not drift by themselves. The result is also exposed on each host through
+node_exporter's textfile collector (``obs_drift_detected``).
+
+Example::
+
+    from obsstack.drift import check_drift
+    report = check_drift("inventories/lab.py")
+    report.drifting        # {'web1': ['prometheus: /etc/prometheus/prometheus.yml']} or {}
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from obsstack.deploy import REPO_ROOT, SITE
+from obsstack.inventory import check_inputs
+from obsstack.remote import describe_inventory, run_scripts
+
+METRICS_FILE = "/var/lib/node_exporter/obs_drift.prom"
+
+
+@dataclass
+class DriftReport:
+    hosts: list[str] = field(default_factory=list)
+    drifting: dict[str, list[str]] = field(default_factory=dict)  # host -> operation names
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifting
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "hosts": self.hosts, "drifting": self.drifting}
+
+
+class DriftError(Exception):
+    pass
+
+
+def plan_changes(plan: list[dict]) -> dict[str, list[str]]:
+    """Unconditional changes per host from pyinfra's JSON plan."""
+    drifting: dict[str, list[str]] = {}
+    for operation in plan:
+        for host in operation["hosts_with_change"]:
+            drifting.setdefault(host, []).append(operation["name"])
+    return drifting
+
+
+def check_drift(
+    inventory: str, limit: str | None = None, write_metrics: bool = True
+) -> DriftReport:
+    check_inputs(inventory)
+    argv = [sys.executable, "-m", "pyinfra", inventory, SITE, "--dry", "--json"]
+    if limit:
+        argv += ["--limit", limit]
+    child = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    try:
+        payload = json.loads(child.stdout)
+    except json.JSONDecodeError as error:
+        raise DriftError(f"the dry run failed:\n{child.stderr[-3000:]}") from error
+    wanted = set(limit.split(",")) if limit else None
+    hosts = [
+        host.name
+        for host in describe_inventory(inventory)
+        if wanted is None or wanted & {host.name, *host.groups}
+    ]
+    report = DriftReport(hosts=hosts, drifting=plan_changes(payload["plan"]))
+    if write_metrics:
+        _write_metrics(inventory, report)
+    return report
+
+
+def _write_metrics(inventory: str, report: DriftReport) -> None:
+    now = time.time()
+    scripts = {}
+    for host in report.hosts:
+        text = (
+            "# HELP obs_drift_detected 1 if the last drift check found pending changes.\n"
+            "# TYPE obs_drift_detected gauge\n"
+            f"obs_drift_detected {int(host in report.drifting)}\n"
+            "# HELP obs_drift_last_check_timestamp_seconds Unix time of the last drift check.\n"
+            "# TYPE obs_drift_last_check_timestamp_seconds gauge\n"
+            f"obs_drift_last_check_timestamp_seconds {now:.0f}\n"
+        )
+        scripts[host] = (
+            f"[ -d /var/lib/node_exporter ] && printf '%s' {shlex.quote(text)} > {METRICS_FILE}.new"
+            f" && chmod 0644 {METRICS_FILE}.new && mv -f {METRICS_FILE}.new {METRICS_FILE}; true"
+        )
+    run_scripts(inventory, scripts)
