@@ -92,7 +92,7 @@ def _describe(inventory_path: str) -> list[dict]:
 def _run(inventory_path: str, scripts: dict[str, str], timeout: int) -> dict[str, dict]:
     import gevent
     from pyinfra.api import Config, State, StringCommand
-    from pyinfra.api.connect import connect_all
+    from pyinfra.api.exceptions import ConnectError
 
     from obsstack.inventory import load_inventory
 
@@ -100,12 +100,13 @@ def _run(inventory_path: str, scripts: dict[str, str], timeout: int) -> dict[str
     state = State(inventory=inventory, config=Config(CONNECT_TIMEOUT=10))
     hosts = [host for host in inventory if host.name in scripts]
     state.limit_hosts = hosts
-    connect_all(state)
     results: dict[str, dict] = {}
 
     def run(host) -> None:
-        if not host.connected:
-            results[host.name] = asdict(RemoteResult(False, "", "could not connect", False))
+        try:
+            host.connect(show_errors=False, raise_exceptions=True)
+        except ConnectError as error:
+            results[host.name] = asdict(RemoteResult(False, "", str(error.args[0]), False))
             return
         ok, output = host.run_shell_command(
             StringCommand(scripts[host.name]),

@@ -1,0 +1,735 @@
+"""Preflight: can this inventory be deployed to? (``invoke preflight -i INVENTORY [--fix]``)
+
+One bash script per host (``GATHER_SCRIPT``) prints marked sections: OS release, architecture,
+free disk and memory, PID 1 and systemd's state, clock synchronisation, listening sockets and
+missing commands. Pure functions parse the sections and judge each check against the host's
+roles; the controller checks once that every pinned release archive is reachable at the
+``artifact_source``. ``fix=True`` installs the packages of missing commands with apt-get
+(nothing else is ever changed) and checks again.
+
+Example::
+
+    from obsstack.preflight import format_report, run_preflight
+    report = run_preflight("inventories/lab.py")
+    print(format_report(report))          # table, then "27 pass, 3 warn, 0 fail"
+    report.ok                             # True: nothing FAILs
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from obsstack.artifacts import GITHUB, archive_location
+from obsstack.components import COMPONENTS
+from obsstack.inventory import repo_path
+from obsstack.remote import (
+    HostInfo,
+    RemoteResult,
+    describe_inventory,
+    run_scripts,
+)
+from obsstack.report import format_table
+from obsstack.roles import Service, services_for
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+STATUSES = (PASS, WARN, FAIL)
+CONTROLLER = "controller"  # the host column of checks made once, on the controller
+ARTIFACT_CHECK = "artifact source"
+
+MiB = 1024**2
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """Below ``fail_below`` bytes a check FAILs, below ``recommended`` it WARNs."""
+
+    fail_below: int
+    recommended: int
+
+
+# Free space on / (binaries in /opt) and on /var (data, backups), by role. Prometheus's TSDB
+# and WAL need room from the first scrape; node_exporter needs a few release copies (~25 MiB
+# each). The lab's hosts share the controller's disk and memory, far above these.
+DISK_MINIMUMS = {
+    "observability": Minimum(fail_below=2 * GiB, recommended=10 * GiB),
+    "monitored": Minimum(fail_below=256 * MiB, recommended=1 * GiB),
+}
+# MemAvailable: Prometheus plus Alertmanager idle at a few hundred MiB and grow with series;
+# node_exporter stays around 20 MiB.
+MEMORY_MINIMUMS = {
+    "observability": Minimum(fail_below=512 * MiB, recommended=1 * GiB),
+    "monitored": Minimum(fail_below=64 * MiB, recommended=256 * MiB),
+}
+# Every host runs node_exporter, so a host of no role needs what a monitored host needs.
+BASELINE_ROLE = "monitored"
+DISK_PATHS = ("/", "/var")
+
+SUPPORTED_RELEASES = {"debian": ("12", "13"), "ubuntu": ("22.04", "24.04")}
+SUPPORTED_TEXT = "Debian 12/13 or Ubuntu 22.04/24.04"
+# Release archives are pinned for linux-amd64; arm64 hosts run once arm64 pins exist.
+PINNED_ARCHITECTURE = "amd64"
+OTHER_KNOWN_ARCHITECTURE = "arm64"
+UNAME_TO_DEBIAN_ARCHITECTURE = {"x86_64": "amd64", "aarch64": "arm64"}
+
+# What the deploy runs on a host, and the Debian/Ubuntu package that provides it.
+COMMAND_PACKAGES = {
+    "bash": "bash",
+    "tar": "tar",
+    "gzip": "gzip",
+    "sha256sum": "coreutils",
+    "find": "findutils",
+    "install": "coreutils",
+    "systemctl": "systemd",
+    "ss": "iproute2",
+    "useradd": "passwd",
+}
+
+HEAD_TIMEOUT_SECONDS = 5
+FIX_TIMEOUT_SECONDS = 600
+APT_LOCK_WAIT_SECONDS = 120  # another apt run (unattended-upgrades) may hold the lock a while
+
+SECTION_MARK = "### preflight:"
+# sbin directories: a non-root login's PATH lacks them, and useradd lives there.
+GATHER_SCRIPT = f"""
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+section() {{ echo "{SECTION_MARK}$1"; }}
+section os-release; cat /etc/os-release 2>/dev/null
+section architecture; dpkg --print-architecture 2>/dev/null || uname -m
+section disk
+for path in {" ".join(DISK_PATHS)}; do
+  echo "$path $(df -B1 --output=avail "$path" 2>/dev/null | tail -n 1)"
+done
+section meminfo; grep -E "^Mem(Total|Available):" /proc/meminfo
+section pid1; cat /proc/1/comm
+section system-state; systemctl is-system-running 2>&1
+section timedatectl; timedatectl show -p NTPSynchronized -p CanNTP 2>&1
+section container; systemd-detect-virt --container 2>/dev/null
+section missing-commands
+for command in {" ".join(COMMAND_PACKAGES)}; do
+  command -v "$command" >/dev/null || echo "$command"
+done
+if command -v ss >/dev/null; then
+  section listening; ss -ltnpH
+  section executables
+  for pid in $(ss -ltnpH | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    echo "$pid $(readlink "/proc/$pid/exe")"
+  done
+fi
+exit 0
+"""
+
+
+@dataclass
+class Finding:
+    host: str
+    check: str
+    status: str  # PASS | WARN | FAIL
+    detail: str
+    fix_hint: str = ""
+
+
+@dataclass
+class PreflightReport:
+    findings: list[Finding]
+    fixed: list[str] = field(default_factory=list)  # what --fix did, one line per host
+    fix_requested: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing()
+
+    def failing(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.status == FAIL]
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(finding.status for finding in self.findings)
+        return {status: counted[status] for status in STATUSES}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "counts": self.counts(),
+            "findings": [asdict(finding) for finding in self.findings],
+            "fixed": self.fixed,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict before it is attached to a host."""
+
+    status: str
+    detail: str
+    fix_hint: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    processes: tuple[tuple[str, int], ...]  # (name, pid) of each process holding the socket
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What ``GATHER_SCRIPT`` found on a host."""
+
+    os_release: dict[str, str]
+    architecture: str
+    free_disk: dict[str, int | None]  # path -> bytes available
+    mem_available: int | None  # bytes
+    pid1: str
+    system_state: str
+    timedatectl: dict[str, str]
+    container: str  # systemd-detect-virt's name, "none" outside a container
+    missing_commands: list[str]
+    listeners: list[Listener] | None  # None: ss is missing, ports could not be read
+    executables: dict[int, str]  # pid -> path of its binary
+
+
+# ------------------------------------------------------------------------- public API
+
+
+def run_preflight(inventory: str, fix: bool = False) -> PreflightReport:
+    """Check every host of ``inventory`` and the artifact source; ``fix`` installs packages."""
+    hosts = describe_inventory(inventory)
+    # The controller's HEAD requests run while the hosts run their scripts.
+    with ThreadPoolExecutor(1) as pool:
+        artifact_findings = pool.submit(check_artifact_source, hosts)
+        host_findings, facts = check_hosts(inventory, hosts)
+        controller_findings = artifact_findings.result()
+    report = PreflightReport(host_findings + controller_findings, fix_requested=fix)
+    if fix:
+        report.fixed, fix_failures = install_missing_packages(inventory, facts)
+        if report.fixed or fix_failures:
+            host_findings, _ = check_hosts(inventory, hosts)
+        report.findings = host_findings + fix_failures + controller_findings
+    return report
+
+
+def format_report(report: PreflightReport) -> str:
+    """The findings as a table, a summary line, then what ``--fix`` did."""
+    table = format_table(
+        ("host", "check", "status", "detail", "fix hint"),
+        [(f.host, f.check, f.status, f.detail, f.fix_hint) for f in report.findings],
+    )
+    counts = report.counts()
+    lines = [table, "", f"{counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail"]
+    if report.fix_requested:
+        lines += [f"fixed: {line}" for line in report.fixed] or ["fixed: nothing to repair"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- host checks
+
+
+def check_hosts(
+    inventory: str, hosts: list[HostInfo]
+) -> tuple[list[Finding], dict[str, HostFacts]]:
+    """Findings of every host (in inventory order) and the facts of the hosts that answered."""
+    results = gather(inventory, hosts)
+    findings: list[Finding] = []
+    facts: dict[str, HostFacts] = {}
+    for host in hosts:
+        result = results[host.name]
+        reach = evaluate_reachability(result)
+        findings.append(host_finding(host.name, "ssh", reach))
+        if reach.status == FAIL:
+            continue
+        facts[host.name] = parse_facts(result.stdout)
+        findings += [
+            host_finding(host.name, name, check(host, facts[host.name]))
+            for name, check in HOST_CHECKS
+        ]
+    return findings, facts
+
+
+def gather(inventory: str, hosts: list[HostInfo]) -> dict[str, RemoteResult]:
+    """Each host's output of ``GATHER_SCRIPT`` (unreachable hosts say so)."""
+    return run_scripts(inventory, {host.name: GATHER_SCRIPT for host in hosts})
+
+
+def host_finding(host: str, check: str, outcome: Outcome) -> Finding:
+    return Finding(host, check, outcome.status, outcome.detail, outcome.fix_hint)
+
+
+def evaluate_reachability(result: RemoteResult) -> Outcome:
+    if not result.connected:
+        return Outcome(
+            FAIL,
+            f"cannot connect over SSH ({result.stderr.strip() or 'no answer'})",
+            "check ssh_hostname, ssh_user, ssh_key and ssh_known_hosts_file in the inventory, "
+            "then try `ssh USER@HOST true` by hand",
+        )
+    if SECTION_MARK not in result.stdout:
+        return Outcome(
+            FAIL,
+            f"connected, but the check script did not run: {result.stderr.strip()[-200:]}",
+            "the host needs bash: apt-get install -y bash",
+        )
+    return Outcome(PASS, "connected")
+
+
+def parse_sections(output: str) -> dict[str, str]:
+    """``{name: body}`` of the sections ``GATHER_SCRIPT`` printed."""
+    pieces = re.split(rf"^{re.escape(SECTION_MARK)}(\S+)\n?", output, flags=re.MULTILINE)
+    return dict(zip(pieces[1::2], pieces[2::2], strict=True))
+
+
+def parse_facts(output: str) -> HostFacts:
+    sections = parse_sections(output)
+    listening = sections.get("listening")
+    return HostFacts(
+        os_release=parse_key_values(sections.get("os-release", "")),
+        architecture=parse_architecture(sections.get("architecture", "")),
+        free_disk=parse_free_disk(sections.get("disk", "")),
+        mem_available=parse_mem_available(sections.get("meminfo", "")),
+        pid1=sections.get("pid1", "").strip(),
+        system_state=sections.get("system-state", "").strip(),
+        timedatectl=parse_key_values(sections.get("timedatectl", "")),
+        container=sections.get("container", "").strip() or "none",
+        missing_commands=sections.get("missing-commands", "").split(),
+        listeners=None if listening is None else parse_listeners(listening),
+        executables=parse_executables(sections.get("executables", "")),
+    )
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``KEY=value`` lines (os-release, ``timedatectl show``), quotes removed."""
+    values = {}
+    for line in text.splitlines():
+        key, separator, value = line.partition("=")
+        if separator and key.strip() and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("\"'")
+    return values
+
+
+def parse_architecture(text: str) -> str:
+    """Debian's architecture name (dpkg's, or ``uname -m`` translated)."""
+    machine = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return UNAME_TO_DEBIAN_ARCHITECTURE.get(machine, machine)
+
+
+def parse_free_disk(text: str) -> dict[str, int | None]:
+    """``{path: bytes available}`` from ``PATH AVAIL`` lines (None when df gave nothing)."""
+    free: dict[str, int | None] = {}
+    for line in text.splitlines():
+        path, _, available = line.partition(" ")
+        if path:
+            free[path] = int(available) if available.strip().isdigit() else None
+    return free
+
+
+def parse_mem_available(meminfo: str) -> int | None:
+    """MemAvailable in bytes from /proc/meminfo (reported in kB)."""
+    match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, flags=re.MULTILINE)
+    return int(match[1]) * 1024 if match else None
+
+
+def parse_listeners(ss_output: str) -> list[Listener]:
+    """Listening TCP sockets from ``ss -ltnpH``: port and the processes holding each."""
+    listeners = []
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        port = fields[3].rsplit(":", 1)[-1]
+        processes = tuple(
+            (name, int(pid)) for name, pid in re.findall(r'\("([^"]*)",pid=(\d+)', line)
+        )
+        listeners.append(Listener(int(port), processes))
+    return listeners
+
+
+def parse_executables(text: str) -> dict[int, str]:
+    """``{pid: binary path}`` from ``PID PATH`` lines."""
+    executables = {}
+    for line in text.splitlines():
+        pid, _, path = line.partition(" ")
+        if pid.isdigit():
+            executables[int(pid)] = path.strip()
+    return executables
+
+
+# Each judges one aspect of a host from its facts. A domain DNS check joins this list once
+# the settings have a domain to resolve; until then nothing about DNS is reported.
+def _os(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_os(facts.os_release)
+
+
+def _architecture(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_architecture(facts.architecture)
+
+
+def _disk(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_disk(facts.free_disk, host.groups)
+
+
+def _memory(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_memory(facts.mem_available, host.groups)
+
+
+def _systemd(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_systemd(facts.pid1, facts.system_state)
+
+
+def _clock(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_clock(facts.timedatectl, facts.container)
+
+
+def _commands(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_commands(facts.missing_commands)
+
+
+def _ports(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_ports(required_ports(host), facts.listeners, facts.executables)
+
+
+HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Outcome]], ...] = (
+    ("os", _os),
+    ("architecture", _architecture),
+    ("disk", _disk),
+    ("memory", _memory),
+    ("systemd", _systemd),
+    ("clock", _clock),
+    ("commands", _commands),
+    ("ports", _ports),
+)
+
+
+def evaluate_os(os_release: Mapping[str, str]) -> Outcome:
+    name = os_release.get("PRETTY_NAME") or "unknown (no /etc/os-release)"
+    distribution, version = os_release.get("ID", ""), os_release.get("VERSION_ID", "")
+    if version in SUPPORTED_RELEASES.get(distribution, ()):
+        return Outcome(PASS, name)
+    return Outcome(FAIL, f"{name} is not supported", f"use {SUPPORTED_TEXT}")
+
+
+def evaluate_architecture(architecture: str) -> Outcome:
+    if architecture == PINNED_ARCHITECTURE:
+        return Outcome(PASS, architecture)
+    if architecture == OTHER_KNOWN_ARCHITECTURE:
+        return Outcome(
+            WARN,
+            f"{architecture}: the release pins are for {PINNED_ARCHITECTURE} archives",
+            "set arm64 pins (releases: versions and sha256 of the linux-arm64 archives)",
+        )
+    return Outcome(
+        FAIL,
+        f"{architecture or 'unknown'} is not supported",
+        f"use an {PINNED_ARCHITECTURE} or {OTHER_KNOWN_ARCHITECTURE} host",
+    )
+
+
+def minimum_for(groups: Iterable[str], minimums: Mapping[str, Minimum]) -> Minimum:
+    """The strictest minimum of the host's roles (a host of no role counts as monitored)."""
+    roles = [role for role in groups if role in minimums] or [BASELINE_ROLE]
+    return Minimum(
+        max(minimums[role].fail_below for role in roles),
+        max(minimums[role].recommended for role in roles),
+    )
+
+
+def evaluate_disk(free_disk: Mapping[str, int | None], groups: Iterable[str]) -> Outcome:
+    minimum = minimum_for(groups, DISK_MINIMUMS)
+    unknown = [path for path in DISK_PATHS if free_disk.get(path) is None]
+    if unknown:
+        return Outcome(FAIL, f"cannot read free space of {', '.join(unknown)}", "check `df /var`")
+    lowest = min(free_disk[path] or 0 for path in DISK_PATHS)
+    detail = ", ".join(f"{path} {bytes_text(free_disk[path] or 0)} free" for path in DISK_PATHS)
+    hint = "free space on / and /var or grow the disk (Prometheus data lives in /var/lib)"
+    return judge_minimum(lowest, minimum, detail, hint)
+
+
+def evaluate_memory(mem_available: int | None, groups: Iterable[str]) -> Outcome:
+    minimum = minimum_for(groups, MEMORY_MINIMUMS)
+    if mem_available is None:
+        return Outcome(WARN, "MemAvailable missing from /proc/meminfo", "check `free -m`")
+    detail = f"{bytes_text(mem_available)} available"
+    return judge_minimum(mem_available, minimum, detail, "stop other services or add memory")
+
+
+def judge_minimum(value: int, minimum: Minimum, detail: str, hint: str) -> Outcome:
+    if value < minimum.fail_below:
+        return Outcome(FAIL, f"{detail} (minimum {bytes_text(minimum.fail_below)})", hint)
+    if value < minimum.recommended:
+        return Outcome(WARN, f"{detail} (recommended {bytes_text(minimum.recommended)})", hint)
+    return Outcome(PASS, detail)
+
+
+def bytes_text(count: int) -> str:
+    if count >= GiB:
+        return f"{count / GiB:.1f} GiB"
+    return f"{count / MiB:.0f} MiB"
+
+
+# systemctl is-system-running: the deploy can manage units in these states, with a warning.
+SYSTEM_STATES_TO_WARN = {
+    "degraded": "some units have failed",
+    "starting": "still booting",
+    "initializing": "still booting",
+    "maintenance": "in rescue/emergency mode",
+}
+
+
+def evaluate_systemd(pid1: str, system_state: str) -> Outcome:
+    if pid1 != "systemd":
+        return Outcome(
+            FAIL, f"PID 1 is {pid1 or 'unknown'}, not systemd", "the stack needs a systemd host"
+        )
+    if system_state == "running":
+        return Outcome(PASS, "PID 1 is systemd, system running")
+    if system_state in SYSTEM_STATES_TO_WARN:
+        return Outcome(
+            WARN,
+            f"system {system_state}: {SYSTEM_STATES_TO_WARN[system_state]}",
+            "see `systemctl --failed` and `journalctl -b`",
+        )
+    return Outcome(
+        FAIL,
+        f"systemctl does not work: {system_state or 'no output'}",
+        "check that systemd runs and `systemctl is-system-running` answers",
+    )
+
+
+def evaluate_clock(timedatectl: Mapping[str, str], container: str) -> Outcome:
+    synchronised = timedatectl.get("NTPSynchronized")
+    if synchronised == "yes":
+        return Outcome(PASS, "synchronised (NTP)")
+    if container != "none":
+        # A container has no clock of its own: time sync is the container host's job.
+        return Outcome(
+            WARN,
+            f"unknown: a {container} container uses its host's clock "
+            f"(NTPSynchronized={synchronised or '?'})",
+            "keep the container host's clock synchronised (chrony or systemd-timesyncd)",
+        )
+    if synchronised is None:
+        return Outcome(
+            WARN,
+            "unknown: `timedatectl show` gave no answer",
+            "install systemd-timesyncd or chrony and check `timedatectl`",
+        )
+    return Outcome(
+        FAIL,
+        f"not synchronised (NTPSynchronized={synchronised})",
+        "install systemd-timesyncd or chrony, then `timedatectl set-ntp true`",
+    )
+
+
+def packages_for(commands: Iterable[str]) -> list[str]:
+    return sorted({COMMAND_PACKAGES[command] for command in commands})
+
+
+def evaluate_commands(missing: list[str]) -> Outcome:
+    if not missing:
+        return Outcome(PASS, f"all {len(COMMAND_PACKAGES)} present")
+    listed = ", ".join(f"{command} ({COMMAND_PACKAGES[command]})" for command in missing)
+    install = " ".join(packages_for(missing))
+    return Outcome(FAIL, f"missing: {listed}", f"apt-get install -y {install} (or preflight --fix)")
+
+
+def required_ports(host: HostInfo) -> dict[int, Service]:
+    """The TCP ports the host's services will listen on, from its port settings."""
+    return {host.data[service.port_key]: service for service in services_for(host.groups)}
+
+
+def is_our_binary(executable: str, component: str) -> bool:
+    """Whether ``executable`` is the component's binary as our release installs it."""
+    binary = COMPONENTS[component].binaries[0]
+    # A binary replaced while running shows as "PATH (deleted)" in /proc/PID/exe.
+    path = executable.removesuffix(" (deleted)")
+    return path == f"/usr/local/bin/{binary}" or bool(
+        re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(binary)}", path)
+    )
+
+
+def evaluate_ports(
+    required: Mapping[int, Service],
+    listeners: list[Listener] | None,
+    executables: Mapping[int, str],
+) -> Outcome:
+    if listeners is None:
+        return Outcome(
+            FAIL,
+            "cannot check: ss is missing (iproute2)",
+            "apt-get install -y iproute2 (or preflight --fix)",
+        )
+    notes, foreign = [], []
+    for port, service in sorted(required.items()):
+        sockets = [listener for listener in listeners if listener.port == port]
+        if not sockets:
+            notes.append(f"{port} free")
+            continue
+        # ss names no process for a socket of another namespace: that is not ours either.
+        processes = [process for socket in sockets for process in socket.processes]
+        strangers = [
+            f"{name} (pid {pid}, {executables.get(pid) or '?'})"
+            for name, pid in processes or [("an unknown process", 0)]
+            if not is_our_binary(executables.get(pid, ""), service.component)
+        ]
+        if strangers:
+            foreign.append(f"{port} in use by {', '.join(sorted(set(strangers)))}")
+        else:
+            notes.append(f"{port} in use by {service.component} (ours)")
+    if foreign:
+        return Outcome(
+            FAIL,
+            "; ".join(foreign + notes),
+            "stop and disable that program, or choose another port in the *_port settings",
+        )
+    return Outcome(PASS, "; ".join(notes))
+
+
+# ----------------------------------------------------------------------- controller
+
+
+def pinned_archives(hosts: Iterable[HostInfo]) -> list[tuple[str, str, str]]:
+    """(source, component, version) of every archive the hosts will install.
+
+    Only components some host runs are checked: a pin nobody installs blocks no deploy.
+    """
+    return sorted(
+        {
+            (
+                host.data["artifact_source"],
+                service.component,
+                host.data["releases"][service.component]["version"],
+            )
+            for host in hosts
+            for service in services_for(host.groups)
+        }
+    )
+
+
+def check_artifact_source(hosts: list[HostInfo]) -> list[Finding]:
+    """One finding per pinned archive: the artifact source has it (HEAD or file exists)."""
+    # The lab's group data explains a missing mirror in place of the pins.
+    unpinned = [host for host in hosts if not isinstance(host.data.get("releases"), dict)]
+    if unpinned:
+        return [
+            Finding(
+                CONTROLLER,
+                ARTIFACT_CHECK,
+                FAIL,
+                f"{host.name}: releases {host.data.get('releases')}",
+                "fix `releases` in group_data",
+            )
+            for host in unpinned
+        ]
+    archives = pinned_archives(hosts)
+    with ThreadPoolExecutor(max(len(archives), 1)) as pool:
+        return list(pool.map(lambda archive: check_archive(*archive), archives))
+
+
+def check_archive(source: str, component: str, version: str) -> Finding:
+    location = archive_location(component, version, source)
+    outcome = (
+        check_url(location, source)
+        if location.startswith(("http://", "https://"))
+        else check_file(repo_path(location))
+    )
+    return Finding(
+        CONTROLLER,
+        ARTIFACT_CHECK,
+        outcome.status,
+        f"{component} {version}: {outcome.detail}",
+        outcome.fix_hint,
+    )
+
+
+def check_file(path: Path) -> Outcome:
+    if path.is_file():
+        return Outcome(PASS, f"{path} exists")
+    return Outcome(
+        FAIL,
+        f"{path} is missing",
+        "put the archive there (layout <dir>/<component>/<version>/<archive>) "
+        "or fix artifact_source",
+    )
+
+
+def check_url(url: str, source: str) -> Outcome:
+    try:
+        status = requests.head(url, timeout=HEAD_TIMEOUT_SECONDS, allow_redirects=True).status_code
+    except requests.RequestException as error:
+        return Outcome(
+            FAIL, f"{url} unreachable: {request_failure(error)}", unreachable_hint(source)
+        )
+    if status == 200:
+        return Outcome(PASS, f"{url} answers 200")
+    return Outcome(
+        FAIL,
+        f"{url} answers HTTP {status}",
+        "check the pinned version in releases, and that the mirror has this archive",
+    )
+
+
+def request_failure(error: requests.RequestException) -> str:
+    """The operating system's reason (``[Errno -2] Name or service not known``) if given."""
+    reason = re.search(r"\[Errno [-\d]+\] ([^'\")]+)", str(error))
+    return reason[1].strip() if reason else type(error).__name__
+
+
+def unreachable_hint(source: str) -> str:
+    if source == GITHUB:
+        return (
+            "github.com is not reachable from this controller: set artifact_source to an "
+            "https:// mirror or a local directory (README: Release archives)"
+        )
+    return "check the mirror's URL in artifact_source and this controller's network"
+
+
+# ---------------------------------------------------------------------------- --fix
+
+
+def fix_script(packages: Iterable[str]) -> str:
+    """apt-get update, then install ``packages``; waits for another apt run's lock."""
+    apt = f"apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT_SECONDS}"
+    return (
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        f"{apt} update && {apt} install -y {shlex.join(packages)}\n"
+    )
+
+
+def install_missing_packages(
+    inventory: str, facts: Mapping[str, HostFacts]
+) -> tuple[list[str], list[Finding]]:
+    """Install the packages of missing commands; (what was installed, findings of failures)."""
+    needed = {
+        host: packages_for(host_facts.missing_commands)
+        for host, host_facts in facts.items()
+        if host_facts.missing_commands
+    }
+    if not needed:
+        return [], []
+    results = run_scripts(
+        inventory,
+        {host: fix_script(packages) for host, packages in needed.items()},
+        timeout=FIX_TIMEOUT_SECONDS,
+    )
+    fixed, failures = [], []
+    for host, packages in needed.items():
+        if results[host].ok:
+            fixed.append(f"{host}: installed {' '.join(packages)} (apt-get install -y)")
+        else:
+            failures.append(
+                Finding(
+                    host,
+                    "fix",
+                    FAIL,
+                    f"apt-get install -y {' '.join(packages)} failed: "
+                    f"{results[host].stderr.strip()[-300:]}",
+                    "run apt-get update and the install on the host and read apt's message",
+                )
+            )
+    return fixed, failures
