@@ -1,8 +1,8 @@
 """Production hosts. Replace the names/addresses with yours; see README "Inventories"."""
 
 observability = [
-    ("obs.example.com", {"ssh_user": "root"}),
+    ("obs.example.com", {"ssh_user": "root", "ssh_strict_host_key_checking": "yes"}),
 ]
 monitored = [
-    ("web1.example.com", {"ssh_user": "root"}),
+    ("web1.example.com", {"ssh_user": "root", "ssh_strict_host_key_checking": "yes"}),
 ]
