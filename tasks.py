@@ -1,8 +1,8 @@
 """Invoke tasks: thin wrappers that parse arguments and call the project's modules.
 
-    invoke lab               bring up the lab and deploy the stack onto it
-    invoke deploy -i inventories/lab.py [--limit web1]
-    invoke test              lint, unit tests and lab tests
+invoke lab               bring up the lab and deploy the stack onto it
+invoke deploy -i inventories/lab.py [--limit web1]
+invoke test              lint, unit tests and lab tests
 """
 
 from __future__ import annotations
@@ -19,10 +19,18 @@ from obsstack import labdata, secrets
 from obsstack.artifacts import ArtifactError
 from obsstack.bench import run_benchmarks
 from obsstack.debian import DebianError
-from obsstack.deploy import run_deploy
+from obsstack.deploy import ROLLBACK, run_deploy
+from obsstack.drift import DriftError, check_drift
+from obsstack.health import format_report as format_health
+from obsstack.health import run_health
 from obsstack.inventory import secrets_dirs
 from obsstack.lab import LabError
 from obsstack.mirror import MirrorError
+from obsstack.pipeline import deploy_pipeline
+from obsstack.preflight import format_report as format_preflight
+from obsstack.preflight import run_preflight
+from obsstack.releases import ReleaseHistoryError, list_releases
+from obsstack.remote import RemoteError
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
 from obsstack.settings import SettingsError
@@ -30,7 +38,15 @@ from obsstack.settings import SettingsError
 LAB_INVENTORY = "inventories/lab.py"
 # Errors a user can act on: shown as one message, not a traceback.
 USER_ERRORS = (
-    ArtifactError, DebianError, LabError, MirrorError, SecretError, SettingsError,
+    ArtifactError,
+    DebianError,
+    DriftError,
+    LabError,
+    MirrorError,
+    ReleaseHistoryError,
+    RemoteError,
+    SecretError,
+    SettingsError,
 )
 
 
@@ -53,20 +69,128 @@ def reports_errors(function):
         "limit": "only these hosts or groups (comma separated)",
         "verbose": "pyinfra verbosity: -v meta, -vv input, -vvv output",
         "diff": "show the changes to non-secret files",
+        "no_rollback": "keep a failed deploy in place instead of rolling back",
     },
     incrementable=["verbose"],
 )
 @reports_errors
-def deploy(c, inventory, limit=None, verbose=0, diff=False):
-    """Deploy the stack to an inventory (inputs are checked before any host is touched)."""
-    result = run_deploy(inventory, limit=limit, verbosity=verbose, diff=diff)
-    rows = [
-        (host, str(result.changed.get(host, 0)), str(result.failed.get(host, 0)))
-        for host in sorted(set(result.changed) | set(result.failed))
-    ]
-    print_table(("host", "changed", "failed"), rows)
+def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False):
+    """Check inputs, preflight, deploy, health-gate; roll back automatically on failure."""
+    outcome = deploy_pipeline(
+        inventory, limit=limit, verbosity=verbose, diff=diff, auto_rollback=not no_rollback
+    )
+    if outcome.deploy:
+        result = outcome.deploy
+        print_table(
+            ("host", "changed", "failed", "rolled back to"),
+            [
+                (
+                    host,
+                    result.changed.get(host, 0),
+                    result.failed.get(host, 0),
+                    outcome.rolled_back.get(host, "-"),
+                )
+                for host in sorted(set(result.changed) | set(result.failed))
+            ],
+        )
+    if not outcome.ok:
+        raise Exit("deploy failed:\n  " + "\n  ".join(outcome.failures), code=1)
+
+
+@task(
+    help={
+        "inventory": "inventory file, e.g. inventories/production.py",
+        "fix": "install the packages of missing commands (apt-get), then check again",
+        "json": "print JSON",
+    }
+)
+@reports_errors
+def preflight(c, inventory, fix=False, json=False):
+    """Check that every host of an inventory can be deployed to (exit 1 on any FAIL)."""
+    report = run_preflight(inventory, fix=fix)
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_preflight(report))
+    if not report.ok:
+        raise Exit(code=1)
+
+
+@task(help={"inventory": "inventory file, e.g. inventories/production.py", "json": "print JSON"})
+@reports_errors
+def health(c, inventory, json=False):
+    """Check that the deployed stack is healthy right now (exit 1 when a check fails)."""
+    report = run_health(inventory)
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_health(report))
+    if not report.ok:
+        raise Exit(code=1)
+
+
+@task(help={"inventory": "inventory file", "json": "print JSON"})
+@reports_errors
+def releases(c, inventory, json=False):
+    """List the releases recorded on each host (newest first, * = current)."""
+    history = list_releases(inventory)
+    if json:
+        print(
+            json_module.dumps(
+                {host: [r.as_dict() for r in rs] for host, rs in history.items()}, indent=2
+            )
+        )
+        return
+    print_table(
+        ("host", "release", "time", "commit", "deployer", "versions"),
+        [
+            (
+                host,
+                ("* " if r.current else "  ") + r.id,
+                r.time,
+                r.commit[:12],
+                r.deployer,
+                " ".join(f"{k}={v}" for k, v in sorted(r.versions.items())),
+            )
+            for host, rs in history.items()
+            for r in rs
+        ],
+    )
+
+
+@task(
+    help={
+        "inventory": "inventory file",
+        "to": "release id (default: the previous one)",
+        "limit": "only these hosts or groups",
+    }
+)
+@reports_errors
+def rollback(c, inventory, to="previous", limit=None):
+    """Restore a recorded release's configs and versions, then check health."""
+    result = run_deploy(inventory, ROLLBACK, limit=limit, data={"rollback_to": to})
     if not result.ok:
-        raise Exit("deploy failed: see the errors above", code=1)
+        raise Exit("rollback failed: see the errors above", code=1)
+    report = run_health(inventory)
+    print(format_health(report))
+    if not report.ok:
+        raise Exit("rolled back, but health checks fail", code=1)
+
+
+@task(
+    help={
+        "inventory": "inventory file",
+        "limit": "only these hosts or groups",
+        "json": "print JSON",
+    }
+)
+@reports_errors
+def drift(c, inventory, limit=None, json=False):
+    """Show what a deploy would change on each host, changing nothing (exit 1 on drift)."""
+    report = check_drift(inventory, limit=limit)
+    if json:
+        print(json_module.dumps(report.to_json(), indent=2))
+    else:
+        print_table(
+            ("host", "drift"),
+            [(host, "; ".join(report.drifting.get(host, [])) or "none") for host in report.hosts],
+        )
+    if not report.ok:
+        raise Exit(code=1)
 
 
 @task(name="up")
@@ -81,6 +205,7 @@ def lab_up(c):
 @reports_errors
 def lab_down(c):
     """Remove the lab's hosts, bridge, NAT rules and state; keep the cache."""
+    labdata.stop_mail_relay()
     lab_hosts.down()
 
 
@@ -95,8 +220,13 @@ def lab_status(c, json=False):
     print_table(
         ("host", "address", "running", "ssh", "systemd"),
         [
-            (s.name, s.address, "yes" if s.running else "no", "yes" if s.ssh_ok else "no",
-             s.systemd_state)
+            (
+                s.name,
+                s.address,
+                "yes" if s.running else "no",
+                "yes" if s.ssh_ok else "no",
+                s.systemd_state,
+            )
             for s in statuses
         ],
     )
@@ -111,10 +241,11 @@ def lab_ssh(c, host):
 @task(name="mail")
 @reports_errors
 def lab_mail(c):
-    """Run the lab's mail relay in the foreground and print alerts as they arrive."""
-    with labdata.mail_catcher() as catcher:
-        print(f"lab relay on {labdata.lab.GATEWAY}:{labdata.SMTP_PORT}, spool {catcher.spool}")
-        catcher.follow(sys.stdout)
+    """Print the alert mails the lab's relay receives, as they arrive (Ctrl-C to stop)."""
+    labdata.start_mail_relay()
+    spool = labdata.mail_spool()
+    print(f"lab mail relay {lab_hosts.GATEWAY}:{labdata.SMTP_PORT}, spool {spool.directory}")
+    spool.follow(sys.stdout)
 
 
 @task(name="lab", default=True)
@@ -163,4 +294,15 @@ def test(c):
 
 
 lab_collection = Collection("lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_mail)
-namespace = Collection(deploy, test, bench, lab_collection, Collection("secrets", secrets_init))
+namespace = Collection(
+    deploy,
+    preflight,
+    health,
+    releases,
+    rollback,
+    drift,
+    test,
+    bench,
+    lab_collection,
+    Collection("secrets", secrets_init),
+)

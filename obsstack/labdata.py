@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import socket
 import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from obsstack import debian, lab, secrets
-from obsstack.mailcatcher import MailCatcher, ensure_tls_identity
+from obsstack.mailcatcher import MailCatcher, Spool, ensure_tls_identity
 from obsstack.mirror import build_mirror
 
 MIRROR_DIR = lab.CACHE_DIR / "mirror"
@@ -26,6 +31,8 @@ SMTP_IDENTITY_DIR = lab.STATE_DIR / "smtp"
 SMTP_SPOOL_DIR = lab.STATE_DIR / "mail"
 SMTP_USERNAME = "alertmanager"
 SECRETS_DIR = lab.STATE_DIR / "secrets"
+RELAY_PID = lab.STATE_DIR / "mail-relay.pid"
+RELAY_LOG = lab.STATE_DIR / "mail-relay.log"
 ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
 
 
@@ -58,12 +65,66 @@ def prepare(progress: Callable[[str], None] = print) -> None:
     ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
     secrets.init(SECRETS_DIR, include_provided=True)
-    progress(f"lab: mirror {MIRROR_DIR}, relay CA {SMTP_IDENTITY_DIR}, secrets {SECRETS_DIR}")
+    start_mail_relay()
+    progress(
+        f"lab: mirror {MIRROR_DIR}, secrets {SECRETS_DIR}, "
+        f"mail relay {lab.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR})"
+    )
 
 
-def mail_catcher() -> MailCatcher:
-    """The lab's mail relay, accepting Alertmanager's login with the lab's smtp_password."""
-    return MailCatcher(
+def start_mail_relay() -> None:
+    """Run the lab's mail relay in the background (a no-op while it runs).
+
+    Alertmanager on ``obs`` must always be able to deliver: a relay that is only there
+    during tests would leave it failing notifications, a critical alert, the rest of the time.
+    """
+    if relay_pid() is not None:
+        return
+    RELAY_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with RELAY_LOG.open("ab") as log:
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "obsstack.labdata", "relay"],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    RELAY_PID.write_text(f"{relay.pid}\n")
+    lab.wait_for(_relay_listening, 15, "the lab's mail relay to listen")
+
+
+def stop_mail_relay() -> None:
+    pid = relay_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        lab.wait_for(lambda: relay_pid() is None, 15, "the lab's mail relay to stop")
+    RELAY_PID.unlink(missing_ok=True)
+
+
+def relay_pid() -> int | None:
+    """The relay's PID if it runs (a recorded PID whose process is our relay)."""
+    try:
+        pid = int(RELAY_PID.read_text())
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if b"obsstack.labdata" in argv and b"relay" in argv else None
+
+
+def _relay_listening() -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((lab.GATEWAY, SMTP_PORT)) == 0
+
+
+def mail_spool() -> Spool:
+    return Spool(SMTP_SPOOL_DIR)
+
+
+def _serve_relay() -> None:
+    relay = MailCatcher(
         ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY),
         lab.GATEWAY,
         SMTP_PORT,
@@ -71,6 +132,13 @@ def mail_catcher() -> MailCatcher:
         lambda: secrets.read("smtp_password", SECRETS_DIR),
         SMTP_SPOOL_DIR,
     )
+    with relay:
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["relay"]:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    _serve_relay()
 
 
 def install_debian_alertmanager_templates() -> None:

@@ -2,23 +2,23 @@
 
 Alertmanager in the lab sends to it exactly as it would to a team's mail relay: over
 STARTTLS with a certificate from the lab's own CA, logging in with the password from the
-secrets store. Each accepted message is written to ``<spool>/<n>.eml``.
+secrets store. Each accepted message is written to ``<spool>/<time_ns>.eml``; ``Spool``
+reads them, from any process.
 
 Example::
 
     from pathlib import Path
-    from obsstack.mailcatcher import MailCatcher, ensure_tls_identity
+    from obsstack.mailcatcher import MailCatcher, Spool, ensure_tls_identity
     identity = ensure_tls_identity(Path("/tmp/smtp"), "127.0.0.1")
     with MailCatcher(identity, "127.0.0.1", 2525, "am", lambda: "s3cret", Path("/tmp/mail")):
-        ...  # send mail; read Path("/tmp/mail").glob("*.eml")
+        ...  # send mail
+        Spool(Path("/tmp/mail")).wait_for(lambda message: True, timeout=10)
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import itertools
-import queue
 import ssl
 import time
 from collections.abc import Callable
@@ -95,17 +95,21 @@ def _certificate_builder(subject, issuer, public_key) -> x509.CertificateBuilder
     )
 
 
+REJECTED_LOG = "rejected-logins.log"
+POLL_SECONDS = 0.5
+
+
 class _SpoolHandler:
-    def __init__(self, spool: Path, arrivals: queue.Queue[Path]) -> None:
+    def __init__(self, spool: Path) -> None:
         self.spool = spool
-        self.arrivals = arrivals
-        self.counter = itertools.count(len(list(spool.glob("*.eml"))) + 1)
 
     # The method name is fixed by aiosmtpd's handler protocol.
     async def handle_DATA(self, server, session, envelope) -> str:
-        path = self.spool / f"{next(self.counter):05d}.eml"
-        path.write_bytes(envelope.original_content or envelope.content)
-        self.arrivals.put(path)
+        # Written under a temporary name and renamed, so a reader never sees half a message.
+        path = self.spool / f"{time.time_ns()}.eml"
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(envelope.original_content or envelope.content)
+        partial.rename(path)
         return "250 Message accepted for delivery"
 
 
@@ -123,11 +127,8 @@ class MailCatcher:
     ) -> None:
         """``password`` is asked at each login, so a rotated secret applies at once."""
         spool.mkdir(parents=True, exist_ok=True)
-        self.spool = spool
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(identity.cert_file, identity.key_file)
-        self.rejected_logins = 0
-        self.arrivals: queue.Queue[Path] = queue.Queue()
 
         def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
             ok = isinstance(auth_data, LoginPassword) and (
@@ -135,11 +136,12 @@ class MailCatcher:
                 auth_data.password.decode(),
             ) == (username, password())
             if not ok:
-                self.rejected_logins += 1
+                with (spool / REJECTED_LOG).open("a") as log:
+                    log.write(f"{time.time():.0f} {session.peer}\n")
             return AuthResult(success=ok)
 
         self._controller = Controller(
-            _SpoolHandler(spool, self.arrivals),
+            _SpoolHandler(spool),
             hostname=address,
             port=port,
             tls_context=tls,
@@ -158,27 +160,44 @@ class MailCatcher:
     def __exit__(self, *exc_info) -> None:
         self._controller.stop()
 
-    def messages(self) -> list[Message]:
-        return [message_from_bytes(path.read_bytes()) for path in sorted(self.spool.glob("*.eml"))]
 
-    def wait_for(self, predicate: Callable[[Message], bool], timeout: float) -> Message | None:
-        """The first message (already here or arriving within ``timeout``) that matches."""
+class Spool:
+    """Reads what a relay (possibly another process) accepted into its spool directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def paths(self, since_ns: int = 0) -> list[Path]:
+        """Spooled messages received after ``since_ns`` (``time.time_ns()``), oldest first."""
+        received = sorted(self.directory.glob("*.eml"), key=lambda path: int(path.stem))
+        return [path for path in received if int(path.stem) > since_ns]
+
+    def messages(self, since_ns: int = 0) -> list[Message]:
+        return [message_from_bytes(path.read_bytes()) for path in self.paths(since_ns)]
+
+    def rejected_logins(self) -> int:
+        log = self.directory / REJECTED_LOG
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    def wait_for(
+        self, predicate: Callable[[Message], bool], timeout: float, since_ns: int = 0
+    ) -> Message | None:
+        """The first message received after ``since_ns`` and within ``timeout`` that matches."""
         deadline = time.monotonic() + timeout
-        for message in self.messages():
-            if predicate(message):
-                return message
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                message = message_from_bytes(self.arrivals.get(timeout=remaining).read_bytes())
-            except queue.Empty:
-                return None
-            if predicate(message):
-                return message
-        return None
+        while True:
+            match = next((m for m in self.messages(since_ns) if predicate(m)), None)
+            if match is not None or time.monotonic() > deadline:
+                return match
+            time.sleep(POLL_SECONDS)
 
     def follow(self, out: TextIO) -> None:
-        """Print a line per arriving message until interrupted."""
+        """Print a line per message as it arrives, until interrupted."""
+        seen: set[Path] = set()
         while True:
-            message = message_from_bytes(self.arrivals.get().read_bytes())
-            out.write(f"{message['Date']}  to {message['To']}: {message['Subject']}\n")
-            out.flush()
+            for path in self.paths():
+                if path not in seen:
+                    seen.add(path)
+                    message = message_from_bytes(path.read_bytes())
+                    out.write(f"{message['Date']}  to {message['To']}: {message['Subject']}\n")
+                    out.flush()
+            time.sleep(POLL_SECONDS)

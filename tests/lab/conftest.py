@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import runpy
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ import testinfra
 
 from obsstack import lab, labdata
 from obsstack.deploy import DeployResult, run_deploy
+from obsstack.mailcatcher import Spool
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = "inventories/lab.py"
@@ -72,11 +71,9 @@ def lab_ready() -> None:
 
 
 @pytest.fixture(scope="session")
-def mail(lab_ready) -> Iterator[labdata.MailCatcher]:
-    """The lab's SMTP relay, running for the whole session so Alertmanager can always send."""
-    shutil.rmtree(labdata.SMTP_SPOOL_DIR, ignore_errors=True)
-    with labdata.mail_catcher() as catcher:
-        yield catcher
+def mail(lab_ready) -> Spool:
+    """What the lab's SMTP relay (started by lab_ready, always running) has received."""
+    return labdata.mail_spool()
 
 
 def deploy(verbosity: int = 0, diff: bool = False, **data) -> DeployResult:

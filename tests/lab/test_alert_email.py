@@ -6,6 +6,8 @@ the smtp_password secret); durations are shortened for the test (InstanceDown af
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from conftest import OBS_NAME, address
@@ -26,21 +28,24 @@ def target_health(instance: str) -> str | None:
 
 def test_instance_down_mail_arrives(deployed, hosts, mail):
     wait_until(lambda: target_health(VICTIM) == "up", timeout=60, what=f"{VICTIM} up")
+    rejected_before = mail.rejected_logins()
+    started = time.time_ns()
     hosts[VICTIM].check_output("systemctl stop node_exporter.service")
     try:
         message = mail.wait_for(
             lambda m: "InstanceDown" in m["Subject"] and VICTIM in m["Subject"]
             and "FIRING" in m["Subject"],
             timeout=120,
+            since_ns=started,
         )
         assert message is not None, (
             f"no InstanceDown mail for {VICTIM} within 120s; "
             f"subjects seen: {[m['Subject'] for m in mail.messages()]}; "
-            f"rejected logins: {mail.rejected_logins}"
+            f"rejected logins: {mail.rejected_logins()}"
         )
         assert message["To"] == "ops@lab.test"
         assert message["From"] == "alertmanager@obs.lab.test"
-        assert mail.rejected_logins == 0
+        assert mail.rejected_logins() == rejected_before
     finally:
         hosts[VICTIM].check_output("systemctl start node_exporter.service")
     wait_until(lambda: target_health(VICTIM) == "up", timeout=60, what=f"{VICTIM} back up")

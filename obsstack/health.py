@@ -1,0 +1,460 @@
+"""Is the deployed stack healthy right now? (``invoke health -i INVENTORY``)
+
+One bash script per host, all hosts in parallel, gathers everything: each expected unit's
+state, each daemon's health endpoint (HTTP to 127.0.0.1 through bash's /dev/tcp: hosts have
+no curl), free disk space, and on the Prometheus server its targets and alerts. The script
+prints one section per item after a marker line; Python parses the sections and judges them,
+so every judgement is a pure function of text captured from a host.
+
+What is checked comes from probes: a probe names the commands that gather its sections and
+the function that turns them into checks. A TLS probe (certificate expiry, once nginx with
+Let's Encrypt exists) is one more ``Probe`` in ``probes()``.
+
+Each host's results are also written to node_exporter's textfile directory
+(``obs_health_check_success{check="..."}``), so Prometheus alerts on failing or stale checks
+(templates/prometheus/rules/health.rules.yml.j2).
+
+Example::
+
+    from obsstack.health import format_report, run_health
+    report = run_health("inventories/lab.py")
+    print(format_report(report))     # a table, then "21 passed, 0 warnings, 0 failed"
+    report.ok                        # False when any check FAILs
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scripts
+from obsstack.report import format_table
+from obsstack.roles import PROMETHEUS, services_for
+from obsstack.settings import parse_duration
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+DISK_FREE_WARN_PERCENT = 15
+DISK_FREE_FAIL_PERCENT = 5
+# A target not scraped for this many scrape intervals is stale (unless told otherwise).
+STALE_SCRAPE_INTERVALS = 3
+# Watchdog fires all the time by design. The health alerts restate this report's own results:
+# counting them would keep a failure alive after its cause is gone, because the alert raised by
+# the previous run's failure would fail the next run.
+IGNORED_ALERTS = frozenset({"Watchdog", "ObsHealthCheckFailing", "ObsHealthCheckStale"})
+# Each component keeps its data in /var/lib/<component> (node_exporter: its textfile directory).
+DATA_DIR_ROOT = "/var/lib"
+METRICS_FILE = "/var/lib/node_exporter/obs_health.prom"
+HTTP_TIMEOUT_SECONDS = 5
+SCRIPT_TIMEOUT_SECONDS = 30
+SECTION_MARKER = "::obs-health:: "
+
+Sections = dict[str, str]
+
+# GET from a daemon on this host; prints the raw answer, nothing when it refuses or hangs.
+HTTP_GET_FUNCTION = (
+    "http_get() {\n"
+    '  ( exec 3<>"/dev/tcp/127.0.0.1/$1" &&\n'
+    "    printf 'GET %s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' \"$2\" >&3 &&\n"
+    f"    timeout {HTTP_TIMEOUT_SECONDS} cat <&3 ) 2>/dev/null\n"
+    "}\n"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    host: str
+    name: str
+    status: str  # PASS | WARN | FAIL
+    detail: str
+
+
+@dataclass
+class HealthReport:
+    checks: list[Check]
+
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if check.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures()
+
+    def counts(self) -> Counter[str]:
+        return Counter(check.status for check in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        counts = self.counts()
+        return {
+            "ok": self.ok,
+            "passed": counts[PASS],
+            "warnings": counts[WARN],
+            "failed": counts[FAIL],
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One aspect of host health: the commands that gather its sections, and their judge."""
+
+    commands: Callable[[HostInfo], dict[str, str]]  # section name -> bash command
+    evaluate: Callable[[HostInfo, Sections], list[Check]]
+
+
+def run_health(
+    inventory: str, stale_after_seconds: float | None = None, write_metrics: bool = True
+) -> HealthReport:
+    """Check every host of ``inventory``; with ``write_metrics``, expose the results on each."""
+    hosts = describe_inventory(inventory)
+    host_probes = probes(stale_after_seconds)
+    results = run_scripts(
+        inventory,
+        {host.name: host_script(host, host_probes) for host in hosts},
+        timeout=SCRIPT_TIMEOUT_SECONDS,
+    )
+    checks = [
+        check for host in hosts for check in evaluate_host(host, results[host.name], host_probes)
+    ]
+    if write_metrics:
+        reachable = [host.name for host in hosts if results[host.name].connected]
+        checks += write_health_metrics(inventory, reachable, checks, time.time())
+    return HealthReport(checks)
+
+
+def format_report(report: HealthReport) -> str:
+    """The checks as a table, a summary line, and the failures by name."""
+    counts = report.counts()
+    lines = [
+        format_table(
+            ("host", "check", "status", "detail"),
+            [(c.host, c.name, c.status, c.detail) for c in report.checks],
+        ),
+        "",
+        f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed",
+    ]
+    if report.failures():
+        lines.append("failures:")
+        lines += [f"  {c.host} {c.name}: {c.detail}" for c in report.failures()]
+    return "\n".join(lines)
+
+
+def probes(stale_after_seconds: float | None = None) -> list[Probe]:
+    return [
+        Probe(service_commands, evaluate_services),
+        Probe(
+            prometheus_commands,
+            partial(evaluate_prometheus, stale_after_seconds=stale_after_seconds),
+        ),
+        Probe(disk_commands, evaluate_disk),
+    ]
+
+
+# --- the script and its sections -------------------------------------------------------------
+
+
+def host_script(host: HostInfo, host_probes: Iterable[Probe]) -> str:
+    """The bash script that prints every section the probes need for ``host``."""
+    parts = [HTTP_GET_FUNCTION]
+    for probe in host_probes:
+        for section, command in probe.commands(host).items():
+            # The newline ends a previous section's output that lacks one (an HTTP body).
+            parts.append(f"printf '\\n%s\\n' {shlex.quote(SECTION_MARKER + section)}\n{command}\n")
+    parts.append("exit 0\n")
+    return "".join(parts)
+
+
+def parse_sections(stdout: str) -> Sections:
+    """Section name -> its output (stripped), from a health script's stdout."""
+    sections: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith(SECTION_MARKER):
+            lines = sections.setdefault(line.removeprefix(SECTION_MARKER), [])
+        else:
+            lines.append(line)
+    return {name: "\n".join(text).strip() for name, text in sections.items()}
+
+
+def http_status(answer: str) -> int | None:
+    """The status code of a raw HTTP answer; None when there was no answer."""
+    words = answer.split(None, 2)
+    return int(words[1]) if len(words) >= 2 and words[1].isdigit() else None
+
+
+def api_data(answer: str) -> Any:
+    """The ``data`` of a Prometheus API answer; None unless it answered 200 with JSON."""
+    if http_status(answer) != 200:
+        return None
+    body = re.split(r"\r?\n\r?\n", answer, maxsplit=1)[-1]
+    try:
+        return json.loads(body)["data"]
+    except (ValueError, KeyError):
+        return None
+
+
+def evaluate_host(
+    host: HostInfo, result: RemoteResult, host_probes: Iterable[Probe]
+) -> list[Check]:
+    if not result.connected:
+        return [Check(host.name, "reachable", FAIL, f"unreachable: {result.stderr.strip()}")]
+    if not result.ok:
+        return [Check(host.name, "script", FAIL, f"health script failed: {result.stderr.strip()}")]
+    sections = parse_sections(result.stdout)
+    return [check for probe in host_probes for check in probe.evaluate(host, sections)]
+
+
+# --- services: units and health endpoints -----------------------------------------------------
+
+
+def service_commands(host: HostInfo) -> dict[str, str]:
+    commands = {}
+    for service in services_for(host.groups):
+        port = host.data[service.port_key]
+        commands[f"unit:{service.unit}"] = f"systemctl is-active {service.unit}"
+        # The status line is enough: /metrics bodies are large.
+        commands[f"ready:{service.component}"] = (
+            f"http_get {port} {service.health_path} | head -n 1"
+        )
+    return commands
+
+
+def evaluate_services(host: HostInfo, sections: Sections) -> list[Check]:
+    checks = []
+    for service in services_for(host.groups):
+        state = sections.get(f"unit:{service.unit}") or "unknown"
+        checks.append(
+            Check(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
+        )
+        url = f"127.0.0.1:{host.data[service.port_key]}{service.health_path}"
+        status = http_status(sections.get(f"ready:{service.component}", ""))
+        checks.append(
+            Check(
+                host.name,
+                f"ready:{service.component}",
+                PASS if status == 200 else FAIL,
+                f"{url} answered {status}" if status else f"no answer from {url}",
+            )
+        )
+    return checks
+
+
+# --- Prometheus: targets, firing alerts, stale scrapes -----------------------------------------
+
+
+def runs_prometheus(host: HostInfo) -> bool:
+    return PROMETHEUS in services_for(host.groups)
+
+
+def prometheus_commands(host: HostInfo) -> dict[str, str]:
+    if not runs_prometheus(host):
+        return {}
+    port = host.data[PROMETHEUS.port_key]
+    return {
+        # The host's own clock: scrape ages are then immune to the controller's clock skew.
+        "prometheus:now": "date +%s.%N",
+        "prometheus:targets": f"http_get {port} '/api/v1/targets?state=active'",
+        "prometheus:alerts": f"http_get {port} /api/v1/alerts",
+    }
+
+
+def evaluate_prometheus(
+    host: HostInfo, sections: Sections, stale_after_seconds: float | None = None
+) -> list[Check]:
+    if not runs_prometheus(host):
+        return []
+    if stale_after_seconds is None:
+        interval = parse_duration(host.data["prometheus_scrape_interval"])
+        stale_after_seconds = STALE_SCRAPE_INTERVALS * interval
+    targets = api_data(sections.get("prometheus:targets", ""))
+    alerts = api_data(sections.get("prometheus:alerts", ""))
+    if targets is None:
+        checks = [
+            Check(host.name, name, FAIL, "no answer from /api/v1/targets")
+            for name in ("targets", "stale")
+        ]
+    else:
+        now = float(sections["prometheus:now"])
+        checks = [
+            evaluate_targets(host.name, targets["activeTargets"]),
+            evaluate_stale(host.name, targets["activeTargets"], now, stale_after_seconds),
+        ]
+    if alerts is None:
+        checks.append(Check(host.name, "alerts", FAIL, "no answer from /api/v1/alerts"))
+    else:
+        checks.append(evaluate_alerts(host.name, alerts["alerts"]))
+    return checks
+
+
+def target_name(target: dict[str, Any]) -> str:
+    return f"{target['labels'].get('job')}/{target['labels'].get('instance')}"
+
+
+def evaluate_targets(host: str, targets: list[dict[str, Any]]) -> Check:
+    """FAIL naming each down target; WARN while some are not scraped yet."""
+    if not targets:
+        return Check(host, "targets", FAIL, "Prometheus has no active targets")
+    health = Counter(target["health"] for target in targets)
+    summary = f"{health['up']} up, {health['down']} down, {health['unknown']} unknown"
+    down = [t for t in targets if t["health"] == "down"]
+    if down:
+        names = "; ".join(f"{target_name(t)} down: {t['lastError']}" for t in down)
+        return Check(host, "targets", FAIL, f"{summary}; {names}")
+    unknown = [target_name(t) for t in targets if t["health"] == "unknown"]
+    if unknown:
+        return Check(host, "targets", WARN, f"{summary}; not scraped yet: {', '.join(unknown)}")
+    return Check(host, "targets", PASS, summary)
+
+
+def scrape_time(target: dict[str, Any]) -> float | None:
+    """Unix time of the target's last scrape; None if never scraped (Go's zero time)."""
+    last = datetime.fromisoformat(target["lastScrape"])
+    return None if last.year == 1 else last.timestamp()
+
+
+def evaluate_stale(
+    host: str, targets: list[dict[str, Any]], now: float, stale_after_seconds: float
+) -> Check:
+    """FAIL naming each target whose last scrape is older than ``stale_after_seconds``.
+
+    Targets never scraped are the targets check's business (health "unknown").
+    """
+    stale = []
+    for target in targets:
+        scraped = scrape_time(target)
+        if scraped is not None and now - scraped > stale_after_seconds:
+            stale.append(f"{target_name(target)} last scraped {now - scraped:.0f}s ago")
+    if stale:
+        return Check(host, "stale", FAIL, "; ".join(stale))
+    return Check(host, "stale", PASS, f"every target scraped within {stale_after_seconds:g}s")
+
+
+def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Check:
+    """Firing alerts other than IGNORED_ALERTS, with their instances: FAIL when one is
+    critical, WARN otherwise (a warning such as high load must not fail a deploy's gate)."""
+    firing: dict[str, list[str]] = {}
+    critical = False
+    for alert in alerts:
+        name = alert["labels"].get("alertname", "?")
+        if alert["state"] == "firing" and name not in IGNORED_ALERTS:
+            critical = critical or alert["labels"].get("severity") == "critical"
+            instances = firing.setdefault(name, [])
+            if "instance" in alert["labels"]:
+                instances.append(alert["labels"]["instance"])
+    if not firing:
+        return Check(host, "alerts", PASS, "none firing")
+    listed = [
+        f"{name} ({', '.join(sorted(instances))})" if instances else name
+        for name, instances in sorted(firing.items())
+    ]
+    return Check(host, "alerts", FAIL if critical else WARN, "firing: " + "; ".join(listed))
+
+
+# --- disk space --------------------------------------------------------------------------------
+
+
+def disk_paths(host: HostInfo) -> list[str]:
+    return ["/", *(f"{DATA_DIR_ROOT}/{s.component}" for s in services_for(host.groups))]
+
+
+def disk_commands(host: HostInfo) -> dict[str, str]:
+    # A data directory that does not exist prints nothing and gets no check.
+    return {
+        f"disk:{path}": f"[ -d {path} ] && df -B1 --output=size,avail,target {path} | tail -n +2"
+        for path in disk_paths(host)
+    }
+
+
+def evaluate_disk(host: HostInfo, sections: Sections) -> list[Check]:
+    return [
+        disk_check(host.name, path, sections[f"disk:{path}"])
+        for path in disk_paths(host)
+        if sections.get(f"disk:{path}")
+    ]
+
+
+def disk_check(host: str, path: str, df_line: str) -> Check:
+    """Judge ``df -B1 --output=size,avail,target`` for ``path``: WARN/FAIL below the limits."""
+    size, avail, mount = df_line.split(None, 2)
+    free_percent = int(avail) / int(size) * 100 if int(size) else 0.0
+    if free_percent < DISK_FREE_FAIL_PERCENT:
+        status = FAIL
+    elif free_percent < DISK_FREE_WARN_PERCENT:
+        status = WARN
+    else:
+        status = PASS
+    detail = (
+        f"{free_percent:.1f}% free ({int(avail) / 1e9:.1f} of {int(size) / 1e9:.1f} GB) on {mount}"
+    )
+    return Check(host, f"disk:{path}", status, detail)
+
+
+# --- results as metrics ------------------------------------------------------------------------
+
+
+def metrics_text(checks: Iterable[Check], run_time: float) -> str:
+    """A host's textfile: one success gauge per check, the failure count and the run time.
+
+    Only check names and outcomes: details (a target's lastError, say) stay out of it.
+    """
+    checks = list(checks)
+    lines = [
+        "# HELP obs_health_check_success 1 if the health check passed on its last run.",
+        "# TYPE obs_health_check_success gauge",
+        *(
+            f'obs_health_check_success{{check="{label_value(c.name)}"}} {int(c.status != FAIL)}'
+            for c in checks
+        ),
+        "# HELP obs_health_checks_failed Health checks that failed on the last run.",
+        "# TYPE obs_health_checks_failed gauge",
+        f"obs_health_checks_failed {sum(c.status == FAIL for c in checks)}",
+        "# HELP obs_health_last_run_timestamp_seconds Unix time of the last health run.",
+        "# TYPE obs_health_last_run_timestamp_seconds gauge",
+        f"obs_health_last_run_timestamp_seconds {run_time:.0f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def label_value(text: str) -> str:
+    """``text`` escaped for a label value in the Prometheus text format."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def write_metrics_script(text: str, path: str = METRICS_FILE) -> str:
+    """Replace the textfile atomically: a temporary file in the same directory, then mv.
+
+    The temporary name does not end in .prom, so node_exporter never reads a partial file.
+    """
+    directory = shlex.quote(path.rsplit("/", 1)[0])
+    return (
+        # No textfile directory: node_exporter is not deployed, nothing would read the file.
+        f"[ -d {directory} ] || exit 0\n"
+        f"tmp=$(mktemp {directory}/.obs_health.XXXXXX) || exit 1\n"
+        f'printf \'%s\' {shlex.quote(text)} > "$tmp" && chmod 0644 "$tmp"'
+        f' && mv -f "$tmp" {shlex.quote(path)} && exit 0\n'
+        'rm -f "$tmp"\n'
+        "exit 1\n"
+    )
+
+
+def write_health_metrics(
+    inventory: str, hosts: list[str], checks: list[Check], run_time: float
+) -> list[Check]:
+    """Write each host's textfile; a WARN check for each host where that failed."""
+    scripts = {
+        host: write_metrics_script(metrics_text((c for c in checks if c.host == host), run_time))
+        for host in hosts
+    }
+    results = run_scripts(inventory, scripts, timeout=SCRIPT_TIMEOUT_SECONDS)
+    return [
+        Check(host, "metrics", WARN, f"could not write {METRICS_FILE}: {result.stderr.strip()}")
+        for host, result in results.items()
+        if not result.ok
+    ]

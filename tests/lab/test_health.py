@@ -1,0 +1,109 @@
+"""``run_health`` on the real lab: a healthy stack passes, a stopped exporter is named, and the
+results reach Prometheus through node_exporter's textfile collector."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import LAB_INVENTORY, OBS_NAME, address
+from waiting import wait_until
+
+from obsstack.health import FAIL, METRICS_FILE, HealthReport, format_report, run_health
+from obsstack.remote import describe_inventory
+from obsstack.roles import services_for
+
+pytestmark = pytest.mark.lab
+
+VICTIM = "web1"
+VICTIM_UNIT = "node_exporter.service"
+METRIC_NAMES = (
+    "obs_health_check_success",
+    "obs_health_checks_failed",
+    "obs_health_last_run_timestamp_seconds",
+)
+
+
+def passing_report(write_metrics: bool = True) -> HealthReport:
+    """A health report that passes; otherwise raises with the report (wait_until shows it)."""
+    report = run_health(LAB_INVENTORY, write_metrics=write_metrics)
+    assert report.ok, format_report(report)
+    return report
+
+
+def expected_service_checks() -> set[tuple[str, str]]:
+    return {
+        (host.name, name)
+        for host in describe_inventory(LAB_INVENTORY)
+        for service in services_for(host.groups)
+        for name in (f"unit:{service.unit}", f"ready:{service.component}")
+    }
+
+
+def test_healthy_lab_passes_every_check(deployed):
+    report = wait_until(passing_report, timeout=60, what="a passing health report")
+    passed = {(check.host, check.name) for check in report.checks}
+    assert expected_service_checks() <= passed
+    assert {(OBS_NAME, "targets"), (OBS_NAME, "alerts"), (OBS_NAME, "stale")} <= passed
+    assert {(host, "disk:/") for host, _ in expected_service_checks()} <= passed
+
+
+def report_naming_down_target(instance: str) -> HealthReport | None:
+    """A report whose targets check fails on the down node target of ``instance``."""
+    report = run_health(LAB_INVENTORY, write_metrics=False)
+    for check in report.failures():
+        if check.name == "targets" and f"node/{instance} down" in check.detail:
+            return report
+    return None
+
+
+def test_stopped_exporter_is_named_then_health_recovers(deployed, hosts):
+    wait_until(lambda: passing_report(write_metrics=False), timeout=60, what="a healthy lab")
+    hosts[VICTIM].check_output(f"systemctl stop {VICTIM_UNIT}")
+    try:
+        # The unit fails at once; Prometheus notices at its next scrape of the target.
+        report = wait_until(
+            lambda: report_naming_down_target(VICTIM),
+            timeout=60,
+            what=f"health to name the down target node/{VICTIM}",
+        )
+    finally:
+        hosts[VICTIM].check_output(f"systemctl start {VICTIM_UNIT}")
+    assert not report.ok
+    failing = {(check.host, check.name): check for check in report.failures()}
+    assert failing[(VICTIM, f"unit:{VICTIM_UNIT}")].detail == "inactive"
+    assert (VICTIM, "ready:node_exporter") in failing
+    text = format_report(report)
+    assert f"{VICTIM} unit:{VICTIM_UNIT}: inactive" in text
+    assert f"node/{VICTIM} down" in text
+
+    wait_until(lambda: passing_report(write_metrics=False), timeout=90, what="health to pass again")
+
+
+def exposed_results() -> dict[tuple[str, str], float]:
+    """(instance, check) -> value of obs_health_check_success as Prometheus has it now."""
+    answer = requests.get(
+        f"http://{address(OBS_NAME)}:9090/api/v1/query",
+        params={"query": "obs_health_check_success"},
+        timeout=5,
+    ).json()
+    return {
+        (series["metric"]["instance"], series["metric"]["check"]): float(series["value"][1])
+        for series in answer["data"]["result"]
+    }
+
+
+def test_results_reach_prometheus(deployed, hosts):
+    report = run_health(LAB_INVENTORY)
+    for name in {check.host for check in report.checks}:
+        textfile = hosts[name].file(METRICS_FILE)
+        assert textfile.is_file
+        assert textfile.mode == 0o644
+        # Names and outcomes only: no details (a target's lastError, say) in the file.
+        for line in textfile.content_string.splitlines():
+            assert line.startswith(("# HELP ", "# TYPE ", *METRIC_NAMES)), line
+    expected = {(check.host, check.name): float(check.status != FAIL) for check in report.checks}
+    wait_until(
+        lambda: exposed_results() == expected,
+        timeout=60,
+        what="Prometheus to expose obs_health_check_success for every host's checks",
+    )

@@ -1,0 +1,101 @@
+"""Release history, manual rollback, and the deploy pipeline's automatic rollback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, address, deploy
+from waiting import wait_until
+
+from obsstack.deploy import ROLLBACK, run_deploy
+from obsstack.deploylog import LOG_FILE, METRICS_FILE
+from obsstack.labdata import MIRROR_DIR, mirror_releases
+from obsstack.pipeline import deploy_pipeline
+from obsstack.releases import list_releases
+
+pytestmark = pytest.mark.lab
+
+
+def current_release(host: str) -> str:
+    return next(r.id for r in list_releases(LAB_INVENTORY)[host] if r.current)
+
+
+def prometheus_version() -> str:
+    url = f"http://{address(OBS_NAME)}:9090/api/v1/status/buildinfo"
+    return requests.get(url, timeout=5).json()["data"]["version"].split("+")[0]
+
+
+def test_every_changing_deploy_records_a_release_and_a_no_op_does_not(deployed):
+    before = list_releases(LAB_INVENTORY)
+    assert all(any(r.current for r in history) for history in before.values())
+    assert deploy().ok
+    assert list_releases(LAB_INVENTORY) == before
+
+
+def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
+    obs = hosts[OBS_NAME]
+    original = current_release(OBS_NAME)
+    newer = mirror_releases(MIRROR_DIR, newest=True)
+    older = mirror_releases(MIRROR_DIR, newest=False)
+
+    changed = deploy(releases=older, prometheus_retention_time="7d")
+    assert changed.ok, changed.log[-3000:]
+    second = current_release(OBS_NAME)
+    assert second != original
+    wait_until(lambda: prometheus_version() == older["prometheus"]["version"], 60, "old Prometheus")
+    assert (
+        "--storage.tsdb.retention.time=7d"
+        in obs.file("/etc/systemd/system/prometheus.service").content_string
+    )
+
+    rolled = run_deploy(
+        LAB_INVENTORY, ROLLBACK, limit=OBS_NAME, data={"rollback_to": original}, echo=False
+    )
+    assert rolled.ok, rolled.log[-3000:]
+    assert current_release(OBS_NAME) == original
+    unit = obs.file("/etc/systemd/system/prometheus.service").content_string
+    assert "--storage.tsdb.retention.time=7d" not in unit
+    wait_until(
+        lambda: prometheus_version() == newer["prometheus"]["version"], 60, "restored Prometheus"
+    )
+    assert {r.id for r in list_releases(LAB_INVENTORY)[OBS_NAME]} >= {original, second}
+
+    # The host now matches the repository again (with the test settings): nothing to do.
+    converged = deploy()
+    assert converged.ok and converged.changed[OBS_NAME] == 0, converged.changed
+
+
+def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, hosts):
+    before = {host: current_release(host) for host in ("obs", "web1", "app1")}
+    # Both daemons on one port: validation and preflight pass, but the second cannot bind.
+    outcome = deploy_pipeline(
+        LAB_INVENTORY,
+        data={**TEST_DATA, "prometheus_port": 9095, "alertmanager_port": 9095},
+        echo=False,
+        progress=lambda _: None,
+    )
+    assert not outcome.ok
+    assert any("alertmanager" in failure for failure in outcome.failures), outcome.failures
+    assert outcome.rolled_back.get(OBS_NAME) == before[OBS_NAME]
+    assert not [f for f in outcome.failures if f.startswith("after rollback")], outcome.failures
+    assert {host: current_release(host) for host in before} == before
+
+    for port in (9090, 9093):
+        assert requests.get(f"http://{address(OBS_NAME)}:{port}/-/ready", timeout=5).ok
+    log_line = json.loads(hosts[OBS_NAME].check_output(f"tail -n 1 {LOG_FILE}"))
+    assert log_line["success"] is False and log_line["rolled_back_to"] == before[OBS_NAME]
+    assert log_line["release"] == before[OBS_NAME]
+    metrics = hosts[OBS_NAME].file(METRICS_FILE).content_string
+    assert "obs_deploy_last_success 0" in metrics
+    assert f'release="{before[OBS_NAME]}"' in metrics
+
+
+def test_a_good_deploy_through_the_pipeline_passes_its_gate(deployed, hosts):
+    outcome = deploy_pipeline(LAB_INVENTORY, data=TEST_DATA, echo=False, progress=lambda _: None)
+    assert outcome.ok, outcome.failures
+    assert outcome.rolled_back == {}
+    log_line = json.loads(hosts["web1"].check_output(f"tail -n 1 {LOG_FILE}"))
+    assert log_line["success"] is True
+    assert "obs_deploy_last_success 1" in hosts["web1"].file(METRICS_FILE).content_string

@@ -1,0 +1,502 @@
+"""The health checks' parsing and judging, on outputs captured from the lab.
+
+The fixtures are the health script's real stdout on the lab (web1's node_exporter stopped),
+with the Prometheus API bodies cut down to the fields the checks read. The bash parts (the
+/dev/tcp HTTP client, the atomic textfile write) run for real against local stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from obsstack.health import (
+    FAIL,
+    HTTP_GET_FUNCTION,
+    PASS,
+    SECTION_MARKER,
+    WARN,
+    Check,
+    HealthReport,
+    api_data,
+    disk_check,
+    evaluate_alerts,
+    evaluate_disk,
+    evaluate_host,
+    evaluate_prometheus,
+    evaluate_services,
+    evaluate_stale,
+    evaluate_targets,
+    format_report,
+    host_script,
+    http_status,
+    label_value,
+    metrics_text,
+    parse_sections,
+    probes,
+    write_metrics_script,
+)
+from obsstack.remote import HostInfo, RemoteResult
+
+OBS = HostInfo(
+    "obs",
+    ["observability", "lab"],
+    {
+        "node_exporter_port": 9100,
+        "prometheus_port": 9090,
+        "alertmanager_port": 9093,
+        "prometheus_scrape_interval": "5s",
+    },
+)
+WEB1 = HostInfo("web1", ["monitored", "lab"], {"node_exporter_port": 9100})
+
+# web1's health script output, captured with its node_exporter stopped.
+WEB1_STOPPED_STDOUT = (
+    "\n::obs-health:: unit:node_exporter.service\ninactive\n"
+    "\n::obs-health:: ready:node_exporter\n"
+    "\n::obs-health:: disk:/\n270553174016 83457245184 /\n"
+    "\n::obs-health:: disk:/var/lib/node_exporter\n270553174016 83457245184 /"
+)
+
+WEB1_DOWN_ERROR = (
+    'Get "http://10.99.0.11:9100/metrics": dial tcp 10.99.0.11:9100: connect: connection refused'
+)
+# /api/v1/targets at the same moment, cut down to the fields the checks read.
+TARGETS = [
+    {"labels": {"instance": "obs", "job": "alertmanager"}, "lastError": "",
+     "lastScrape": "2026-11-27T01:39:29.557861641Z", "health": "up"},
+    {"labels": {"instance": "obs", "job": "node"}, "lastError": "",
+     "lastScrape": "2026-11-27T01:39:31.636437371Z", "health": "up"},
+    {"labels": {"instance": "web1", "job": "node"}, "lastError": WEB1_DOWN_ERROR,
+     "lastScrape": "2026-11-27T01:39:33.405544283Z", "health": "down"},
+    {"labels": {"instance": "app1", "job": "node"}, "lastError": "",
+     "lastScrape": "2026-11-27T01:39:31.028263291Z", "health": "up"},
+    {"labels": {"instance": "obs", "job": "prometheus"}, "lastError": "",
+     "lastScrape": "2026-11-27T01:39:32.331864981Z", "health": "up"},
+]  # fmt: skip
+TARGETS_NOW = 1795743574.539874226  # `date +%s.%N` on obs, right after the API call
+# /api/v1/alerts a few seconds later, without the annotations.
+ALERTS = [
+    {"labels": {"alertname": "InstanceDown", "instance": "web1", "job": "node",
+                "severity": "critical"}, "state": "firing"},
+    {"labels": {"alertname": "PrometheusNotificationsDropped", "instance": "obs",
+                "job": "prometheus", "severity": "warning"}, "state": "pending"},
+    {"labels": {"alertname": "ObsHealthCheckFailing", "check": "alerts", "instance": "obs",
+                "job": "node", "severity": "warning"}, "state": "firing"},
+    {"labels": {"alertname": "Watchdog", "severity": "none"}, "state": "firing"},
+]  # fmt: skip
+WATCHDOG_ONLY = [ALERTS[-1]]
+
+
+def api_answer(data: dict) -> str:
+    """An API answer as Prometheus sends it (HTTP/1.0, CRLF headers)."""
+    return (
+        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+        "Date: Fri, 27 Nov 2026 01:39:34 GMT\r\n\r\n"
+        + json.dumps({"status": "success", "data": data})
+    )
+
+
+def obs_stdout(targets: list[dict], alerts: list[dict], now: float = TARGETS_NOW) -> str:
+    """obs's health script output, laid out as captured (sections of the API answers)."""
+    sections = {
+        "unit:node_exporter.service": "active",
+        "ready:node_exporter": "HTTP/1.0 200 OK\r",
+        "unit:prometheus.service": "active",
+        "ready:prometheus": "HTTP/1.0 200 OK\r",
+        "unit:alertmanager.service": "active",
+        "ready:alertmanager": "HTTP/1.0 200 OK\r",
+        "prometheus:now": f"{now:.9f}",
+        "prometheus:targets": api_answer({"activeTargets": targets, "droppedTargets": []}),
+        "prometheus:alerts": api_answer({"alerts": alerts}),
+        "disk:/": "270553174016 83457245184 /",
+    }
+    return "".join(f"\n{SECTION_MARKER}{name}\n{text}\n" for name, text in sections.items())
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def test_sections_of_a_captured_output():
+    sections = parse_sections(WEB1_STOPPED_STDOUT)
+    assert sections == {
+        "unit:node_exporter.service": "inactive",
+        "ready:node_exporter": "",
+        "disk:/": "270553174016 83457245184 /",
+        "disk:/var/lib/node_exporter": "270553174016 83457245184 /",
+    }
+
+
+def test_api_answer_survives_the_section_parsing():
+    sections = parse_sections(obs_stdout(TARGETS, ALERTS))
+    assert api_data(sections["prometheus:targets"])["activeTargets"] == TARGETS
+    assert api_data(sections["prometheus:alerts"])["alerts"] == ALERTS
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [("HTTP/1.0 200 OK", 200), ("HTTP/1.1 503 Service Unavailable", 503), ("", None)],
+)
+def test_http_status(answer, status):
+    assert http_status(answer) == status
+
+
+def test_api_data_needs_a_200_with_json():
+    assert api_data("HTTP/1.0 503 Service Unavailable\n\nnot ready") is None
+    assert api_data('HTTP/1.0 200 OK\n\n{"status":"succ') is None  # cut off by the timeout
+
+
+def test_script_prints_every_section_the_checks_read():
+    script = host_script(OBS, probes())
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid bash
+    markers = {
+        line.split(SECTION_MARKER)[1].rstrip("'")
+        for line in script.splitlines()
+        if SECTION_MARKER in line
+    }
+    assert markers == {
+        "unit:node_exporter.service",
+        "ready:node_exporter",
+        "unit:prometheus.service",
+        "ready:prometheus",
+        "unit:alertmanager.service",
+        "ready:alertmanager",
+        "prometheus:now",
+        "prometheus:targets",
+        "prometheus:alerts",
+        "disk:/",
+        "disk:/var/lib/node_exporter",
+        "disk:/var/lib/prometheus",
+        "disk:/var/lib/alertmanager",
+    }
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def test_stopped_unit_and_silent_endpoint_fail():
+    checks = by_name(evaluate_services(WEB1, parse_sections(WEB1_STOPPED_STDOUT)))
+    assert checks["unit:node_exporter.service"] == Check(
+        "web1", "unit:node_exporter.service", FAIL, "inactive"
+    )
+    assert checks["ready:node_exporter"] == Check(
+        "web1", "ready:node_exporter", FAIL, "no answer from 127.0.0.1:9100/metrics"
+    )
+
+
+def test_every_expected_service_is_checked_on_the_server():
+    checks = by_name(evaluate_services(OBS, parse_sections(obs_stdout(TARGETS, ALERTS))))
+    assert {name: check.status for name, check in checks.items()} == {
+        "unit:node_exporter.service": PASS,
+        "ready:node_exporter": PASS,
+        "unit:prometheus.service": PASS,
+        "ready:prometheus": PASS,
+        "unit:alertmanager.service": PASS,
+        "ready:alertmanager": PASS,
+    }
+    assert checks["ready:prometheus"].detail == "127.0.0.1:9090/-/ready answered 200"
+
+
+# --- Prometheus -------------------------------------------------------------------------------
+
+
+def test_down_target_is_named_with_its_error():
+    check = evaluate_targets("obs", TARGETS)
+    assert check.status == FAIL
+    assert check.detail == f"4 up, 1 down, 0 unknown; node/web1 down: {WEB1_DOWN_ERROR}"
+
+
+def test_targets_not_scraped_yet_warn():
+    fresh = {**TARGETS[0], "health": "unknown", "lastScrape": "0001-01-01T00:00:00Z"}
+    check = evaluate_targets("obs", [fresh, *TARGETS[1:2]])
+    assert (check.status, check.detail) == (
+        WARN,
+        "1 up, 0 down, 1 unknown; not scraped yet: alertmanager/obs",
+    )
+
+
+def test_no_targets_at_all_fails():
+    assert evaluate_targets("obs", []).status == FAIL
+
+
+def test_all_up_passes():
+    up = [target for target in TARGETS if target["health"] == "up"]
+    assert evaluate_targets("obs", up) == Check("obs", "targets", PASS, "4 up, 0 down, 0 unknown")
+
+
+def test_watchdog_and_health_alerts_are_ignored_pending_ones_too():
+    assert evaluate_alerts("obs", WATCHDOG_ONLY) == Check("obs", "alerts", PASS, "none firing")
+    check = evaluate_alerts("obs", ALERTS)
+    assert (check.status, check.detail) == (FAIL, "firing: InstanceDown (web1)")
+
+
+def test_firing_alerts_are_listed_with_their_instances():
+    second = {"labels": {"alertname": "InstanceDown", "instance": "app1"}, "state": "firing"}
+    global_alert = {"labels": {"alertname": "PrometheusRuleFailures"}, "state": "firing"}
+    check = evaluate_alerts("obs", [*ALERTS, second, global_alert])
+    assert check.detail == "firing: InstanceDown (app1, web1); PrometheusRuleFailures"
+
+
+def test_fresh_scrapes_are_not_stale():
+    check = evaluate_stale("obs", TARGETS, TARGETS_NOW, stale_after_seconds=15)
+    assert check == Check("obs", "stale", PASS, "every target scraped within 15s")
+
+
+def test_old_scrapes_are_stale():
+    # 20s on, nothing scraped since: web1 (scraped last) is 21.1s old, the others 22-25s.
+    check = evaluate_stale("obs", TARGETS, TARGETS_NOW + 20, stale_after_seconds=21.5)
+    assert check.status == FAIL
+    assert "node/web1" not in check.detail
+    assert "node/app1 last scraped 24s ago" in check.detail
+    assert check.detail.count("last scraped") == 4
+
+
+def test_never_scraped_targets_are_left_to_the_targets_check():
+    fresh = {**TARGETS[0], "health": "unknown", "lastScrape": "0001-01-01T00:00:00Z"}
+    assert evaluate_stale("obs", [fresh], TARGETS_NOW, stale_after_seconds=15).status == PASS
+
+
+def test_stale_threshold_defaults_to_three_scrape_intervals():
+    # scrape interval 5s: 15s; the oldest scrape (alertmanager/obs) is 5s old at TARGETS_NOW.
+    def stale(now: float) -> Check:
+        sections = parse_sections(obs_stdout(TARGETS, WATCHDOG_ONLY, now=now))
+        return by_name(evaluate_prometheus(OBS, sections))["stale"]
+
+    assert stale(TARGETS_NOW + 9).status == PASS  # oldest scrape 14s old
+    assert stale(TARGETS_NOW + 11).status == FAIL  # 16s
+    assert "alertmanager/obs" in stale(TARGETS_NOW + 11).detail
+
+
+def test_prometheus_checks_from_a_captured_output():
+    sections = parse_sections(obs_stdout(TARGETS, ALERTS))
+    checks = by_name(evaluate_prometheus(OBS, sections, stale_after_seconds=15))
+    assert {name: check.status for name, check in checks.items()} == {
+        "targets": FAIL,
+        "stale": PASS,
+        "alerts": FAIL,
+    }
+
+
+def test_prometheus_not_answering_fails_each_of_its_checks():
+    sections = {
+        "prometheus:now": f"{TARGETS_NOW}",
+        "prometheus:targets": "",
+        "prometheus:alerts": "",
+    }
+    checks = evaluate_prometheus(OBS, sections)
+    assert [(c.name, c.status) for c in checks] == [
+        ("targets", FAIL),
+        ("stale", FAIL),
+        ("alerts", FAIL),
+    ]
+    assert checks[0].detail == "no answer from /api/v1/targets"
+
+
+def test_monitored_hosts_get_no_prometheus_checks():
+    assert evaluate_prometheus(WEB1, parse_sections(WEB1_STOPPED_STDOUT)) == []
+
+
+# --- disk -------------------------------------------------------------------------------------
+
+
+GB = 10**9
+
+
+@pytest.mark.parametrize(
+    ("free_percent", "status"),
+    [(30.8, PASS), (15, PASS), (14.9, WARN), (5, WARN), (4.9, FAIL), (0, FAIL)],
+)
+def test_disk_thresholds(free_percent, status):
+    size = 1000 * GB
+    line = f"{size} {int(size * free_percent / 100)} /"
+    assert disk_check("web1", "/", line).status == status
+
+
+def test_disk_detail_names_the_filesystem():
+    check = disk_check("web1", "/var/lib/node_exporter", "270553174016 83457245184 /")
+    assert check == Check(
+        "web1", "disk:/var/lib/node_exporter", PASS, "30.8% free (83.5 of 270.6 GB) on /"
+    )
+
+
+def test_missing_data_dirs_get_no_disk_check():
+    sections = {"disk:/": "270553174016 83457245184 /", "disk:/var/lib/node_exporter": ""}
+    assert [check.name for check in evaluate_disk(WEB1, sections)] == ["disk:/"]
+
+
+# --- hosts ------------------------------------------------------------------------------------
+
+
+def test_unreachable_host_is_one_failure():
+    result = RemoteResult(False, "", "could not connect", connected=False)  # captured
+    assert evaluate_host(WEB1, result, probes()) == [
+        Check("web1", "reachable", FAIL, "unreachable: could not connect")
+    ]
+
+
+def test_failed_script_is_one_failure():
+    result = RemoteResult(False, "", "bash: line 3: syntax error\n")
+    assert evaluate_host(WEB1, result, probes()) == [
+        Check("web1", "script", FAIL, "health script failed: bash: line 3: syntax error")
+    ]
+
+
+def test_host_checks_from_a_captured_output():
+    result = RemoteResult(True, WEB1_STOPPED_STDOUT, "")
+    checks = evaluate_host(WEB1, result, probes())
+    assert [(c.name, c.status) for c in checks] == [
+        ("unit:node_exporter.service", FAIL),
+        ("ready:node_exporter", FAIL),
+        ("disk:/", PASS),
+        ("disk:/var/lib/node_exporter", PASS),
+    ]
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+REPORT = HealthReport(
+    [
+        Check("obs", "targets", FAIL, "4 up, 1 down, 0 unknown; node/web1 down: refused"),
+        Check("web1", "unit:node_exporter.service", FAIL, "inactive"),
+        Check("web1", "disk:/", WARN, "10.0% free (1.0 of 10.0 GB) on /"),
+        Check("app1", "disk:/", PASS, "30.8% free (83.5 of 270.6 GB) on /"),
+    ]
+)
+
+
+def test_report_summary_and_failures():
+    text = format_report(REPORT)
+    assert "1 passed, 1 warnings, 2 failed" in text
+    assert text.endswith(
+        "failures:\n"
+        "  obs targets: 4 up, 1 down, 0 unknown; node/web1 down: refused\n"
+        "  web1 unit:node_exporter.service: inactive"
+    )
+    assert not REPORT.ok
+    assert [check.name for check in REPORT.failures()] == ["targets", "unit:node_exporter.service"]
+
+
+def test_report_json():
+    data = json.loads(json.dumps(REPORT.to_json()))
+    assert (data["ok"], data["passed"], data["warnings"], data["failed"]) == (False, 1, 1, 2)
+    assert data["checks"][1] == {
+        "host": "web1",
+        "name": "unit:node_exporter.service",
+        "status": FAIL,
+        "detail": "inactive",
+    }
+
+
+def test_passing_report():
+    report = HealthReport([REPORT.checks[-1]])
+    assert report.ok
+    assert format_report(report).endswith("1 passed, 0 warnings, 0 failed")
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+WEB1_CHECKS = [check for check in REPORT.checks if check.host == "web1"]
+
+
+def test_metrics_text_has_names_and_outcomes_only():
+    text = metrics_text(WEB1_CHECKS, run_time=1795743574.5)
+    assert 'obs_health_check_success{check="unit:node_exporter.service"} 0\n' in text
+    assert 'obs_health_check_success{check="disk:/"} 1\n' in text  # a warning is no failure
+    assert "obs_health_checks_failed 1\n" in text
+    assert "obs_health_last_run_timestamp_seconds 1795743574\n" in text
+    assert "inactive" not in text and "free" not in text
+
+
+def test_metrics_text_passes_promtool(tmp_path):
+    from obsstack.debian import extract_binaries
+
+    promtool = extract_binaries("bookworm", progress=lambda _: None) / "promtool"
+    checks = [*WEB1_CHECKS, Check("web1", 'odd "name"\\', FAIL, "")]
+    result = subprocess.run(
+        [str(promtool), "check", "metrics"],
+        input=metrics_text(checks, run_time=1795743574.5),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_label_values_are_escaped():
+    assert label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_textfile_is_replaced_atomically_with_mode_0644(tmp_path):
+    path = tmp_path / "obs_health.prom"
+    path.write_text("old\n")
+    subprocess.run(["bash"], input=write_metrics_script("new\n", str(path)), text=True, check=True)
+    assert path.read_text() == "new\n"
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert os.listdir(tmp_path) == ["obs_health.prom"]  # no temporary file left behind
+
+
+def test_no_textfile_directory_writes_nothing(tmp_path):
+    path = tmp_path / "missing" / "obs_health.prom"
+    subprocess.run(["bash"], input=write_metrics_script("new\n", str(path)), text=True, check=True)
+    assert not path.parent.exists()
+
+
+# --- the /dev/tcp HTTP client -----------------------------------------------------------------
+
+
+class ReadyHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/-/ready" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"data": {"path": "%s"}}' % self.path.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_daemon() -> Iterator[int]:
+    server = HTTPServer(("127.0.0.1", 0), ReadyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def http_get(port: int, path: str) -> str:
+    script = f"{HTTP_GET_FUNCTION}http_get {port} '{path}'\n"
+    return subprocess.run(["bash"], input=script, capture_output=True, text=True).stdout
+
+
+def test_http_get_reads_a_local_daemon(local_daemon):
+    answer = http_get(local_daemon, "/-/ready")
+    assert http_status(answer) == 200
+    assert api_data(answer) == {"path": "/-/ready"}
+    assert http_status(http_get(local_daemon, "/missing")) == 404
+
+
+def test_http_get_prints_nothing_without_a_daemon():
+    closed = HTTPServer(("127.0.0.1", 0), ReadyHandler)
+    port = closed.server_address[1]
+    closed.server_close()  # the port is now (almost certainly) free
+    assert http_get(port, "/-/ready") == ""
+
+
+def test_only_critical_alerts_fail_health_warnings_warn():
+    warning = {"labels": {"alertname": "NodeHighLoad", "instance": "web1", "severity": "warning"},
+               "state": "firing"}
+    check = evaluate_alerts("obs", [warning])
+    assert (check.status, check.detail) == (WARN, "firing: NodeHighLoad (web1)")
