@@ -2,14 +2,15 @@
 
     invoke bench --runs 3
 
-- ``fresh lab``: ``lab.down`` then ``invoke lab`` (boot from the cached base image, build or
-  reuse the mirror, first deploy of every component);
-- ``no-op deploy``: a deploy to the running, converged lab (must change nothing).
+- ``fresh lab``: ``lab.down`` then what ``invoke lab`` does (boot from the cached base
+  image, reuse the mirror, the full deploy pipeline with its first deploy);
+- ``no-op deploy``: ``invoke deploy`` (the pipeline) on the converged lab: changes nothing;
+- ``health`` and ``drift``: ``invoke health`` and ``invoke drift`` on the converged lab.
 
 Example::
 
     from obsstack.bench import run_benchmarks
-    rows = run_benchmarks(runs=3)
+    measurements = run_benchmarks(runs=3)
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from obsstack import lab, labdata
-from obsstack.deploy import run_deploy
+from obsstack.drift import check_drift
+from obsstack.health import run_health
+from obsstack.pipeline import deploy_pipeline
 
 LAB_INVENTORY = "inventories/lab.py"
 
@@ -49,26 +52,43 @@ def _timed(action: Callable[[], None]) -> float:
 
 
 def _deploy(expect_no_change: bool) -> None:
-    result = run_deploy(LAB_INVENTORY, echo=False)
-    if not result.ok:
-        raise BenchmarkError(f"deploy failed:\n{result.log[-3000:]}")
-    if expect_no_change and result.total_changed:
-        raise BenchmarkError(f"a no-op deploy changed operations: {result.changed}")
+    outcome = deploy_pipeline(LAB_INVENTORY, echo=False, progress=lambda _: None)
+    if not outcome.ok:
+        raise BenchmarkError(f"deploy failed: {outcome.failures}")
+    if expect_no_change and outcome.deploy and outcome.deploy.total_changed:
+        raise BenchmarkError(f"a no-op deploy changed operations: {outcome.deploy.changed}")
 
 
-def fresh_lab() -> None:
+def _fresh_lab() -> None:
     lab.up(progress=lambda _: None)
     labdata.prepare(progress=lambda _: None)
     _deploy(expect_no_change=False)
 
 
+def _health() -> None:
+    if not run_health(LAB_INVENTORY).ok:
+        raise BenchmarkError("health failed on the converged lab")
+
+
+def _drift() -> None:
+    if not check_drift(LAB_INVENTORY).ok:
+        raise BenchmarkError("drift found on the converged lab")
+
+
 def run_benchmarks(runs: int = 3, progress: Callable[[str], None] = print) -> list[Measurement]:
-    fresh = Measurement("fresh lab (lab.down, invoke lab)", [])
-    noop = Measurement("no-op deploy", [])
+    fresh = Measurement("fresh lab (lab.down, then invoke lab)", [])
+    others = {
+        "no-op deploy (invoke deploy)": lambda: _deploy(expect_no_change=True),
+        "invoke health": _health,
+        "invoke drift": _drift,
+    }
+    measured = {name: Measurement(name, []) for name in others}
     for run in range(1, runs + 1):
+        labdata.stop_mail_relay()
         lab.down(progress=lambda _: None)
-        fresh.runs.append(_timed(fresh_lab))
-        progress(f"bench: fresh lab run {run}/{runs}: {fresh.runs[-1]:.1f}s")
-        noop.runs.append(_timed(lambda: _deploy(expect_no_change=True)))
-        progress(f"bench: no-op deploy run {run}/{runs}: {noop.runs[-1]:.1f}s")
-    return [fresh, noop]
+        fresh.runs.append(_timed(_fresh_lab))
+        progress(f"bench: {fresh.name} run {run}/{runs}: {fresh.runs[-1]:.1f}s")
+        for name, action in others.items():
+            measured[name].runs.append(_timed(action))
+            progress(f"bench: {name} run {run}/{runs}: {measured[name].runs[-1]:.1f}s")
+    return [fresh, *measured.values()]
