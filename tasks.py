@@ -19,7 +19,7 @@ from obsstack import labdata, secrets
 from obsstack.artifacts import ArtifactError
 from obsstack.bench import run_benchmarks
 from obsstack.debian import DebianError
-from obsstack.deploy import ROLLBACK, run_deploy
+from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import DriftError, check_drift
 from obsstack.health import format_report as format_health
 from obsstack.health import run_health
@@ -175,6 +175,21 @@ def rollback(c, inventory, to="previous", limit=None):
     help={
         "inventory": "inventory file",
         "limit": "only these hosts or groups",
+        "purge": "also delete monitoring data and the daemon accounts",
+    }
+)
+@reports_errors
+def uninstall(c, inventory, limit=None, purge=False):
+    """Remove services, units, binaries and configs; keep data unless --purge."""
+    result = run_deploy(inventory, UNINSTALL, limit=limit, data={"purge": purge})
+    if not result.ok:
+        raise Exit("uninstall failed: see the errors above", code=1)
+
+
+@task(
+    help={
+        "inventory": "inventory file",
+        "limit": "only these hosts or groups",
         "json": "print JSON",
     }
 )
@@ -300,6 +315,7 @@ namespace = Collection(
     health,
     releases,
     rollback,
+    uninstall,
     drift,
     test,
     bench,

@@ -26,6 +26,7 @@ from obsstack.inventory import check_inputs
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
 ROLLBACK = "deploys/rollback.py"
+UNINSTALL = "deploys/uninstall.py"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from obsstack import secrets
 from obsstack.settings import SettingsError, check_data, missing_keys, raise_for
 
 if TYPE_CHECKING:
@@ -85,7 +86,22 @@ def check_inventory(path: str, override_data: dict | None = None) -> None:
         for key, value in data.items():
             problems += check_data({key: value}, source_of(inventory, host, key, path))
         problems += missing_keys(host.name, set(host.groups), data)
+        problems += missing_secrets(host.name, set(host.groups), data)
     raise_for(problems)
+
+
+def missing_secrets(name: str, groups: set[str], data: dict) -> list[str]:
+    """Secrets the host's settings refer to that cannot be read (the value never shown)."""
+    email = data.get("alertmanager_email")
+    if "observability" not in groups or not isinstance(email, dict):
+        return []
+    if not email.get("auth_username") or not isinstance(data.get("secrets_dir"), str):
+        return []
+    try:
+        secrets.read("smtp_password", repo_path(data["secrets_dir"]))
+    except secrets.SecretError as error:
+        return [f"data of host {name}: alertmanager_email.auth_username is set, but {error}"]
+    return []
 
 
 def source_of(inventory: Inventory, host: Host, key: str, inventory_path: str) -> str:

@@ -78,8 +78,14 @@ def start_mail_relay() -> None:
     Alertmanager on ``obs`` must always be able to deliver: a relay that is only there
     during tests would leave it failing notifications, a critical alert, the rest of the time.
     """
-    if relay_pid() is not None:
+    running = relay_processes()
+    recorded = recorded_relay_pid()
+    if recorded in running:
         return
+    # A relay without our record belongs to a lab that was taken down under it: its spool
+    # and secrets directories are gone, so it is replaced.
+    for pid in running:
+        _stop(pid)
     RELAY_LOG.parent.mkdir(parents=True, exist_ok=True)
     with RELAY_LOG.open("ab") as log:
         relay = subprocess.Popen(
@@ -95,23 +101,38 @@ def start_mail_relay() -> None:
 
 
 def stop_mail_relay() -> None:
-    pid = relay_pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        lab.wait_for(lambda: relay_pid() is None, 15, "the lab's mail relay to stop")
+    for pid in relay_processes():
+        _stop(pid)
     RELAY_PID.unlink(missing_ok=True)
 
 
-def relay_pid() -> int | None:
-    """The relay's PID if it runs (a recorded PID whose process is our relay)."""
+def _stop(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    lab.wait_for(lambda: pid not in relay_processes(), 15, "the lab's mail relay to stop")
+
+
+def recorded_relay_pid() -> int | None:
     try:
-        pid = int(RELAY_PID.read_text())
-        with suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return int(RELAY_PID.read_text())
     except (OSError, ValueError):
         return None
-    return pid if b"obsstack.labdata" in argv and b"relay" in argv else None
+
+
+def relay_processes() -> set[int]:
+    """PIDs of running lab relays (``python -m obsstack.labdata relay``)."""
+    pids = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        pid = int(cmdline.parent.name)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # our own finished child must not linger as a zombie
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"obsstack.labdata" in argv and b"relay" in argv:
+            pids.add(pid)
+    return pids
 
 
 def _relay_listening() -> bool:

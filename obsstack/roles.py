@@ -19,11 +19,38 @@ class Service:
     unit: str
     port_key: str  # the settings key holding its port
     health_path: str  # answers 200 when the service is healthy
+    user: str
+    data_dir: str
+    config_dir: str | None
 
 
-NODE_EXPORTER = Service("node_exporter", "node_exporter.service", "node_exporter_port", "/metrics")
-PROMETHEUS = Service("prometheus", "prometheus.service", "prometheus_port", "/-/ready")
-ALERTMANAGER = Service("alertmanager", "alertmanager.service", "alertmanager_port", "/-/ready")
+NODE_EXPORTER = Service(
+    "node_exporter",
+    "node_exporter.service",
+    "node_exporter_port",
+    "/metrics",
+    "node-exp",
+    "/var/lib/node_exporter",
+    None,
+)
+PROMETHEUS = Service(
+    "prometheus",
+    "prometheus.service",
+    "prometheus_port",
+    "/-/ready",
+    "prometheus",
+    "/var/lib/prometheus",
+    "/etc/prometheus",
+)
+ALERTMANAGER = Service(
+    "alertmanager",
+    "alertmanager.service",
+    "alertmanager_port",
+    "/-/ready",
+    "alertmanager",
+    "/var/lib/alertmanager",
+    "/etc/alertmanager",
+)
 
 ROLES = ("observability", "monitored")
 EVERY_HOST = (NODE_EXPORTER,)

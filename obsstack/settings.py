@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({LABEL}\.)*{LABEL}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
@@ -78,9 +81,9 @@ def _int_range(low: int, high: int, expected: str) -> Field:
 
 
 def _email(value: Any) -> str | None:
-    if not isinstance(value, str) or not EMAIL.match(value):
-        return "bad format"
-    return _placeholder(value)
+    if not isinstance(value, str):
+        return "wrong type"
+    return _placeholder(value) or (None if EMAIL.match(value) else "bad format")
 
 
 def _placeholder(value: str) -> str | None:
@@ -95,7 +98,11 @@ def _email_list(value: Any) -> str | None:
 
 
 def _smarthost(value: Any) -> str | None:
-    if not isinstance(value, str) or not HOST_PORT.match(value):
+    if not isinstance(value, str):
+        return "wrong type"
+    if placeholder := _placeholder(value):
+        return placeholder
+    if not HOST_PORT.match(value):
         return "bad format"
     if not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
         return "port out of range"
@@ -194,6 +201,7 @@ SCHEMA: dict[str, Field | Section] = {
     "alertmanager_repeat_interval": DURATION_FIELD,
     "alert_rules": ALERT_RULES,
     "health_gate_timeout": DURATION_FIELD,
+    "purge": _is(bool, "True or False (set by invoke uninstall --purge)"),
     "rollback_to": Field(
         lambda v: None if isinstance(v, (str, dict)) else "wrong type",
         "'previous', a release id, or {host: release id} (set by invoke rollback)",
@@ -201,10 +209,32 @@ SCHEMA: dict[str, Field | Section] = {
 }
 
 
+def _address(value: Any) -> str | None:
+    """An IP address, or a DNS name (letters, digits, hyphens, dots)."""
+    if not isinstance(value, str):
+        return "wrong type"
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        looks_numeric = all(part.isdigit() for part in value.split("."))
+        return "bad format" if looks_numeric or not HOSTNAME.match(value) else None
+    return None
+
+
+# pyinfra's own connection keys that we check before pyinfra tries to use them.
+CONNECTION_SCHEMA: dict[str, Field] = {
+    "ssh_hostname": Field(_address, "an IP address such as 203.0.113.7 or a DNS name"),
+    "ssh_port": PORT,
+}
+
+
 def check_data(data: Mapping[str, Any], source: str) -> list[str]:
     """Problems in one mapping of settings (a group_data file or a host's data)."""
     problems: list[str] = []
     for key, value in data.items():
+        if key in CONNECTION_SCHEMA:
+            problems.extend(_check_value(CONNECTION_SCHEMA, key, value, source, key))
+            continue
         if key.startswith(PYINFRA_KEY_PREFIXES):
             continue
         problems.extend(_check_value(SCHEMA, key, value, source, key))
@@ -236,7 +266,9 @@ def _check_value(
     return problems
 
 
-OPTIONAL_KEYS = frozenset({"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to"})
+OPTIONAL_KEYS = frozenset(
+    {"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to", "purge"}
+)
 OBSERVABILITY_KEYS = frozenset(
     key for key in SCHEMA if key.startswith(("prometheus_", "alertmanager_"))
 )

@@ -1,0 +1,132 @@
+"""Bad input stops a deploy before any connection: each case names its key and what is
+expected, and a TCP listener standing in for the host sees no connection at all."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from obsstack.deploy import run_deploy
+from obsstack.settings import SettingsError
+
+EMAIL = {
+    "smarthost": "smtp.mail.lan:587",
+    "sender": "alerts@ops.lan",
+    "recipients": ["team@ops.lan"],
+    "auth_username": None,
+    "require_tls": True,
+    "ca_file": None,
+}
+PIN = {"version": "2.53.3", "sha256": "a" * 64}
+
+CASES = [
+    (
+        {"prometheus_port": 99999},
+        "--data: prometheus_port = 99999: out of range; expected a TCP port",
+    ),
+    ({"node_exporter_port": "9100"}, "node_exporter_port = '9100': wrong type"),
+    ({"prometheus_retention_time": "thirty days"}, "expected a Prometheus duration"),
+    ({"prometheus_retention_size": "10 gigs"}, "expected 0 (no limit) or a size"),
+    ({"prometheus_scrape_interval": "15"}, "prometheus_scrape_interval = '15'"),
+    ({"alertmanager_group_wait": "soon"}, "alertmanager_group_wait = 'soon'"),
+    ({"health_gate_timeout": "-5s"}, "health_gate_timeout = '-5s'"),
+    ({"environment": "Production!"}, "expected a lowercase name"),
+    ({"enviroment": "prod"}, "unknown key 'enviroment' (did you mean 'environment'?)"),
+    (
+        {"releases": {"prometheus": {**PIN, "version": "latest"}}},
+        "releases.prometheus.version = 'latest'",
+    ),
+    (
+        {"releases": {"prometheus": {**PIN, "sha256": "XYZ"}}},
+        "releases.prometheus.sha256 = 'XYZ': bad format",
+    ),
+    ({"releases": {"prometheus": {"version": "2.53.3"}}}, "releases.prometheus is missing sha256"),
+    (
+        {"releases": {"promethus": PIN}},
+        "unknown key 'releases.promethus' (did you mean 'prometheus'?)",
+    ),
+    (
+        {"alertmanager_email": {**EMAIL, "sender": "alerts"}},
+        "alertmanager_email.sender = 'alerts': bad format",
+    ),
+    ({"alertmanager_email": {**EMAIL, "recipients": "team@ops.lan"}}, "a non-empty list of e-mail"),
+    (
+        {"alertmanager_email": {**EMAIL, "smarthost": "CHANGE_ME:25"}},
+        "placeholder 'CHANGE_ME' left in",
+    ),
+    (
+        {"alertmanager_email": {**EMAIL, "recipients": ["ops@example.com"]}},
+        "placeholder 'example.com'",
+    ),
+    ({"alertmanager_email": {**EMAIL, "smarthost": "smtp.lan:0"}}, "port out of range"),
+    ({"alert_rules": {"instance_down_for": "2m"}}, "alert_rules is missing"),
+    ({"config_backups_kept": 0}, "config_backups_kept = 0: out of range"),
+    ({"releases_kept": 1}, "releases_kept = 1: out of range; expected how many releases"),
+    (
+        {"ssh_hostname": "10.0.0.256"},
+        "ssh_hostname = '10.0.0.256': bad format; expected an IP address",
+    ),
+    ({"ssh_port": 70000}, "ssh_port = 70000: out of range"),
+    ({"prometheus_extra_rule_files": "rules.yml"}, "a list of controller paths"),
+]
+
+
+class Listener:
+    """A TCP port standing in for the host's SSH server; counts connection attempts."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            connection, _ = self.server.accept()
+            self.connections += 1
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Listener:
+    return Listener()
+
+
+@pytest.fixture
+def inventory(tmp_path, listener) -> str:
+    path = tmp_path / "target_site.py"
+    host = {"ssh_hostname": "127.0.0.1", "ssh_port": listener.port, "alertmanager_email": EMAIL}
+    path.write_text(f"observability = [('target', {host!r})]\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), CASES, ids=[f"{next(iter(d))}-{i}" for i, (d, _) in enumerate(CASES)]
+)
+def test_bad_input_is_named_and_no_host_is_contacted(inventory, listener, data, expected):
+    before = listener.connections
+    with pytest.raises(SettingsError) as error:
+        run_deploy(inventory, data=data, echo=False)
+    assert expected in str(error.value)
+    assert listener.connections == before, "a host was contacted despite bad input"
+
+
+def test_missing_secret_is_named_without_a_value(inventory, listener, tmp_path):
+    email = {**EMAIL, "auth_username": "alerts"}
+    with pytest.raises(SettingsError) as error:
+        run_deploy(
+            inventory, data={"alertmanager_email": email, "secrets_dir": str(tmp_path)}, echo=False
+        )
+    assert "alertmanager_email.auth_username is set, but secret 'smtp_password'" in str(error.value)
+    assert str(tmp_path / "smtp_password") in str(error.value)
+    assert listener.connections == 0
+
+
+def test_the_listener_does_see_a_deploy_with_good_input(inventory, listener):
+    """Control: with valid input the deploy does try the host, so the listener can tell."""
+    before = listener.connections
+    result = run_deploy(inventory, echo=False)
+    assert not result.ok  # the listener is no SSH server
+    assert listener.connections > before
