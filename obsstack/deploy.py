@@ -52,8 +52,11 @@ def pyinfra_argv(
     data: Mapping[str, Any] | None = None,
     verbosity: int = 0,
     diff: bool = False,
+    dry: bool = False,
 ) -> list[str]:
-    argv = [sys.executable, "-m", "pyinfra", inventory, deploy_file, "--yes", "--json"]
+    """The pyinfra command line; ``dry`` plans (detecting changes) instead of executing."""
+    mode = "--dry" if dry else "--yes"
+    argv = [sys.executable, "-m", "pyinfra", inventory, deploy_file, mode, "--json"]
     if limit:
         argv += ["--limit", limit]
     for key, value in (data or {}).items():

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from obsstack.deploy import REPO_ROOT, SITE
+from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.inventory import check_inputs
 from obsstack.remote import describe_inventory, run_scripts
 
@@ -56,12 +57,14 @@ def plan_changes(plan: list[dict]) -> dict[str, list[str]]:
 
 
 def check_drift(
-    inventory: str, limit: str | None = None, write_metrics: bool = True
+    inventory: str,
+    limit: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    write_metrics: bool = True,
 ) -> DriftReport:
-    check_inputs(inventory)
-    argv = [sys.executable, "-m", "pyinfra", inventory, SITE, "--dry", "--json"]
-    if limit:
-        argv += ["--limit", limit]
+    """Compare the hosts with the repository (plus ``data`` overrides), changing nothing."""
+    check_inputs(inventory, data)
+    argv = pyinfra_argv(inventory, limit=limit, data=data, dry=True)
     child = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     try:
         payload = json.loads(child.stdout)

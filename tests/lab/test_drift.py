@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LAB_INVENTORY, deploy
+from conftest import LAB_INVENTORY, TEST_DATA, deploy
 
 from obsstack.drift import METRICS_FILE, check_drift
 
@@ -13,10 +13,11 @@ UNIT = "/etc/systemd/system/node_exporter.service"
 
 
 def test_hand_edit_is_drift_until_the_next_deploy(deployed, hosts):
-    assert check_drift(LAB_INVENTORY, write_metrics=False).ok, "a converged lab has no drift"
+    converged = check_drift(LAB_INVENTORY, data=TEST_DATA, write_metrics=False)
+    assert converged.ok, f"a converged lab has no drift: {converged.drifting}"
     hosts["web1"].check_output(f"echo '# edited by hand' >> {UNIT}")
 
-    report = check_drift(LAB_INVENTORY)
+    report = check_drift(LAB_INVENTORY, data=TEST_DATA)
     assert not report.ok
     assert list(report.drifting) == ["web1"]
     assert any(UNIT in operation for operation in report.drifting["web1"]), report.drifting
@@ -26,5 +27,5 @@ def test_hand_edit_is_drift_until_the_next_deploy(deployed, hosts):
     repaired = deploy()
     assert repaired.ok and repaired.changed["web1"] > 0
     assert "edited by hand" not in hosts["web1"].file(UNIT).content_string
-    assert check_drift(LAB_INVENTORY).ok
+    assert check_drift(LAB_INVENTORY, data=TEST_DATA).ok
     assert "obs_drift_detected 0" in hosts["web1"].file(METRICS_FILE).content_string
