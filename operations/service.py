@@ -50,7 +50,7 @@ def service(
 ) -> None:
     """Install ``unit`` and converge it: enabled, running, restarted or reloaded on change."""
     unit_file = managed_config(
-        name=f"Install {unit}",
+        name=f"Unit file /etc/systemd/system/{unit}",
         dest=f"/etc/systemd/system/{unit}",
         content=unit_text,
         keep_backups=keep_backups,
