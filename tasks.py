@@ -253,6 +253,13 @@ def lab_ssh(c, host):
     c.run(" ".join(lab_hosts.ssh_argv(host)), pty=True)
 
 
+@task(name="restart", help={"host": "lab host name (obs, web1, app1, outsider)"})
+@reports_errors
+def lab_restart(c, host):
+    """Reboot one lab host (clean poweroff, boot with its disk as it was)."""
+    lab_hosts.restart(host)
+
+
 @task(name="mail")
 @reports_errors
 def lab_mail(c):
@@ -308,7 +315,9 @@ def test(c):
     c.run("pytest", pty=False)
 
 
-lab_collection = Collection("lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_mail)
+lab_collection = Collection(
+    "lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_restart, lab_mail
+)
 namespace = Collection(
     deploy,
     preflight,
