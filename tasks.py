@@ -70,14 +70,22 @@ def reports_errors(function):
         "verbose": "pyinfra verbosity: -v meta, -vv input, -vvv output",
         "diff": "show the changes to non-secret files",
         "no_rollback": "keep a failed deploy in place instead of rolling back",
+        "canary": "deploy the canary host (group canary, else the first monitored) first",
     },
     incrementable=["verbose"],
 )
 @reports_errors
-def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False):
+def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False, canary=False):
     """Check inputs, preflight, deploy, health-gate; roll back automatically on failure."""
+    if canary and limit:
+        raise Exit("--canary chooses its own hosts: use it without --limit", code=2)
     outcome = deploy_pipeline(
-        inventory, limit=limit, verbosity=verbose, diff=diff, auto_rollback=not no_rollback
+        inventory,
+        limit=limit,
+        verbosity=verbose,
+        diff=diff,
+        auto_rollback=not no_rollback,
+        canary=canary,
     )
     if outcome.deploy:
         result = outcome.deploy

@@ -27,6 +27,7 @@ def component() -> Component:
                 f"--web.listen-address=:{host.data.node_exporter_port}",
                 f"--collector.textfile.directory={TEXTFILE_DIR}",
                 "--collector.systemd",
+                *host.data.node_exporter_extra_flags,
             ],
             read_write_paths=[],
             reload_signal=None,

@@ -61,6 +61,8 @@ secrets_dir = "secrets"
 # Timestamped copies of replaced config files kept under /var/backups/observability-stack.
 config_backups_kept = 10
 node_exporter_port = 9100
+# More node_exporter flags, e.g. ["--collector.processes"] (see node_exporter --help).
+node_exporter_extra_flags = []
 # Recorded releases kept on each host for rollback (/var/lib/observability-stack/releases).
 releases_kept = 10
 # After a deploy, health must pass within this time or the deploy is rolled back.

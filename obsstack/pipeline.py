@@ -26,8 +26,8 @@ from obsstack.inventory import check_inputs
 from obsstack.preflight import run_preflight
 from obsstack.provenance import deploy_commit, deployer
 from obsstack.releases import list_releases
-from obsstack.remote import describe_inventory
-from obsstack.settings import parse_duration
+from obsstack.remote import HostInfo, describe_inventory
+from obsstack.settings import SettingsError, parse_duration
 
 HEALTH_POLL_SECONDS = 2
 
@@ -45,11 +45,13 @@ def deploy_pipeline(
     limit: str | None = None,
     data: Mapping[str, Any] | None = None,
     auto_rollback: bool = True,
+    canary: bool = False,
     verbosity: int = 0,
     diff: bool = False,
     echo: bool = True,
     progress: Callable[[str], None] = print,
 ) -> PipelineOutcome:
+    """Run the pipeline; with ``canary``, the canary hosts go first and alone."""
     outcome = PipelineOutcome()
     progress("deploy: 1/5 checking inputs")
     check_inputs(inventory, data)
@@ -65,38 +67,78 @@ def deploy_pipeline(
     progress("deploy: 3/5 reading the current releases")
     before = {host: _current(history) for host, history in list_releases(inventory).items()}
 
-    progress("deploy: 4/5 deploying")
     started = time.time()
-    outcome.deploy = run_deploy(
-        inventory, limit=limit, data=data, verbosity=verbosity, diff=diff, echo=echo
-    )
-    deployed_hosts = set(outcome.deploy.changed) | set(outcome.deploy.failed)
-    if outcome.deploy.ok:
-        progress("deploy: 5/5 health gate")
-        outcome.failures = _health_gate(inventory, data)
-    else:
-        outcome.failures = [f"deploy failed on {host}" for host in sorted(outcome.deploy.failed)]
-        outcome.failures = outcome.failures or ["deploy failed (see the log above)"]
+    waves = canary_waves(describe_inventory(inventory)) if canary else [limit]
+    deployed: set[str] = set()
+    for number, wave in enumerate(waves, start=1):
+        name = "canary" if canary and number == 1 else "hosts"
+        progress(f"deploy: 4/5 deploying {wave or 'every host'} ({name})")
+        result = run_deploy(
+            inventory, limit=wave, data=data, verbosity=verbosity, diff=diff, echo=echo
+        )
+        outcome.deploy = _merged(outcome.deploy, result)
+        wave_hosts = set(result.changed) | set(result.failed)
+        deployed |= wave_hosts
+        failures = _gate(inventory, data, result, progress)
+        if failures:
+            outcome.failures = [f"{name}: {failure}" for failure in failures]
+            if auto_rollback:
+                _roll_back(inventory, wave, data, before, wave_hosts, outcome, echo, progress)
+            break
     outcome.ok = not outcome.failures
-
-    if not outcome.ok and auto_rollback:
-        targets = {host: rid for host, rid in before.items() if rid and host in deployed_hosts}
-        progress(f"deploy: rolling back {', '.join(sorted(targets)) or 'nothing'}")
-        if targets:
-            rollback = run_deploy(
-                inventory,
-                ROLLBACK,
-                limit=limit,
-                data={**(data or {}), "rollback_to": targets},
-                echo=echo,
-            )
-            if rollback.ok:
-                outcome.rolled_back = targets
-            else:
-                outcome.failures.append("rollback failed: see the log above")
-            outcome.failures += [f"after rollback: {f}" for f in _health_gate(inventory, data)]
-    _record(inventory, outcome, deployed_hosts, started)
+    _record(inventory, outcome, deployed, started)
     return outcome
+
+
+def canary_waves(hosts: list[HostInfo]) -> list[str]:
+    """The canary (group ``canary``, else the first monitored host), then everyone else."""
+    canaries = [h.name for h in hosts if "canary" in h.groups]
+    if not canaries:
+        canaries = [h.name for h in hosts if "monitored" in h.groups][:1]
+    if not canaries:
+        raise SettingsError("--canary needs a host in group canary or monitored")
+    rest = [h.name for h in hosts if h.name not in canaries]
+    return [",".join(canaries), ",".join(rest)] if rest else [",".join(canaries)]
+
+
+def _gate(
+    inventory: str,
+    data: Mapping[str, Any] | None,
+    result: DeployResult,
+    progress: Callable[[str], None],
+) -> list[str]:
+    if not result.ok:
+        failed = [f"deploy failed on {host}" for host in sorted(result.failed)]
+        return failed or ["deploy failed (see the log above)"]
+    progress("deploy: 5/5 health gate")
+    return _health_gate(inventory, data)
+
+
+def _roll_back(inventory, wave, data, before, wave_hosts, outcome, echo, progress) -> None:
+    """Return the wave's hosts to the release they ran before this pipeline."""
+    targets = {host: rid for host, rid in before.items() if rid and host in wave_hosts}
+    progress(f"deploy: rolling back {', '.join(sorted(targets)) or 'nothing'}")
+    if not targets:
+        return
+    rollback = run_deploy(
+        inventory, ROLLBACK, limit=wave, data={**(data or {}), "rollback_to": targets}, echo=echo
+    )
+    if rollback.ok:
+        outcome.rolled_back = targets
+    else:
+        outcome.failures.append("rollback failed: see the log above")
+    outcome.failures += [f"after rollback: {f}" for f in _health_gate(inventory, data)]
+
+
+def _merged(first: DeployResult | None, second: DeployResult) -> DeployResult:
+    if first is None:
+        return second
+    return DeployResult(
+        max(first.returncode, second.returncode),
+        first.log + second.log,
+        {**first.changed, **second.changed},
+        {**first.failed, **second.failed},
+    )
 
 
 def _current(history) -> str | None:

@@ -31,6 +31,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({LABEL}\.)*{LABEL}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+FLAG = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9._-]*(=\S+)?$")
 SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
@@ -201,6 +202,16 @@ SCHEMA: dict[str, Field | Section] = {
     "alertmanager_repeat_interval": DURATION_FIELD,
     "alert_rules": ALERT_RULES,
     "health_gate_timeout": DURATION_FIELD,
+    "node_exporter_extra_flags": Field(
+        lambda v: (
+            None
+            if isinstance(v, list)
+            and all(FLAG.match(f) for f in v if isinstance(f, str))
+            and all(isinstance(f, str) for f in v)
+            else "bad format"
+        ),
+        "a list of command-line flags such as ['--collector.processes']",
+    ),
     "purge": _is(bool, "True or False (set by invoke uninstall --purge)"),
     "rollback_to": Field(
         lambda v: None if isinstance(v, (str, dict)) else "wrong type",

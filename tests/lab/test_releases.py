@@ -99,3 +99,24 @@ def test_a_good_deploy_through_the_pipeline_passes_its_gate(deployed, hosts):
     log_line = json.loads(hosts["web1"].check_output(f"tail -n 1 {LOG_FILE}"))
     assert log_line["success"] is True
     assert "obs_deploy_last_success 1" in hosts["web1"].file(METRICS_FILE).content_string
+
+
+def test_canary_stops_a_breaking_change_before_the_other_hosts(deployed, hosts):
+    before = {host: current_release(host) for host in ("obs", "web1", "app1")}
+    # node_exporter refuses an unknown flag: it passes validation and preflight, then dies.
+    outcome = deploy_pipeline(
+        LAB_INVENTORY,
+        data={**TEST_DATA, "node_exporter_extra_flags": ["--no-such-flag"]},
+        canary=True,
+        echo=False,
+        progress=lambda _: None,
+    )
+    assert not outcome.ok
+    assert all(failure.startswith("canary") for failure in outcome.failures), outcome.failures
+    assert set(outcome.deploy.changed) == {"web1"}, "only the canary was deployed"
+    assert outcome.rolled_back == {"web1": before["web1"]}
+    assert {host: current_release(host) for host in before} == before
+    for name in ("web1", "app1", "obs"):
+        unit = hosts[name].file("/etc/systemd/system/node_exporter.service").content_string
+        assert "--no-such-flag" not in unit, name
+        assert hosts[name].service("node_exporter.service").is_running, name

@@ -10,7 +10,9 @@ from fakehost import run_operation
 
 from obsstack.deploylog import DeployRecord, metrics_text, parse_metrics
 from obsstack.drift import plan_changes
+from obsstack.pipeline import canary_waves
 from obsstack.releases import MARK, parse_history
+from obsstack.remote import HostInfo
 from obsstack.settings import SettingsError, parse_duration
 from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.releases import fingerprint, record_release
@@ -113,3 +115,16 @@ def test_durations():
     assert parse_duration("500ms") == 0.5
     with pytest.raises(SettingsError, match="not a Prometheus duration"):
         parse_duration("5 minutes")
+
+
+def test_canary_is_the_canary_group_else_the_first_monitored_host():
+    hosts = [
+        HostInfo("obs", ["observability"]),
+        HostInfo("web1", ["monitored"]),
+        HostInfo("web2", ["monitored"]),
+    ]
+    assert canary_waves(hosts) == ["web1", "obs,web2"]
+    hosts.append(HostInfo("web3", ["monitored", "canary"]))
+    assert canary_waves(hosts) == ["web3", "obs,web1,web2"]
+    with pytest.raises(SettingsError, match="--canary needs"):
+        canary_waves([HostInfo("obs", ["observability"])])
