@@ -18,6 +18,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 
 from obsstack.remote import RemoteResult, run_scripts
+from obsstack.textfile import replace_command
 
 LOG_FILE = "/var/log/observability-stack/deploy.log"
 METRICS_FILE = "/var/lib/node_exporter/obs_deploy.prom"
@@ -97,12 +98,8 @@ def write_records(inventory: str, records: dict[str, DeployRecord]) -> dict[str,
 
 def _write_script(record: DeployRecord, previous: dict[str, float]) -> str:
     line = shlex.quote(json.dumps(asdict(record), sort_keys=True))
-    metrics = shlex.quote(metrics_text(record, previous))
     return (
         f"install -d -m 0750 {LOG_FILE.rsplit('/', 1)[0]}"
         f" && printf '%s\\n' {line} >> {LOG_FILE} && chmod 0640 {LOG_FILE}"
-        # The textfile directory exists once node_exporter was deployed.
-        f" && if [ -d {METRICS_FILE.rsplit('/', 1)[0]} ]; then"
-        f" printf '%s' {metrics} > {METRICS_FILE}.new && chmod 0644 {METRICS_FILE}.new"
-        f" && mv -f {METRICS_FILE}.new {METRICS_FILE}; fi"
+        f" && {replace_command(METRICS_FILE, metrics_text(record, previous))}"
     )

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from typing import Any
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.inventory import check_inputs
 from obsstack.remote import describe_inventory, run_scripts
+from obsstack.textfile import replace_command
 
 METRICS_FILE = "/var/lib/node_exporter/obs_drift.prom"
 
@@ -94,8 +94,5 @@ def _write_metrics(inventory: str, report: DriftReport) -> None:
             "# TYPE obs_drift_last_check_timestamp_seconds gauge\n"
             f"obs_drift_last_check_timestamp_seconds {now:.0f}\n"
         )
-        scripts[host] = (
-            f"[ -d /var/lib/node_exporter ] && printf '%s' {shlex.quote(text)} > {METRICS_FILE}.new"
-            f" && chmod 0644 {METRICS_FILE}.new && mv -f {METRICS_FILE}.new {METRICS_FILE}; true"
-        )
+        scripts[host] = replace_command(METRICS_FILE, text)
     run_scripts(inventory, scripts)

@@ -39,6 +39,7 @@ from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scri
 from obsstack.report import format_table
 from obsstack.roles import PROMETHEUS, services_for
 from obsstack.settings import parse_duration
+from obsstack.textfile import replace_command
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 DISK_FREE_WARN_PERCENT = 15
@@ -427,29 +428,14 @@ def label_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def write_metrics_script(text: str, path: str = METRICS_FILE) -> str:
-    """Replace the textfile atomically: a temporary file in the same directory, then mv.
-
-    The temporary name does not end in .prom, so node_exporter never reads a partial file.
-    """
-    directory = shlex.quote(path.rsplit("/", 1)[0])
-    return (
-        # No textfile directory: node_exporter is not deployed, nothing would read the file.
-        f"[ -d {directory} ] || exit 0\n"
-        f"tmp=$(mktemp {directory}/.obs_health.XXXXXX) || exit 1\n"
-        f'printf \'%s\' {shlex.quote(text)} > "$tmp" && chmod 0644 "$tmp"'
-        f' && mv -f "$tmp" {shlex.quote(path)} && exit 0\n'
-        'rm -f "$tmp"\n'
-        "exit 1\n"
-    )
-
-
 def write_health_metrics(
     inventory: str, hosts: list[str], checks: list[Check], run_time: float
 ) -> list[Check]:
     """Write each host's textfile; a WARN check for each host where that failed."""
     scripts = {
-        host: write_metrics_script(metrics_text((c for c in checks if c.host == host), run_time))
+        host: replace_command(
+            METRICS_FILE, metrics_text((c for c in checks if c.host == host), run_time)
+        )
         for host in hosts
     }
     results = run_scripts(inventory, scripts, timeout=SCRIPT_TIMEOUT_SECONDS)

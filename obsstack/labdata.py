@@ -109,7 +109,13 @@ def stop_mail_relay() -> None:
 def _stop(pid: int) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    lab.wait_for(lambda: pid not in relay_processes(), 15, "the lab's mail relay to stop")
+
+    def stopped() -> bool:
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # our own child must not linger as a zombie
+        return pid not in relay_processes()
+
+    lab.wait_for(stopped, 15, "the lab's mail relay to stop")
 
 
 def recorded_relay_pid() -> int | None:
@@ -123,15 +129,12 @@ def relay_processes() -> set[int]:
     """PIDs of running lab relays (``python -m obsstack.labdata relay``)."""
     pids = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        pid = int(cmdline.parent.name)
-        with suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # our own finished child must not linger as a zombie
         try:
             argv = cmdline.read_bytes().split(b"\0")
         except OSError:
-            continue
+            continue  # ended while we looked
         if b"obsstack.labdata" in argv and b"relay" in argv:
-            pids.add(pid)
+            pids.add(int(cmdline.parent.name))
     return pids
 
 

@@ -110,6 +110,12 @@ def _smarthost(value: Any) -> str | None:
     return _placeholder(value)
 
 
+def _flags(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(flag, str) for flag in value):
+        return "wrong type"
+    return None if all(FLAG.match(flag) for flag in value) else "bad format"
+
+
 def _optional_path(value: Any) -> str | None:
     return None if value is None or (isinstance(value, str) and value) else "wrong type"
 
@@ -203,14 +209,7 @@ SCHEMA: dict[str, Field | Section] = {
     "alert_rules": ALERT_RULES,
     "health_gate_timeout": DURATION_FIELD,
     "node_exporter_extra_flags": Field(
-        lambda v: (
-            None
-            if isinstance(v, list)
-            and all(FLAG.match(f) for f in v if isinstance(f, str))
-            and all(isinstance(f, str) for f in v)
-            else "bad format"
-        ),
-        "a list of command-line flags such as ['--collector.processes']",
+        _flags, "a list of command-line flags such as ['--collector.processes']"
     ),
     "purge": _is(bool, "True or False (set by invoke uninstall --purge)"),
     "rollback_to": Field(

@@ -40,9 +40,9 @@ from obsstack.health import (
     metrics_text,
     parse_sections,
     probes,
-    write_metrics_script,
 )
 from obsstack.remote import HostInfo, RemoteResult
+from obsstack.textfile import replace_command
 
 OBS = HostInfo(
     "obs",
@@ -441,7 +441,7 @@ def test_label_values_are_escaped():
 def test_textfile_is_replaced_atomically_with_mode_0644(tmp_path):
     path = tmp_path / "obs_health.prom"
     path.write_text("old\n")
-    subprocess.run(["bash"], input=write_metrics_script("new\n", str(path)), text=True, check=True)
+    subprocess.run(["bash"], input=replace_command(str(path), "new\n"), text=True, check=True)
     assert path.read_text() == "new\n"
     assert path.stat().st_mode & 0o777 == 0o644
     assert os.listdir(tmp_path) == ["obs_health.prom"]  # no temporary file left behind
@@ -449,7 +449,7 @@ def test_textfile_is_replaced_atomically_with_mode_0644(tmp_path):
 
 def test_no_textfile_directory_writes_nothing(tmp_path):
     path = tmp_path / "missing" / "obs_health.prom"
-    subprocess.run(["bash"], input=write_metrics_script("new\n", str(path)), text=True, check=True)
+    subprocess.run(["bash"], input=replace_command(str(path), "new\n"), text=True, check=True)
     assert not path.parent.exists()
 
 
