@@ -319,7 +319,8 @@ def bench(c, runs=3, json=False):
 @task
 def test(c):
     """Lint, unit tests and lab tests (the lab tests need root)."""
-    c.run("ruff check .", pty=False)
+    # No cache: a stale one once passed an import-order error that a fresh clone failed.
+    c.run("ruff check --no-cache .", pty=False)
     c.run("pytest", pty=False)
 
 

@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 from conftest import LAB_INVENTORY, TEST_DATA, deploy
-from obsstack.health import run_health
 from waiting import wait_until
 
 from obsstack import lab
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
+from obsstack.health import run_health
 from obsstack.labdata import MIRROR_DIR, mirror_releases
 
 pytestmark = pytest.mark.lab
