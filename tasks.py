@@ -8,6 +8,7 @@ invoke test              lint, unit tests and lab tests
 from __future__ import annotations
 
 import functools
+import getpass
 import json as json_module
 import sys
 from dataclasses import asdict
@@ -23,7 +24,7 @@ from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import DriftError, check_drift
 from obsstack.health import format_report as format_health
 from obsstack.health import run_health
-from obsstack.inventory import secrets_dirs
+from obsstack.inventory import secret_stores
 from obsstack.lab import LabError
 from obsstack.mirror import MirrorError
 from obsstack.pipeline import deploy_pipeline
@@ -35,7 +36,7 @@ from obsstack.report import print_table
 from obsstack.secrets import SecretError
 from obsstack.settings import SettingsError
 
-LAB_INVENTORY = "inventories/lab.py"
+LAB_INVENTORY = labdata.LAB_INVENTORY
 # Errors a user can act on: shown as one message, not a traceback.
 USER_ERRORS = (
     ArtifactError,
@@ -228,7 +229,7 @@ def lab_up(c):
 @reports_errors
 def lab_down(c):
     """Remove the lab's hosts, bridge, NAT rules and state; keep the cache."""
-    labdata.stop_mail_relay()
+    labdata.stop_daemons()
     lab_hosts.down()
 
 
@@ -278,17 +279,27 @@ def lab_mail(c):
     spool.follow(sys.stdout)
 
 
+@task(name="pebble-root")
+@reports_errors
+def lab_pebble_root(c):
+    """Print the root certificate of the lab's ACME CA (new at every start of the CA)."""
+    print(labdata.pebble_root(), end="")
+
+
 @task(name="lab", default=True)
 @reports_errors
 def lab_all(c):
     """Bring up the lab and deploy the stack onto it, then print where to look."""
     lab_up(c)
     deploy(c, LAB_INVENTORY)
-    obs = next(host for host in lab_hosts.HOSTS if "observability" in host.groups)
+    secret = labdata.SECRETS_DIR / secrets.proxy_password_name("admin")
     print(
-        f"\nPrometheus:   http://{obs.address}:9090/targets\n"
-        f"Alertmanager: http://{obs.address}:9093/\n"
-        f"Shell:        invoke lab.ssh {obs.name}\n"
+        f"\nPrometheus:   https://{lab_hosts.LAB_DOMAIN}/prometheus/api/v1/targets\n"
+        f"Alertmanager: https://{lab_hosts.LAB_DOMAIN}/alertmanager/\n"
+        f"Login:        admin, password in {secret}\n"
+        f"TLS:          from the lab's ACME CA; trust its root with "
+        f"`invoke lab.pebble-root > root.pem`\n"
+        f"Shell:        invoke lab.ssh obs\n"
         "Alert mail:   invoke lab.mail"
     )
 
@@ -297,9 +308,31 @@ def lab_all(c):
 @reports_errors
 def secrets_init(c, inventory=LAB_INVENTORY):
     """Generate missing secrets; list the ones you must provide yourself."""
-    for store in sorted(secrets_dirs(inventory)):
+    for store, names in sorted(secret_stores(inventory).items()):
         print(f"secrets in {store}:")
-        print_table(("secret", "state"), sorted(secrets.init(store).items()))
+        report = secrets.init(store, names, include_provided=store == labdata.SECRETS_DIR)
+        print_table(("secret", "state"), sorted(report.items()))
+
+
+@task(name="rotate", help={"name": "the secret to replace", "inventory": "whose store"})
+@reports_errors
+def secrets_rotate(c, name, inventory=LAB_INVENTORY):
+    """Replace a generated secret with a new random value; the next deploy applies it."""
+    stores = [store for store, names in secret_stores(inventory).items() if name in names]
+    if not stores:
+        raise SecretError(f"no host of {inventory} uses secret {name!r}")
+    for store in stores:
+        path = secrets.rotate(name, store, include_provided=store == labdata.SECRETS_DIR)
+        print(f"rotated {name} in {path}; run `invoke deploy -i {inventory}` to apply it")
+
+
+@task(name="set", help={"name": "the secret to store", "inventory": "whose store"})
+@reports_errors
+def secrets_set(c, name, inventory=LAB_INVENTORY):
+    """Store a secret's value read from stdin (never from the command line)."""
+    value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.readline()
+    for store in sorted(secret_stores(inventory)):
+        print(f"stored {name} in {secrets.set_value(name, value, store)}")
 
 
 @task(help={"runs": "how many runs of each benchmark", "json": "print JSON"})
@@ -325,7 +358,7 @@ def test(c):
 
 
 lab_collection = Collection(
-    "lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_restart, lab_mail
+    "lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_restart, lab_mail, lab_pebble_root
 )
 namespace = Collection(
     deploy,
@@ -338,5 +371,5 @@ namespace = Collection(
     test,
     bench,
     lab_collection,
-    Collection("secrets", secrets_init),
+    Collection("secrets", secrets_init, secrets_rotate, secrets_set),
 )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, pinned
+from deploys.proxy import external_url
 from obsstack import secrets
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
+from obsstack.roles import ALERTMANAGER
 from operations.component import Component, ConfigFile, ManagedDirectory
 
 USER = "alertmanager"
@@ -56,7 +58,10 @@ def component() -> Component:
                 "/usr/local/bin/alertmanager",
                 f"--config.file={CONFIG_DIR}/alertmanager.yml",
                 f"--storage.path={DATA_DIR}",
-                f"--web.listen-address=:{host.data.alertmanager_port}",
+                # Behind the proxy only (deploys/proxy.py), under its path there.
+                f"--web.listen-address=127.0.0.1:{host.data.alertmanager_port}",
+                f"--web.external-url={external_url('alertmanager')}",
+                f"--web.route-prefix={ALERTMANAGER.route_prefix}",
                 # A single server: no gossip port for a cluster that does not exist.
                 "--cluster.listen-address=",
             ],

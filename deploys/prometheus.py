@@ -7,9 +7,10 @@ from pathlib import Path
 from pyinfra import host, inventory
 
 from deploys.common import daemon_unit, pinned
+from deploys.proxy import external_url
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
-from obsstack.roles import ROLES
+from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
 from operations.component import Component, ConfigFile, ManagedDirectory
 
 USER = "prometheus"
@@ -18,6 +19,10 @@ DATA_DIR = "/var/lib/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 FILE_SD_DIR = f"{CONFIG_DIR}/file_sd"
 PROMTOOL = "/usr/local/bin/promtool"
+# The path each daemon of the server serves under, matching its location in the proxy.
+ROUTE_PREFIXES = {
+    service.component: service.route_prefix for service in ROLE_SERVICES["observability"]
+}
 
 
 def component() -> Component:
@@ -44,7 +49,11 @@ def component() -> Component:
                     "evaluation_interval": host.data.prometheus_evaluation_interval,
                     "environment": host.data.environment,
                     "alertmanager_address": f"127.0.0.1:{host.data.alertmanager_port}",
-                    "jobs": [{"name": job, "metrics_path": "/metrics"} for job in jobs],
+                    "alertmanager_path_prefix": ROUTE_PREFIXES["alertmanager"],
+                    "jobs": [
+                        {"name": job, "metrics_path": ROUTE_PREFIXES.get(job, "") + "/metrics"}
+                        for job in jobs
+                    ],
                 },
             ),
             validate=f"{PROMTOOL} check config {{path}}",
@@ -66,7 +75,10 @@ def component() -> Component:
                 f"--storage.tsdb.path={DATA_DIR}",
                 f"--storage.tsdb.retention.time={host.data.prometheus_retention_time}",
                 f"--storage.tsdb.retention.size={host.data.prometheus_retention_size}",
-                f"--web.listen-address=:{host.data.prometheus_port}",
+                # Behind the proxy only (deploys/proxy.py), under its path there.
+                f"--web.listen-address=127.0.0.1:{host.data.prometheus_port}",
+                f"--web.external-url={external_url('prometheus')}",
+                f"--web.route-prefix={PROMETHEUS.route_prefix}",
             ],
             read_write_paths=[DATA_DIR],
         ),

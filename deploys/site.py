@@ -2,12 +2,13 @@
 
     pyinfra inventories/lab.py deploys/site.py
 
-Every host runs node_exporter; the observability server adds Prometheus and Alertmanager.
+Every host runs node_exporter. The observability server adds its firewall, Prometheus and
+Alertmanager, and the TLS reverse proxy in front of them.
 """
 
 from pyinfra import host
 
-from deploys import alertmanager, node_exporter, prometheus
+from deploys import alertmanager, firewall, node_exporter, prometheus, proxy
 from deploys.common import installation
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
@@ -15,13 +16,21 @@ from operations.component import converge
 from operations.releases import record_release
 
 check_host_data(host.name, set(host.groups), host.data.dict())
+observability_server = "observability" in host.groups
+
+if observability_server:
+    firewall.apply()
+    proxy.prepare()
 
 components = [node_exporter.component()]
-if "observability" in host.groups:
-    components += [prometheus.component(), alertmanager.component()]
+if observability_server:
+    components += [prometheus.component(), alertmanager.component(), proxy.component()]
 
 for component in components:
     converge(component, installation())
+
+if observability_server:
+    proxy.certificate()
 
 record_release(
     name="Record release",

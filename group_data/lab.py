@@ -31,3 +31,11 @@ alertmanager_email = {
     "require_tls": True,
     "ca_file": str(_labdata.SMTP_IDENTITY_DIR / "ca.pem"),
 }
+
+# The lab's ACME CA is pebble on the controller (obsstack/labdata.py): certbot on obs gets
+# a real certificate for the lab's domain over HTTP-01, trusting pebble's HTTPS with the
+# lab CA's bundle.
+domain = _lab.LAB_DOMAIN
+acme_email = "ops@lab.test"
+acme_directory_url = _labdata.ACME_DIRECTORY_URL
+acme_ca_bundle = str(_labdata.ACME_CA_BUNDLE)

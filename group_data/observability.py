@@ -27,3 +27,20 @@ alertmanager_email = {
 alertmanager_group_wait = "30s"
 alertmanager_group_interval = "5m"
 alertmanager_repeat_interval = "4h"
+
+# The server's public name: nginx serves it on 80/443 and certbot obtains its certificate
+# (HTTP-01: the name must resolve to this server and port 80 must reach it).
+domain = "monitoring.example.com"
+# The ACME account address: the CA mails certificate expiry warnings here.
+acme_email = "ops@example.com"
+# The ACME CA. Let's Encrypt production by default; its staging CA (for trying things out,
+# untrusted certificates) is https://acme-staging-v02.api.letsencrypt.org/directory, and an
+# internal ACME CA (step-ca, pebble, ...) works too, with its CA bundle below.
+acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory"
+# A CA bundle (controller path) to trust the ACME server's own HTTPS with; None = system CAs.
+acme_ca_bundle = None
+# Who may open what behind the proxy: {user: [locations]}, locations from prometheus
+# (/prometheus/), alertmanager (/alertmanager/), grafana (/) and loki (/loki/, log push).
+# Each user's password is the secret "proxy_password_<user>": `invoke secrets.init`
+# generates it, `invoke secrets.rotate proxy_password_<user>` replaces it.
+proxy_users = {"admin": ["prometheus", "alertmanager", "grafana", "loki"]}

@@ -25,7 +25,7 @@ from obsstack.drift import check_drift
 from obsstack.health import run_health
 from obsstack.pipeline import deploy_pipeline
 
-LAB_INVENTORY = "inventories/lab.py"
+LAB_INVENTORY = labdata.LAB_INVENTORY
 
 
 @dataclass
@@ -84,7 +84,7 @@ def run_benchmarks(runs: int = 3, progress: Callable[[str], None] = print) -> li
     }
     measured = {name: Measurement(name, []) for name in others}
     for run in range(1, runs + 1):
-        labdata.stop_mail_relay()
+        labdata.stop_daemons()
         lab.down(progress=lambda _: None)
         fresh.runs.append(_timed(_fresh_lab))
         progress(f"bench: {fresh.name} run {run}/{runs}: {fresh.runs[-1]:.1f}s")

@@ -7,8 +7,8 @@ prints one section per item after a marker line; Python parses the sections and 
 so every judgement is a pure function of text captured from a host.
 
 What is checked comes from probes: a probe names the commands that gather its sections and
-the function that turns them into checks. A TLS probe (certificate expiry, once nginx with
-Let's Encrypt exists) is one more ``Probe`` in ``probes()``.
+the function that turns them into checks. On the observability server, the TLS probe reads
+the certificate nginx serves: days left, and whether certbot has replaced the stand-in.
 
 Each host's results are also written to node_exporter's textfile directory
 (``obs_health_check_success{check="..."}``), so Prometheus alerts on failing or stale checks
@@ -54,6 +54,9 @@ IGNORED_ALERTS = frozenset({"Watchdog", "ObsHealthCheckFailing", "ObsHealthCheck
 DATA_DIR_ROOT = "/var/lib"
 METRICS_FILE = "/var/lib/node_exporter/obs_health.prom"
 HTTP_TIMEOUT_SECONDS = 5
+# Certbot renews 30 days before expiry: under 21 days left, renewals have been failing.
+TLS_WARN_DAYS = 21
+TLS_FAIL_DAYS = 7
 SCRIPT_TIMEOUT_SECONDS = 30
 SECTION_MARKER = "::obs-health:: "
 
@@ -155,6 +158,7 @@ def probes(stale_after_seconds: float | None = None) -> list[Probe]:
             partial(evaluate_prometheus, stale_after_seconds=stale_after_seconds),
         ),
         Probe(disk_commands, evaluate_disk),
+        Probe(tls_commands, evaluate_tls),
     ]
 
 
@@ -222,7 +226,7 @@ def service_commands(host: HostInfo) -> dict[str, str]:
         commands[f"unit:{service.unit}"] = f"systemctl is-active {service.unit}"
         # The status line is enough: /metrics bodies are large.
         commands[f"ready:{service.component}"] = (
-            f"http_get {port} {service.health_path} | head -n 1"
+            f"http_get {port} {service.ready_path} | head -n 1"
         )
     return commands
 
@@ -234,7 +238,7 @@ def evaluate_services(host: HostInfo, sections: Sections) -> list[Check]:
         checks.append(
             Check(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
         )
-        url = f"127.0.0.1:{host.data[service.port_key]}{service.health_path}"
+        url = f"127.0.0.1:{host.data[service.port_key]}{service.ready_path}"
         status = http_status(sections.get(f"ready:{service.component}", ""))
         checks.append(
             Check(
@@ -258,11 +262,12 @@ def prometheus_commands(host: HostInfo) -> dict[str, str]:
     if not runs_prometheus(host):
         return {}
     port = host.data[PROMETHEUS.port_key]
+    api = f"{PROMETHEUS.route_prefix}/api/v1"
     return {
         # The host's own clock: scrape ages are then immune to the controller's clock skew.
         "prometheus:now": "date +%s.%N",
-        "prometheus:targets": f"http_get {port} '/api/v1/targets?state=active'",
-        "prometheus:alerts": f"http_get {port} /api/v1/alerts",
+        "prometheus:targets": f"http_get {port} '{api}/targets?state=active'",
+        "prometheus:alerts": f"http_get {port} {api}/alerts",
     }
 
 
@@ -356,6 +361,57 @@ def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Check:
         for name, instances in sorted(firing.items())
     ]
     return Check(host, "alerts", FAIL if critical else WARN, "firing: " + "; ".join(listed))
+
+
+# --- TLS: the certificate nginx serves --------------------------------------------------------
+
+
+def tls_commands(host: HostInfo) -> dict[str, str]:
+    if "observability" not in host.groups:
+        return {}
+    domain = shlex.quote(host.data["domain"])
+    return {
+        "tls:now": "date +%s",
+        "tls:certificate": (
+            f"timeout {HTTP_TIMEOUT_SECONDS} openssl s_client -connect 127.0.0.1:443"
+            f" -servername {domain} </dev/null 2>/dev/null"
+            " | openssl x509 -noout -subject -issuer -enddate -dateopt iso_8601 2>/dev/null"
+        ),
+    }
+
+
+def evaluate_tls(host: HostInfo, sections: Sections) -> list[Check]:
+    if "observability" not in host.groups:
+        return []
+    fields = parse_key_values(sections.get("tls:certificate", ""))
+    if "notAfter" not in fields:
+        return [Check(host.name, "tls", FAIL, "no certificate served on 127.0.0.1:443")]
+    days_left = (iso_timestamp(fields["notAfter"]) - float(sections["tls:now"])) / 86400
+    detail = f"{days_left:.0f} days left, issuer {fields.get('issuer', '?')}"
+    if fields.get("issuer") == fields.get("subject"):
+        status, detail = FAIL, (
+            "self-signed stand-in certificate: certbot has not obtained the real one "
+            "(see the deploy output or journalctl -u certbot)"
+        )
+    elif days_left < TLS_FAIL_DAYS:
+        status = FAIL
+    elif days_left < TLS_WARN_DAYS:
+        status = WARN
+    else:
+        status = PASS
+    return [Check(host.name, "tls", status, detail)]
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``key=value`` lines (openssl x509 -noout output) as a dict."""
+    return dict(
+        (part.strip() for part in line.split("=", 1)) for line in text.splitlines() if "=" in line
+    )
+
+
+def iso_timestamp(text: str) -> float:
+    """Seconds since the epoch of openssl's ``2026-12-31 23:59:59Z``."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 # --- disk space --------------------------------------------------------------------------------

@@ -1,14 +1,14 @@
 """Load an inventory with its group data exactly as the pyinfra CLI does, without connecting.
 
 pyinfra's CLI loader monkey-patches the whole process for gevent when imported, so the
-public functions here (``check_inputs``, ``secrets_dirs``) run it in a child process
+public functions here (``check_inputs``, ``secret_stores``) run it in a child process
 (``python -m obsstack.inventory``) and the callers' own threads stay as they are.
 
 Example::
 
-    from obsstack.inventory import check_inputs, secrets_dirs
+    from obsstack.inventory import check_inputs, secret_stores
     check_inputs("inventories/lab.py")        # raises SettingsError naming file and key
-    secrets_dirs("inventories/lab.py")        # {PosixPath('/var/lib/obs-lab/secrets')}
+    secret_stores("inventories/lab.py")  # {PosixPath('/var/lib/obs-lab/secrets'): {...}}
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +37,11 @@ def check_inputs(inventory: str, data: Mapping[str, Any] | None = None) -> None:
     _raise_if_crashed(result)
 
 
-def secrets_dirs(inventory: str) -> set[Path]:
-    """The secret stores the hosts of an inventory read from (``secrets_dir`` setting)."""
-    result = _child("secrets-dirs", inventory)
+def secret_stores(inventory: str) -> dict[Path, set[str]]:
+    """``{secret store: names of the secrets its hosts need}`` (``secrets_dir`` setting)."""
+    result = _child("secret-stores", inventory)
     _raise_if_crashed(result)
-    return {Path(path) for path in json.loads(result.stdout)}
+    return {Path(store): set(names) for store, names in json.loads(result.stdout).items()}
 
 
 def _child(*argv: str) -> subprocess.CompletedProcess:
@@ -90,18 +90,31 @@ def check_inventory(path: str, override_data: dict | None = None) -> None:
     raise_for(problems)
 
 
+def secrets_needed(groups: Iterable[str], data: Mapping[str, Any]) -> dict[str, str]:
+    """``{secret name: the setting that needs it}`` for a host with these groups and data."""
+    if "observability" not in groups:
+        return {}
+    needed = {}
+    email = data.get("alertmanager_email")
+    if isinstance(email, dict) and email.get("auth_username"):
+        needed["smtp_password"] = "alertmanager_email.auth_username"  # noqa: S105 (a name)
+    users = data.get("proxy_users")
+    for user in users if isinstance(users, dict) else ():
+        needed[secrets.proxy_password_name(user)] = f"proxy_users.{user}"
+    return needed
+
+
 def missing_secrets(name: str, groups: set[str], data: dict) -> list[str]:
     """Secrets the host's settings refer to that cannot be read (the value never shown)."""
-    email = data.get("alertmanager_email")
-    if "observability" not in groups or not isinstance(email, dict):
+    if not isinstance(data.get("secrets_dir"), str):
         return []
-    if not email.get("auth_username") or not isinstance(data.get("secrets_dir"), str):
-        return []
-    try:
-        secrets.read("smtp_password", repo_path(data["secrets_dir"]))
-    except secrets.SecretError as error:
-        return [f"data of host {name}: alertmanager_email.auth_username is set, but {error}"]
-    return []
+    problems = []
+    for secret, setting in secrets_needed(groups, data).items():
+        try:
+            secrets.read(secret, repo_path(data["secrets_dir"]))
+        except secrets.SecretError as error:
+            problems.append(f"data of host {name}: {setting} is set, but {error}")
+    return problems
 
 
 def source_of(inventory: Inventory, host: Host, key: str, inventory_path: str) -> str:
@@ -125,14 +138,17 @@ def repo_path(value: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """``check INVENTORY DATA_JSON`` (exit 2 listing problems) or ``secrets-dirs INVENTORY``."""
+    """``check INVENTORY DATA_JSON`` (exit 2 listing problems) or ``secret-stores INVENTORY``."""
     command, inventory = argv[0], argv[1]
     try:
         if command == "check":
             check_inventory(inventory, json.loads(argv[2]))
         else:
-            stores = {str(repo_path(host.data.secrets_dir)) for host in load_inventory(inventory)}
-            print(json.dumps(sorted(stores)))
+            stores: dict[str, set[str]] = {}
+            for host in load_inventory(inventory):
+                names = secrets_needed(host.groups, host.data.dict())
+                stores.setdefault(str(repo_path(host.data.secrets_dir)), set()).update(names)
+            print(json.dumps({store: sorted(names) for store, names in stores.items()}))
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2

@@ -4,11 +4,14 @@
 every host of ``HOSTS`` its own copy-on-write root (an overlayfs mount over the base), its own
 SSH host keys, machine-id and static address on the bridge ``BRIDGE``, boots them all with
 systemd as PID 1, and waits until systemd reports ``running``/``degraded`` and SSH with the lab
-key works. The hosts reach the Debian mirror through NAT on the controller.
+key works. The hosts reach the Debian mirror through NAT on the controller. Every host, and
+the controller while the lab is up (one line tagged ``obs-lab`` in its /etc/hosts), resolves
+``LAB_DOMAIN`` to ``obs``: the lab's ACME CA on the controller validates that name.
 
-``up`` on a running lab does nothing; on a half-dead lab (processes killed at the end of a
-session, leaving mounts, cgroups, the bridge, NAT rules and state files) it cleans up what is
-left and boots fresh hosts. ``down`` removes everything but the cached base image.
+``up`` on a running lab only adds a missing /etc/hosts line; on a half-dead lab (processes
+killed at the end of a session, leaving mounts, cgroups, the bridge, NAT rules and state files)
+it cleans up what is left and boots fresh hosts. ``down`` removes everything but the cached base
+image.
 
 Each host runs in its own cgroup (``<cgroup mount>/obs-lab/<host>``): with ``--keep-unit``,
 nspawn puts its container into ``payload/`` under the cgroup it was started in, so two hosts
@@ -30,6 +33,7 @@ Example (as root)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import ipaddress
 import json
@@ -56,6 +60,8 @@ STATE_DIR = Path(os.environ.get("OBS_LAB_STATE") or "/var/lib/obs-lab")
 CACHE_DIR = Path(os.environ.get("OBS_LAB_CACHE") or "/var/cache/obs-lab")
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"
 KNOWN_HOSTS = STATE_DIR / "ssh" / "known_hosts"
+# The observability server's name, so that it can get a certificate from the lab's ACME CA.
+LAB_DOMAIN = "obs.lab.test"
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,13 @@ class LabHost:
     name: str
     address: str
     groups: tuple[str, ...]
+    # More names of the host, in every host's /etc/hosts and, while the lab is up, the
+    # controller's (where the lab's ACME CA looks names up).
+    aliases: tuple[str, ...] = ()
 
 
 HOSTS: tuple[LabHost, ...] = (
-    LabHost("obs", "10.99.0.10", ("observability",)),
+    LabHost("obs", "10.99.0.10", ("observability",), (LAB_DOMAIN,)),
     LabHost("web1", "10.99.0.11", ("monitored",)),
     LabHost("app1", "10.99.0.12", ("monitored",)),
     LabHost("outsider", "10.99.0.13", ()),
@@ -94,7 +103,8 @@ BASE_INPUTS = BASE_DIR / "inputs.json"
 PARTIAL_BASE_PREFIX = "base.partial-"
 DEBOOTSTRAP_LOG = CACHE_DIR / "debootstrap.log"
 LOCK_FILE = CACHE_DIR / "lab.lock"
-RULE_COMMENT = "obs-lab"
+RULE_COMMENT = "obs-lab"  # tags our iptables rules and our lines in the controller's /etc/hosts
+CONTROLLER_HOSTS_FILE = Path("/etc/hosts")
 CGROUP_NAME = "obs-lab"
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")  # what a stock Debian sshd offers
 BOOT_TIMEOUT = 180.0
@@ -102,7 +112,14 @@ STOP_TIMEOUT = 30.0
 KILL_TIMEOUT = 15.0
 COMMAND_TIMEOUT = 15.0
 
-CONTROLLER_PACKAGES = ("systemd-container", "debootstrap", "iptables", "openssh-client", "iproute2")
+CONTROLLER_PACKAGES = (
+    "systemd-container",
+    "debootstrap",
+    "iptables",
+    "openssh-client",
+    "iproute2",
+    "pebble",  # the lab's ACME CA (obsstack/labdata.py)
+)
 
 DEBIAN_SUITE = "trixie"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -174,19 +191,22 @@ def up(progress: Callable[[str], None] = print) -> None:
         if all(running.values()):
             wait_until_all_ready(lambda _line: None, started)
             progress("lab: already up")
-            return
-        if any(running.values()) or HOSTS_DIR.exists():
-            alive = [name for name, is_running in running.items() if is_running]
-            progress(
-                f"lab: found a half-dead lab (running: {', '.join(alive) or 'none'}); cleaning up"
-            )
-        tear_down(progress)
-        start_hosts(progress)
-        progress(f"lab: up in {time.monotonic() - started:.1f}s")
+        else:
+            if any(running.values()) or HOSTS_DIR.exists():
+                alive = [name for name, is_running in running.items() if is_running]
+                progress(
+                    f"lab: found a half-dead lab (running: {', '.join(alive) or 'none'}); "
+                    "cleaning up"
+                )
+            tear_down(progress)
+            start_hosts(progress)
+            progress(f"lab: up in {time.monotonic() - started:.1f}s")
+        # Also on a lab that is already up: it may have been booted before a name was added.
+        add_controller_hosts_entries(progress)
 
 
 def down(progress: Callable[[str], None] = print) -> None:
-    """Stop every host and remove mounts, cgroups, bridge, NAT rules and state (keeps the cache)."""
+    """Stop every host; remove mounts, cgroups, bridge, NAT rules, our /etc/hosts line, state."""
     require_root()
     with exclusive_lock(progress):
         tear_down(progress)
@@ -342,7 +362,7 @@ def render_resolv_conf(controller_resolv_conf: str) -> str:
 
 def render_hosts_file(controller_hosts: str) -> str:
     """/etc/hosts of a lab host: loopback, every lab host, then the controller's entries."""
-    lab_names = {host.name for host in HOSTS}
+    lab_names = {name for host in HOSTS for name in (host.name, *host.aliases)}
     controller_entries = []
     for line in controller_hosts.splitlines():
         fields = line.split("#", 1)[0].split()
@@ -355,9 +375,31 @@ def render_hosts_file(controller_hosts: str) -> str:
         "127.0.0.1\tlocalhost\n"
         "::1\tlocalhost ip6-localhost ip6-loopback\n"
         "# lab hosts\n"
-        + "".join(f"{host.address}\t{host.name}\n" for host in HOSTS)
+        + "".join("\t".join((host.address, host.name, *host.aliases)) + "\n" for host in HOSTS)
         + "# from the controller's /etc/hosts\n"
         + "".join(f"{entry}\n" for entry in controller_entries)
+    )
+
+
+def is_lab_hosts_entry(line: str) -> bool:
+    """Whether an /etc/hosts line is one the lab added (its comment is exactly our tag)."""
+    return line.partition("#")[2].strip() == RULE_COMMENT
+
+
+def without_lab_hosts_entries(hosts_file: str) -> str:
+    """The controller's /etc/hosts without the lab's lines; every other line as it was."""
+    return "".join(
+        line for line in hosts_file.splitlines(keepends=True) if not is_lab_hosts_entry(line)
+    )
+
+
+def with_lab_hosts_entries(hosts_file: str) -> str:
+    """The controller's /etc/hosts with a tagged line per lab host alias, each exactly once."""
+    kept = without_lab_hosts_entries(hosts_file)
+    if kept and not kept.endswith("\n"):
+        kept += "\n"
+    return kept + "".join(
+        f"{host.address}\t{alias}\t# {RULE_COMMENT}\n" for host in HOSTS for alias in host.aliases
     )
 
 
@@ -387,7 +429,7 @@ def lab_rules() -> list[tuple[str, str, list[str]]]:
         # Hosts reach the Debian mirror through the controller's own uplink.
         ("nat", "POSTROUTING", ["-s", SUBNET, "!", "-o", BRIDGE, *tag, "-j", "MASQUERADE"]),
         # Accept lab traffic even where the controller's policy is DROP; INPUT lets hosts
-        # reach services on the controller (the lab's mail relay listens on GATEWAY).
+        # reach services on the controller (the lab's mail relay and ACME CA listen on GATEWAY).
         ("filter", "FORWARD", ["-i", BRIDGE, *tag, "-j", "ACCEPT"]),
         ("filter", "FORWARD", ["-o", BRIDGE, *tag, "-j", "ACCEPT"]),
         ("filter", "INPUT", ["-i", BRIDGE, *tag, "-j", "ACCEPT"]),
@@ -826,6 +868,56 @@ def remove_network(progress: Callable[[str], None]) -> None:
         progress(f"lab: removed bridge {BRIDGE}")
 
 
+def add_controller_hosts_entries(progress: Callable[[str], None]) -> None:
+    """Make the hosts' aliases resolve on the controller, for the lab's ACME CA running there."""
+    if update_controller_hosts_file(with_lab_hosts_entries):
+        aliases = [alias for host in HOSTS for alias in host.aliases]
+        progress(f"lab: added {', '.join(aliases)} to {CONTROLLER_HOSTS_FILE}")
+
+
+def remove_controller_hosts_entries(progress: Callable[[str], None]) -> None:
+    if update_controller_hosts_file(without_lab_hosts_entries):
+        progress(f"lab: removed the lines tagged {RULE_COMMENT} from {CONTROLLER_HOSTS_FILE}")
+
+
+def update_controller_hosts_file(change: Callable[[str], str]) -> bool:
+    """Apply ``change`` to the controller's /etc/hosts; whether that changed anything."""
+    path = CONTROLLER_HOSTS_FILE.resolve()  # where it is a symlink, the link stays
+    # Bytes that are not UTF-8 survive the round trip; so do \r\n line ends.
+    current = path.read_bytes().decode(errors="surrogateescape")
+    changed = change(current)
+    if changed == current:
+        return False
+    replace_file_contents(path, changed.encode(errors="surrogateescape"))
+    return True
+
+
+def replace_file_contents(path: Path, content: bytes) -> None:
+    """Give ``path`` new content atomically, keeping its mode and owner.
+
+    Every program resolving a name reads /etc/hosts: it must see the old or the new file,
+    never half of one. A bind-mounted file (/etc/hosts in many containers) cannot be
+    renamed over (EBUSY), so it is rewritten in place instead.
+    """
+    status = path.stat()
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+            os.fchmod(file.fileno(), status.st_mode & 0o7777)
+            os.fchown(file.fileno(), status.st_uid, status.st_gid)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            if error.errno != errno.EBUSY:
+                raise
+            path.write_bytes(content)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------- teardown
 
 
@@ -940,3 +1032,4 @@ def tear_down(progress: Callable[[str], None]) -> None:
     if HOSTS_DIR.exists():
         remove_tree_without_mounts(HOSTS_DIR)
     remove_network(progress)
+    remove_controller_hosts_entries(progress)

@@ -1,10 +1,19 @@
-"""What deploys to the lab need besides its hosts: a release mirror, a mail relay, secrets.
+"""What deploys to the lab need besides its hosts: release mirror, mail relay, ACME CA, secrets.
+
+The mail relay and the ACME CA (Debian's pebble, which issues real certificates over
+HTTP-01 for ``lab.LAB_DOMAIN``) run in the background on the controller while the lab is up,
+listening on ``lab.GATEWAY`` with a certificate from the lab's own CA (``ACME_CA_BUNDLE``).
 
 Example::
 
     from obsstack.labdata import MIRROR_DIR, mirror_releases
     mirror_releases(MIRROR_DIR, newest=True)
     # {'prometheus': {'version': '2.53.3', 'sha256': '...'}, ...}
+
+    from obsstack import labdata
+    labdata.start_pebble()  # a no-op while it runs
+    labdata.ACME_DIRECTORY_URL  # 'https://10.99.0.1:14000/dir', verified with ACME_CA_BUNDLE
+    labdata.pebble_root()  # '-----BEGIN CERTIFICATE-----...': what issued certificates chain to
 """
 
 from __future__ import annotations
@@ -14,15 +23,19 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from obsstack import debian, lab, secrets
-from obsstack.mailcatcher import MailCatcher, Spool, ensure_tls_identity
+from obsstack.inventory import secret_stores
+from obsstack.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
 from obsstack.mirror import build_mirror
 
 MIRROR_DIR = lab.CACHE_DIR / "mirror"
@@ -31,9 +44,16 @@ SMTP_IDENTITY_DIR = lab.STATE_DIR / "smtp"
 SMTP_SPOOL_DIR = lab.STATE_DIR / "mail"
 SMTP_USERNAME = "alertmanager"
 SECRETS_DIR = lab.STATE_DIR / "secrets"
-RELAY_PID = lab.STATE_DIR / "mail-relay.pid"
-RELAY_LOG = lab.STATE_DIR / "mail-relay.log"
+LAB_INVENTORY = "inventories/lab.py"
 ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
+PEBBLE_CONFIG = lab.STATE_DIR / "pebble" / "config.json"
+ACME_PORT = 14000
+ACME_MANAGEMENT_PORT = 15000
+ACME_DIRECTORY_URL = f"https://{lab.GATEWAY}:{ACME_PORT}/dir"
+# pebble serves its API with the relay's certificate, from the lab's own CA.
+ACME_CA_BUNDLE = SMTP_IDENTITY_DIR / "ca.pem"
+DAEMON_TIMEOUT = 15.0
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -59,17 +79,132 @@ def mirror_releases(mirror: Path, newest: bool = True) -> dict[str, dict[str, st
 
 
 def prepare(progress: Callable[[str], None] = print) -> None:
-    """Everything a deploy to the lab needs besides running hosts: mirror, relay CA, secrets."""
+    """Everything a deploy to the lab needs besides running hosts: mirror, relay, CA, secrets."""
     build_mirror(MIRROR_DIR, progress=progress)
     install_debian_alertmanager_templates()
     ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
-    secrets.init(SECRETS_DIR, include_provided=True)
+    secrets.init(SECRETS_DIR, secret_stores(LAB_INVENTORY)[SECRETS_DIR], include_provided=True)
     start_mail_relay()
+    start_pebble()
     progress(
         f"lab: mirror {MIRROR_DIR}, secrets {SECRETS_DIR}, "
-        f"mail relay {lab.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR})"
+        f"mail relay {lab.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR}), "
+        f"ACME CA {ACME_DIRECTORY_URL} for {lab.LAB_DOMAIN}"
     )
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A lab program running in the background on the controller, in its own session.
+
+    Its pid file in ``lab.STATE_DIR`` says which process is ours. Any process with the same
+    arguments is an instance of it, whatever path started the program, so one that an
+    earlier lab left behind is found too.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    addresses: tuple[tuple[str, int], ...]  # it is ready once each accepts connections
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pid_file(self) -> Path:
+        return lab.STATE_DIR / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return lab.STATE_DIR / f"{self.name}.log"
+
+    def start(self) -> None:
+        """Start it and wait until it listens; a no-op while ours runs."""
+        running = self.processes()
+        if self.recorded_pid() in running:
+            return
+        # One without our record belongs to a lab that was taken down under it: its state
+        # directories are gone, so it is replaced.
+        for pid in running:
+            self._stop(pid)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                self.argv,
+                cwd=PROJECT_DIR,
+                env={**os.environ, **dict(self.environment)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+
+        def ready() -> bool:
+            if process.poll() is not None:  # a bad config or a port taken: say so at once
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
+                raise lab.LabError(
+                    f"the lab's {self.name} exited with status {process.returncode}; "
+                    f"{self.log_file}:\n{tail}"
+                )
+            return all(_listening(address) for address in self.addresses)
+
+        lab.wait_for(ready, DAEMON_TIMEOUT, f"the lab's {self.name} to listen")
+
+    def stop(self) -> None:
+        for pid in self.processes():
+            self._stop(pid)
+        self.pid_file.unlink(missing_ok=True)
+
+    def recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def processes(self) -> set[int]:
+        """PIDs of its running instances."""
+        return {
+            int(proc.name)
+            for proc in Path("/proc").glob("[0-9]*")
+            if self._is_instance(int(proc.name))
+        }
+
+    def _is_instance(self, pid: int) -> bool:
+        argv = lab.process_argv(pid)  # empty once it ended, even as a zombie
+        return bool(argv) and argv[1:] == list(self.argv[1:])
+
+    def _stop(self, pid: int) -> None:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+        def stopped() -> bool:
+            with suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # our own child must not linger as a zombie
+            return not self._is_instance(pid)
+
+        lab.wait_for(stopped, DAEMON_TIMEOUT, f"the lab's {self.name} to stop")
+
+
+def _listening(address: tuple[str, int]) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(address) == 0
+
+
+RELAY = Daemon(
+    "mail-relay",
+    (sys.executable, "-m", "obsstack.labdata", "relay"),
+    ((lab.GATEWAY, SMTP_PORT),),
+)
+PEBBLE = Daemon(
+    "pebble",
+    # -strict=false spelled out: pebble announces that its default will change to true.
+    ("pebble", "-config", str(PEBBLE_CONFIG), "-strict=false"),
+    ((lab.GATEWAY, ACME_PORT), (lab.GATEWAY, ACME_MANAGEMENT_PORT)),
+    # Deterministic tests: no random waits before validations, no good nonce rejected, and
+    # every order validated afresh instead of reusing an earlier valid authorization
+    # (pebble's defaults: up to 15 s; 5% rejected; reuse half of the time), so each
+    # issuance proves HTTP-01 through obs's web server.
+    (("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_WFE_NONCEREJECT", "0"), ("PEBBLE_AUTHZREUSE", "0")),
+)
 
 
 def start_mail_relay() -> None:
@@ -78,69 +213,62 @@ def start_mail_relay() -> None:
     Alertmanager on ``obs`` must always be able to deliver: a relay that is only there
     during tests would leave it failing notifications, a critical alert, the rest of the time.
     """
-    running = relay_processes()
-    recorded = recorded_relay_pid()
-    if recorded in running:
-        return
-    # A relay without our record belongs to a lab that was taken down under it: its spool
-    # and secrets directories are gone, so it is replaced.
-    for pid in running:
-        _stop(pid)
-    RELAY_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with RELAY_LOG.open("ab") as log:
-        relay = subprocess.Popen(
-            [sys.executable, "-m", "obsstack.labdata", "relay"],
-            cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    RELAY_PID.write_text(f"{relay.pid}\n")
-    lab.wait_for(_relay_listening, 15, "the lab's mail relay to listen")
+    RELAY.start()
 
 
 def stop_mail_relay() -> None:
-    for pid in relay_processes():
-        _stop(pid)
-    RELAY_PID.unlink(missing_ok=True)
+    RELAY.stop()
 
 
-def _stop(pid: int) -> None:
-    with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+def start_pebble() -> None:
+    """Run the lab's ACME CA in the background (a no-op while it runs).
 
-    def stopped() -> bool:
-        with suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # our own child must not linger as a zombie
-        return pid not in relay_processes()
-
-    lab.wait_for(stopped, 15, "the lab's mail relay to stop")
-
-
-def recorded_relay_pid() -> int | None:
-    try:
-        return int(RELAY_PID.read_text())
-    except (OSError, ValueError):
-        return None
+    It resolves names with the controller's resolver, so ``lab.LAB_DOMAIN`` (in the
+    controller's /etc/hosts while the lab is up) leads its HTTP-01 validation to ``obs``.
+    """
+    PEBBLE_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    config = pebble_config(ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY))
+    PEBBLE_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
+    PEBBLE.start()
 
 
-def relay_processes() -> set[int]:
-    """PIDs of running lab relays (``python -m obsstack.labdata relay``)."""
-    pids = set()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue  # ended while we looked
-        if b"obsstack.labdata" in argv and b"relay" in argv:
-            pids.add(int(cmdline.parent.name))
-    return pids
+def stop_daemons() -> None:
+    """Stop everything ``prepare`` started in the background."""
+    stop_mail_relay()
+    stop_pebble()
 
 
-def _relay_listening() -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((lab.GATEWAY, SMTP_PORT)) == 0
+def stop_pebble() -> None:
+    PEBBLE.stop()
+
+
+def pebble_config(identity: TlsIdentity) -> dict[str, dict[str, object]]:
+    """pebble's config file: its API on the gateway, served with the lab's TLS identity."""
+    return {
+        "pebble": {
+            "listenAddress": f"{lab.GATEWAY}:{ACME_PORT}",
+            "managementListenAddress": f"{lab.GATEWAY}:{ACME_MANAGEMENT_PORT}",
+            "certificate": str(identity.cert_file),
+            "privateKey": str(identity.key_file),
+            # Where it validates: the standard ports, on which obs answers like a real server.
+            "httpPort": 80,
+            "tlsPort": 443,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+
+
+def pebble_root() -> str:
+    """PEM of the root that pebble's certificates chain to; it makes a new one at every start."""
+    tls = ssl.create_default_context(cafile=ACME_CA_BUNDLE)
+    # The lab's address is local: a user's proxy settings must not send the request away.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
+    )
+    url = f"https://{lab.GATEWAY}:{ACME_MANAGEMENT_PORT}/roots/0"
+    with opener.open(url, timeout=DAEMON_TIMEOUT) as response:
+        return response.read().decode()
 
 
 def mail_spool() -> Spool:

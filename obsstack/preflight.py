@@ -4,8 +4,9 @@ One bash script per host (``GATHER_SCRIPT``) prints marked sections: OS release,
 free disk and memory, PID 1 and systemd's state, clock synchronisation, listening sockets and
 missing commands. Pure functions parse the sections and judge each check against the host's
 roles; the controller checks once that every pinned release archive is reachable at the
-``artifact_source``. ``fix=True`` installs the packages of missing commands with apt-get
-(nothing else is ever changed) and checks again.
+``artifact_source``, and that the observability server's ``domain`` resolves to it.
+``fix=True`` installs the packages of missing commands with apt-get (nothing else is ever
+changed) and checks again.
 
 Example::
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +40,16 @@ from obsstack.remote import (
     run_scripts,
 )
 from obsstack.report import format_table
-from obsstack.roles import Service, services_for
+from obsstack.roles import services_for
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 STATUSES = (PASS, WARN, FAIL)
 CONTROLLER = "controller"  # the host column of checks made once, on the controller
 ARTIFACT_CHECK = "artifact source"
+DNS_CHECK = "dns"
+# The reverse proxy on the observability server, and the packaged programs that hold ports.
+PROXY_PORTS = (80, 443)
+PACKAGED_BINARIES = {"nginx": "/usr/sbin/nginx"}
 
 MiB = 1024**2
 GiB = 1024**3
@@ -203,10 +209,11 @@ def run_preflight(inventory: str, fix: bool = False) -> PreflightReport:
     """Check every host of ``inventory`` and the artifact source; ``fix`` installs packages."""
     hosts = describe_inventory(inventory)
     # The controller's HEAD requests run while the hosts run their scripts.
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         artifact_findings = pool.submit(check_artifact_source, hosts)
+        dns_findings = pool.submit(check_domains, hosts)
         host_findings, facts = check_hosts(inventory, hosts)
-        controller_findings = artifact_findings.result()
+        controller_findings = artifact_findings.result() + dns_findings.result()
     report = PreflightReport(host_findings + controller_findings, fix_requested=fix)
     if fix:
         report.fixed, fix_failures = install_missing_packages(inventory, facts)
@@ -538,23 +545,28 @@ def evaluate_commands(missing: list[str]) -> Outcome:
     return Outcome(FAIL, f"missing: {listed}", f"apt-get install -y {install} (or preflight --fix)")
 
 
-def required_ports(host: HostInfo) -> dict[int, Service]:
-    """The TCP ports the host's services will listen on, from its port settings."""
-    return {host.data[service.port_key]: service for service in services_for(host.groups)}
+def required_ports(host: HostInfo) -> dict[int, str]:
+    """The TCP ports the host's programs will listen on (port settings), by program."""
+    ports = {host.data[s.port_key]: s.component for s in services_for(host.groups)}
+    if "observability" in host.groups:
+        ports.update(dict.fromkeys(PROXY_PORTS, "nginx"))
+    return ports
 
 
 def is_our_binary(executable: str, component: str) -> bool:
-    """Whether ``executable`` is the component's binary as our release installs it."""
-    binary = COMPONENTS[component].binaries[0]
+    """Whether ``executable`` is the component's binary as we install it."""
     # A binary replaced while running shows as "PATH (deleted)" in /proc/PID/exe.
     path = executable.removesuffix(" (deleted)")
+    if component in PACKAGED_BINARIES:
+        return path == PACKAGED_BINARIES[component]
+    binary = COMPONENTS[component].binaries[0]
     return path == f"/usr/local/bin/{binary}" or bool(
         re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(binary)}", path)
     )
 
 
 def evaluate_ports(
-    required: Mapping[int, Service],
+    required: Mapping[int, str],
     listeners: list[Listener] | None,
     executables: Mapping[int, str],
 ) -> Outcome:
@@ -565,22 +577,22 @@ def evaluate_ports(
             "apt-get install -y iproute2 (or preflight --fix)",
         )
     notes, foreign = [], []
-    for port, service in sorted(required.items()):
+    for port, component in sorted(required.items()):
         sockets = [listener for listener in listeners if listener.port == port]
         if not sockets:
             notes.append(f"{port} free")
             continue
         # ss names no process for a socket of another namespace: that is not ours either.
-        processes = [process for socket in sockets for process in socket.processes]
+        processes = [process for listener in sockets for process in listener.processes]
         strangers = [
             f"{name} (pid {pid}, {executables.get(pid) or '?'})"
             for name, pid in processes or [("an unknown process", 0)]
-            if not is_our_binary(executables.get(pid, ""), service.component)
+            if not is_our_binary(executables.get(pid, ""), component)
         ]
         if strangers:
             foreign.append(f"{port} in use by {', '.join(sorted(set(strangers)))}")
         else:
-            notes.append(f"{port} in use by {service.component} (ours)")
+            notes.append(f"{port} in use by {component} (ours)")
     if foreign:
         return Outcome(
             FAIL,
@@ -629,6 +641,43 @@ def check_artifact_source(hosts: list[HostInfo]) -> list[Finding]:
     archives = pinned_archives(hosts)
     with ThreadPoolExecutor(max(len(archives), 1)) as pool:
         return list(pool.map(lambda archive: check_archive(*archive), archives))
+
+
+def check_domains(hosts: list[HostInfo]) -> list[Finding]:
+    """Each observability server's ``domain`` resolves to the address we deploy it at."""
+    return [
+        host_finding(host.name, DNS_CHECK, evaluate_dns(host, resolve(host.data["domain"])))
+        for host in hosts
+        if "observability" in host.groups and isinstance(host.data.get("domain"), str)
+    ]
+
+
+def resolve(name: str) -> list[str] | None:
+    """The addresses ``name`` resolves to on the controller; None when it does not resolve."""
+    try:
+        answers = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        return sorted({str(answer[4][0]) for answer in answers})
+    except OSError:
+        return None
+
+
+def evaluate_dns(host: HostInfo, addresses: list[str] | None) -> Outcome:
+    domain = host.data["domain"]
+    if not addresses:
+        return Outcome(
+            FAIL,
+            f"{domain} does not resolve",
+            f"add a DNS A/AAAA record for {domain} pointing at this server",
+        )
+    address = host.data.get("ssh_hostname") or host.name
+    if address in addresses:
+        return Outcome(PASS, f"{domain} -> {', '.join(addresses)}")
+    return Outcome(
+        WARN,
+        f"{domain} -> {', '.join(addresses)}, not {address}",
+        "fine behind NAT; otherwise point the record at this server (certbot's HTTP-01 "
+        "challenge reaches whatever the name resolves to)",
+    )
 
 
 def check_archive(source: str, component: str, version: str) -> Finding:

@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class HostInfo:
-    """A host as the inventory and group data describe it (settings keys only)."""
+    """A host as the inventory and group data describe it (settings and its address)."""
 
     name: str
     groups: list[str]
@@ -75,14 +75,18 @@ def _child(argv: list[str], stdin: str) -> Any:
 
 def _describe(inventory_path: str) -> list[dict]:
     from obsstack.inventory import load_inventory
-    from obsstack.settings import SCHEMA
+    from obsstack.settings import CONNECTION_SCHEMA, SCHEMA
 
     return [
         asdict(
             HostInfo(
                 host.name,
                 list(host.groups),
-                {key: value for key, value in host.data.dict().items() if key in SCHEMA},
+                {
+                    key: value
+                    for key, value in host.data.dict().items()
+                    if key in SCHEMA or key in CONNECTION_SCHEMA
+                },
             )
         )
         for host in load_inventory(inventory_path)

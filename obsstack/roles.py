@@ -18,10 +18,16 @@ class Service:
     component: str
     unit: str
     port_key: str  # the settings key holding its port
-    health_path: str  # answers 200 when the service is healthy
+    health_path: str  # answers 200 when the service is healthy (below route_prefix)
     user: str
     data_dir: str
     config_dir: str | None
+    # The path it serves under, its location behind the proxy ("" = the root).
+    route_prefix: str = ""
+
+    @property
+    def ready_path(self) -> str:
+        return self.route_prefix + self.health_path
 
 
 NODE_EXPORTER = Service(
@@ -41,6 +47,7 @@ PROMETHEUS = Service(
     "prometheus",
     "/var/lib/prometheus",
     "/etc/prometheus",
+    "/prometheus",
 )
 ALERTMANAGER = Service(
     "alertmanager",
@@ -50,6 +57,7 @@ ALERTMANAGER = Service(
     "alertmanager",
     "/var/lib/alertmanager",
     "/etc/alertmanager",
+    "/alertmanager",
 )
 
 ROLES = ("observability", "monitored")

@@ -10,7 +10,7 @@ Example::
     from pathlib import Path
     from obsstack import secrets
     store = Path("secrets")
-    secrets.init(store)                 # generates what can be generated, reports the rest
+    secrets.init(store, ["smtp_password"])  # generates what can be generated, reports the rest
     value = secrets.read("smtp_password", store)
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets as token_source
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,24 @@ SECRETS: dict[str, SecretSpec] = {
         SecretSpec("smtp_password", "password Alertmanager logs in to the SMTP relay with", False),
     )
 }
+# One password per user of the reverse proxy (proxy_users setting).
+# A prefix of secret names, not a password.
+PROXY_SECRET_PREFIX = "proxy_password_"  # noqa: S105
+
+
+def spec_for(name: str) -> SecretSpec:
+    """What secret ``name`` is for; SecretError for a name the project never reads."""
+    if name in SECRETS:
+        return SECRETS[name]
+    user = name.removeprefix(PROXY_SECRET_PREFIX)
+    if name.startswith(PROXY_SECRET_PREFIX) and user:
+        return SecretSpec(name, f"password of proxy user {user!r}", True)
+    known = [*sorted(SECRETS), f"{PROXY_SECRET_PREFIX}<user>"]
+    raise SecretError(f"unknown secret {name!r}; known: {', '.join(known)}")
+
+
+def proxy_password_name(user: str) -> str:
+    return PROXY_SECRET_PREFIX + user
 
 
 class SecretError(Exception):
@@ -50,16 +69,15 @@ def env_name(name: str) -> str:
 
 def read(name: str, store: Path) -> str:
     """The value of secret ``name`` from the environment or ``store``; never logged."""
-    if name not in SECRETS:
-        raise SecretError(f"unknown secret {name!r}; known: {', '.join(sorted(SECRETS))}")
+    spec = spec_for(name)
     if env_name(name) in os.environ:
         return os.environ[env_name(name)]
     path = store / name
     if not path.exists():
         raise SecretError(
-            f"secret {name!r} ({SECRETS[name].purpose}) is missing: write it to {path} "
+            f"secret {name!r} ({spec.purpose}) is missing: write it to {path} "
             f"(mode 0600) or set {env_name(name)}"
-            + ("" if not SECRETS[name].generated else "; `invoke secrets.init` generates it")
+            + ("" if not spec.generated else "; `invoke secrets.init` generates it")
         )
     _check_private(store, 0o700)
     _check_private(path, 0o600)
@@ -70,37 +88,77 @@ def read(name: str, store: Path) -> str:
 
 
 def write(name: str, value: str, store: Path) -> Path:
-    """Store ``value`` as secret ``name``, creating the directory 0700 and the file 0600."""
+    """Store ``value`` as secret ``name``, creating the directory 0700 and the file 0600.
+
+    The new file replaces the old one with a rename, so a deploy reading it meanwhile sees
+    either the old value or the new one, never a partly written file.
+    """
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(store, 0o700)
     path = store / name
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = store / f".{name}.partial"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as out:
         out.write(value)
-    os.chmod(path, 0o600)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
     return path
 
 
-def init(store: Path, include_provided: bool = False) -> dict[str, str]:
-    """Generate every missing generated secret; report the state of each one.
+def init(store: Path, names: Iterable[str], include_provided: bool = False) -> dict[str, str]:
+    """Generate every missing generated secret of ``names``; report the state of each one.
 
     ``include_provided`` also generates secrets that normally come from elsewhere, for a
     lab whose SMTP relay is our own catcher. Returns ``{name: what happened}``.
     """
     report = {}
-    for spec in SECRETS.values():
+    for spec in (spec_for(name) for name in sorted(set(names))):
         if env_name(spec.name) in os.environ:
             report[spec.name] = f"from ${env_name(spec.name)}"
         elif (store / spec.name).exists():
             report[spec.name] = "present"
         elif spec.generated or include_provided:
-            write(spec.name, token_source.token_urlsafe(32), store)
+            write(spec.name, generate(), store)
             report[spec.name] = "generated"
         else:
             report[spec.name] = (
                 f"missing: write your value to {store / spec.name} or set {env_name(spec.name)}"
             )
     return report
+
+
+def rotate(name: str, store: Path, include_provided: bool = False) -> Path:
+    """Replace secret ``name`` with a new random value; the next deploy applies it.
+
+    A provided secret (issued by someone else, such as a mail relay password) cannot be
+    generated here: the error says how to store the new value instead.
+    """
+    spec = spec_for(name)
+    if not (spec.generated or include_provided):
+        raise SecretError(
+            f"secret {name!r} ({spec.purpose}) is issued elsewhere: change it there, then "
+            f"store the new value with `invoke secrets.set {name}` (reads it from stdin)"
+        )
+    if env_name(name) in os.environ:
+        raise SecretError(
+            f"secret {name!r} comes from ${env_name(name)}: change that variable instead"
+        )
+    return write(name, generate(), store)
+
+
+def set_value(name: str, value: str, store: Path) -> Path:
+    """Store a value someone gave us (e.g. a new relay password) as secret ``name``."""
+    spec_for(name)
+    value = value.strip()
+    if not value:
+        raise SecretError(f"no value given for secret {name!r}; nothing was changed")
+    if env_name(name) in os.environ:
+        raise SecretError(f"secret {name!r} comes from ${env_name(name)}: set that instead")
+    return write(name, value, store)
+
+
+def generate() -> str:
+    return token_source.token_urlsafe(32)
 
 
 def _check_private(path: Path, wanted: int) -> None:

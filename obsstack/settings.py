@@ -32,6 +32,7 @@ LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({LABEL}\.)*{LABEL}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 FLAG = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9._-]*(=\S+)?$")
+HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
 SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
@@ -118,6 +119,39 @@ def _flags(value: Any) -> str | None:
 
 def _optional_path(value: Any) -> str | None:
     return None if value is None or (isinstance(value, str) and value) else "wrong type"
+
+
+def _domain(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "wrong type"
+    if placeholder := _placeholder(value):
+        return placeholder
+    return None if HOSTNAME.match(value) and "." in value else "bad format"
+
+
+def _https_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "wrong type"
+    return None if HTTPS_URL.match(value) else "bad format"
+
+
+# What the reverse proxy can put behind basic auth (paths and ports: deploys/proxy.py).
+PROXY_LOCATIONS = ("prometheus", "alertmanager", "grafana", "loki")
+PROXY_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _proxy_users(value: Any) -> str | None:
+    if not isinstance(value, dict) or not value:
+        return "wrong type"
+    for user, locations in value.items():
+        if not isinstance(user, str) or not PROXY_USER.match(user):
+            return f"bad user name {user!r}"
+        if not isinstance(locations, list) or not locations:
+            return f"user {user!r} needs a non-empty list of locations"
+        unknown = [item for item in locations if item not in PROXY_LOCATIONS]
+        if unknown:
+            return f"user {user!r} has unknown location {unknown[0]!r}"
+    return None
 
 
 PORT = _int_range(1, 65535, "a TCP port number 1-65535")
@@ -207,6 +241,18 @@ SCHEMA: dict[str, Field | Section] = {
     "alertmanager_group_interval": DURATION_FIELD,
     "alertmanager_repeat_interval": DURATION_FIELD,
     "alert_rules": ALERT_RULES,
+    "domain": Field(_domain, "the server's public DNS name, e.g. monitoring.yourcompany.tld"),
+    "acme_email": Field(_email, "the address the ACME CA sends expiry warnings to"),
+    "acme_directory_url": Field(
+        _https_url, "an https:// ACME directory URL such as Let's Encrypt's production one"
+    ),
+    "acme_ca_bundle": Field(
+        _optional_path, "a controller path to the ACME server's CA bundle, or None"
+    ),
+    "proxy_users": Field(
+        _proxy_users,
+        "a dict {user: [locations]}, locations from " + ", ".join(PROXY_LOCATIONS),
+    ),
     "health_gate_timeout": DURATION_FIELD,
     "node_exporter_extra_flags": Field(
         _flags, "a list of command-line flags such as ['--collector.processes']"
@@ -280,7 +326,9 @@ OPTIONAL_KEYS = frozenset(
     {"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to", "purge"}
 )
 OBSERVABILITY_KEYS = frozenset(
-    key for key in SCHEMA if key.startswith(("prometheus_", "alertmanager_"))
+    key
+    for key in SCHEMA
+    if key.startswith(("prometheus_", "alertmanager_", "acme_")) or key in ("domain", "proxy_users")
 )
 
 

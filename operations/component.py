@@ -44,6 +44,7 @@ class ConfigFile:
     validate: str | None = None  # shell command, {path} = the candidate file
     mode: str = "0640"
     secret: bool = False
+    group: str | None = None  # None: the component's own group
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,33 @@ class ManagedDirectory:
     path: str
     # Files with this suffix that the component does not list are removed (None: keep all).
     prune_suffix: str | None = None
+    group: str | None = None  # None: the component's own group
 
 
 @dataclass(frozen=True)
 class Component:
+    """A daemon and its configuration.
+
+    A program from an upstream release archive has a pinned ``version`` and ``sha256``, its
+    own ``user`` and our hardened ``unit_text``. A program from a distribution package
+    (nginx) has none of these: the package installs it and ships its unit; the component
+    then only manages its config files and reloads it.
+    """
+
     name: str
-    version: str
-    sha256: str
-    user: str
-    home: str
     unit: str
-    unit_text: str
+    version: str | None = None
+    sha256: str | None = None
+    user: str | None = None
+    home: str | None = None
+    unit_text: str | None = None
     config_dirs: tuple[ManagedDirectory, ...] = ()
     files: tuple[ConfigFile, ...] = field(default=())
+
+    @property
+    def group(self) -> str:
+        """The group its config files belong to by default."""
+        return self.user or "root"
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready description; secret files keep their path but not their content."""
@@ -97,31 +112,34 @@ class Installation:
 
 def converge(component: Component, installation: Installation) -> None:
     """Make the host run ``component`` exactly as described."""
-    daemon_account(component.user, home=component.home)
+    if component.user:
+        daemon_account(component.user, home=component.home)
     for directory in component.config_dirs:
         files.directory(
             name=f"Create {directory.path}",
             path=directory.path,
             user="root",
-            group=component.user,
+            group=directory.group or component.group,
             mode="0750",
         )
-    pin = {
-        "component": component.name,
-        "version": component.version,
-        "sha256": component.sha256,
-        "source": installation.source,
-        "cache_dir": installation.cache_dir,
-    }
-    prepare_release(**pin)
-    binary = release(name=f"Install {component.name} {component.version}", **pin)
+    restart_on = []
+    if component.version:
+        pin = {
+            "component": component.name,
+            "version": component.version,
+            "sha256": component.sha256,
+            "source": installation.source,
+            "cache_dir": installation.cache_dir,
+        }
+        prepare_release(**pin)
+        restart_on.append(release(name=f"Install {component.name} {component.version}", **pin))
     configs = [
         managed_config(
             name=f"{component.name}: {config.path}",
             dest=config.path,
             content=config.content,
             validate=config.validate,
-            group=component.user,
+            group=config.group or component.group,
             mode=config.mode,
             secret=config.secret,
             keep_backups=installation.keep_backups,
@@ -133,7 +151,7 @@ def converge(component: Component, installation: Installation) -> None:
     service(
         component.unit,
         component.unit_text,
-        restart_on=[binary],
+        restart_on=restart_on,
         reload_on=configs,
         keep_backups=installation.keep_backups,
     )

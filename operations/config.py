@@ -17,6 +17,7 @@ Example (a deploy file)::
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from io import StringIO
 from pathlib import PurePosixPath
@@ -76,6 +77,31 @@ def managed_config(
         return
     yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)}")
     yield StringCommand(f"chmod {mode} {shlex.quote(dest)}")
+
+
+def in_config_tree(live: str, check: str) -> str:
+    """A ``validate`` command that runs ``check`` as if the candidate were already live.
+
+    Some validators only check a whole configuration tree: ``nginx -t`` reads nginx.conf and
+    everything it includes, so a site file can only be judged among the others. In a
+    private mount namespace, a copy of the live file's directory with the candidate in
+    place is mounted over that directory; ``check`` sees the candidate where the live file
+    will be, while the real tree and the running daemon never see it.
+
+    + live: the live file the candidate will replace
+    + check: the validator, run as is (e.g. ``nginx -t -q``)
+    """
+    directory, name = posixpath.split(live)
+    script = (
+        'copy=$(mktemp -d /run/obs-check.XXXXXX); trap \'rm -rf "$copy"\' EXIT; '
+        'cp -a "$2"/. "$copy"/; rm -f "$copy/${1##*/}"; cp -p "$1" "$copy/$3"; '
+        f'mount --bind "$copy" "$2"; {check}'
+    )
+    # {path} is left for managed_config to fill in with the candidate's path.
+    return (
+        f"unshare --mount sh -ec {shlex.quote(script).replace('{', '{{').replace('}', '}}')}"
+        f" obs-check {{path}} {shlex.quote(directory)} {shlex.quote(name)}"
+    )
 
 
 def _replace(dest, content, validate, user, group, mode, keep_backups, backup_root):

@@ -119,7 +119,8 @@ def record_release(
         "time": run_started.isoformat(timespec="seconds"),
         "commit": commit,
         "deployer": deployer,
-        "versions": {c["name"]: c["version"] for c in components},
+        # Programs from distribution packages have no pinned version to record.
+        "versions": {c["name"]: c["version"] for c in components if c.get("version")},
         "components": components,
     }
     yield from activate(release_id, json.dumps(release, sort_keys=True), keep)

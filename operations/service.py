@@ -43,19 +43,25 @@ def daemon_account(user: str, home: str) -> None:
 
 def service(
     unit: str,
-    unit_text: str,
+    unit_text: str | None,
     restart_on: Sequence[OperationMeta] = (),
     reload_on: Sequence[OperationMeta] = (),
     keep_backups: int = 10,
 ) -> None:
-    """Install ``unit`` and converge it: enabled, running, restarted or reloaded on change."""
-    unit_file = managed_config(
-        name=f"Unit file /etc/systemd/system/{unit}",
-        dest=f"/etc/systemd/system/{unit}",
-        content=unit_text,
-        keep_backups=keep_backups,
-    )
-    restart_triggers = (unit_file, *restart_on)
+    """Install ``unit`` and converge it: enabled, running, restarted or reloaded on change.
+
+    ``unit_text`` None leaves the unit file to the package that ships it.
+    """
+    restart_triggers = tuple(restart_on)
+    if unit_text is not None:
+        unit_file = managed_config(
+            name=f"Unit file /etc/systemd/system/{unit}",
+            dest=f"/etc/systemd/system/{unit}",
+            content=unit_text,
+            keep_backups=keep_backups,
+        )
+        restart_triggers = (unit_file, *restart_triggers)
+        systemd.daemon_reload(name=f"Reload systemd units for {unit}", _if=unit_file.did_change)
 
     def restart_needed() -> bool:
         return any(op.did_change() for op in restart_triggers)
@@ -63,7 +69,6 @@ def service(
     def only_reload_needed() -> bool:
         return any(op.did_change() for op in reload_on) and not restart_needed()
 
-    systemd.daemon_reload(name=f"Reload systemd units for {unit}", _if=unit_file.did_change)
     systemd.service(
         name=f"Restart {unit} (unit or binary changed)",
         service=unit,

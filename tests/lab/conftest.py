@@ -11,19 +11,22 @@ mirror of release-shaped archives built from the Debian 12 and 13 packages' bina
 
 from __future__ import annotations
 
+import functools
 import os
 import runpy
+import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 import testinfra
 
-from obsstack import lab, labdata
+from obsstack import lab, labdata, secrets
 from obsstack.deploy import DeployResult, run_deploy
 from obsstack.mailcatcher import Spool
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_INVENTORY = "inventories/lab.py"
+LAB_INVENTORY = labdata.LAB_INVENTORY
 OBS_NAME = "obs"
 LAB_ORDER = ("test_lab.py",)  # lifecycle tests reboot hosts: run them before the deploy tests
 # Short durations so alerts fire within seconds, configured for the tests (no sleeps).
@@ -115,3 +118,40 @@ def hosts(ssh_config):
 
 def address(name: str) -> str:
     return next(host.address for host in lab.HOSTS if host.name == name)
+
+
+PROXY_USER = "admin"  # the proxy user group_data/observability.py defines
+
+
+@functools.cache
+def _pebble_root_file(pebble_pid: int | None) -> str:
+    """pebble's current root in a file; pebble makes a new root whenever it starts."""
+    path = Path(tempfile.mkdtemp(prefix="obs-pebble-")) / "root.pem"
+    path.write_text(labdata.pebble_root())
+    return str(path)
+
+
+def pebble_root_file() -> str:
+    return _pebble_root_file(labdata.PEBBLE.recorded_pid())
+
+
+def proxy_password(user: str = PROXY_USER) -> str:
+    return secrets.read(secrets.proxy_password_name(user), labdata.SECRETS_DIR)
+
+
+ADMIN = ("admin credentials",)  # server_get's default: the proxy admin's current password
+
+
+def server_get(
+    path: str, auth: tuple[str, ...] | None = ADMIN, **kwargs: object
+) -> requests.Response:
+    """GET ``path`` from the observability server as a user does: HTTPS for the lab's
+    domain, the certificate checked against pebble's root, the admin's basic auth
+    (``auth=None``: no credentials at all)."""
+    return requests.get(
+        f"https://{lab.LAB_DOMAIN}{path}",
+        auth=(PROXY_USER, proxy_password()) if auth is ADMIN else auth,
+        verify=pebble_root_file(),
+        timeout=10,
+        **kwargs,
+    )

@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
-from conftest import OBS_NAME, address
+from conftest import server_get
 from waiting import wait_until
 
 pytestmark = pytest.mark.lab
@@ -19,8 +18,7 @@ VICTIM = "app1"
 
 
 def target_health(instance: str) -> str | None:
-    url = f"http://{address(OBS_NAME)}:9090/api/v1/targets"
-    for target in requests.get(url, timeout=5).json()["data"]["activeTargets"]:
+    for target in server_get("/prometheus/api/v1/targets").json()["data"]["activeTargets"]:
         if target["labels"]["job"] == "node" and target["labels"]["instance"] == instance:
             return target["health"]
     return None

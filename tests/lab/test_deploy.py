@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import requests
-from conftest import address, deploy
+from conftest import deploy, server_get
 from waiting import wait_until
 
 from obsstack import lab
@@ -15,10 +14,15 @@ pytestmark = pytest.mark.lab
 OBS = "obs"
 ALL_HOSTS = [host.name for host in lab.HOSTS if host.groups]
 DAEMONS = {
-    # user, unit, port, data dir
-    "node_exporter": ("node-exp", "node_exporter.service", 9100, "/var/lib/node_exporter"),
-    "prometheus": ("prometheus", "prometheus.service", 9090, "/var/lib/prometheus"),
-    "alertmanager": ("alertmanager", "alertmanager.service", 9093, "/var/lib/alertmanager"),
+    # user, unit, listening address, data dir
+    "node_exporter": ("node-exp", "node_exporter.service", "tcp://9100", "/var/lib/node_exporter"),
+    # Behind the proxy: loopback only.
+    "prometheus": (
+        "prometheus", "prometheus.service", "tcp://127.0.0.1:9090", "/var/lib/prometheus"
+    ),
+    "alertmanager": (
+        "alertmanager", "alertmanager.service", "tcp://127.0.0.1:9093", "/var/lib/alertmanager"
+    ),
 }
 SERVER_ONLY = ("prometheus", "alertmanager")
 
@@ -31,14 +35,14 @@ def daemons_on(name: str) -> list[str]:
 def test_daemons_run_as_their_own_locked_down_users(deployed, hosts, name):
     host = hosts[name]
     for daemon in daemons_on(name):
-        user, unit, port, data_dir = DAEMONS[daemon]
+        user, unit, listening, data_dir = DAEMONS[daemon]
         account = host.user(user)
         assert account.exists and account.shell == "/usr/sbin/nologin"
         assert host.file(data_dir).is_directory
         assert host.file(data_dir).user == user and host.file(data_dir).mode == 0o750
         service = host.service(unit)
         assert service.is_enabled and service.is_running
-        assert host.socket(f"tcp://{port}").is_listening
+        assert host.socket(listening).is_listening
         pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
         assert host.check_output(f"ps -o user= -p {pid}") == user
         unit_text = host.file(f"/etc/systemd/system/{unit}").content_string
@@ -72,10 +76,8 @@ def test_config_files_are_private_to_their_daemon(deployed, hosts):
 
 
 def test_prometheus_scrapes_every_target_with_inventory_labels(deployed):
-    url = f"http://{address(OBS)}:9090/api/v1/targets"
-
     def all_up():
-        targets = requests.get(url, timeout=5).json()["data"]["activeTargets"]
+        targets = server_get("/prometheus/api/v1/targets").json()["data"]["activeTargets"]
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
     targets = wait_until(all_up, timeout=60, what="every Prometheus target up")
@@ -93,15 +95,14 @@ def test_prometheus_scrapes_every_target_with_inventory_labels(deployed):
 
 
 def test_alertmanager_is_ready_and_knows_the_mail_route(deployed):
-    base = f"http://{address(OBS)}:9093"
-    assert requests.get(f"{base}/-/ready", timeout=5).status_code == 200
-    status = requests.get(f"{base}/api/v2/status", timeout=5).json()
+    assert server_get("/alertmanager/-/ready").status_code == 200
+    status = server_get("/alertmanager/api/v2/status").json()
     assert "smtp_auth_password_file" in status["config"]["original"]
     assert "ops@lab.test" in status["config"]["original"]
 
 
 def test_baseline_rules_are_loaded(deployed):
-    groups = requests.get(f"http://{address(OBS)}:9090/api/v1/rules", timeout=5).json()
+    groups = server_get("/prometheus/api/v1/rules").json()
     names = {rule["name"] for group in groups["data"]["groups"] for rule in group["rules"]}
     assert {"Watchdog", "InstanceDown"} <= names
 

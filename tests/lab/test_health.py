@@ -4,8 +4,7 @@ results reach Prometheus through node_exporter's textfile collector."""
 from __future__ import annotations
 
 import pytest
-import requests
-from conftest import LAB_INVENTORY, OBS_NAME, address
+from conftest import LAB_INVENTORY, OBS_NAME, server_get
 from waiting import wait_until
 
 from obsstack.health import FAIL, METRICS_FILE, HealthReport, format_report, run_health
@@ -81,10 +80,8 @@ def test_stopped_exporter_is_named_then_health_recovers(deployed, hosts):
 
 def exposed_results() -> dict[tuple[str, str], float]:
     """(instance, check) -> value of obs_health_check_success as Prometheus has it now."""
-    answer = requests.get(
-        f"http://{address(OBS_NAME)}:9090/api/v1/query",
-        params={"query": "obs_health_check_success"},
-        timeout=5,
+    answer = server_get(
+        "/prometheus/api/v1/query", params={"query": "obs_health_check_success"}
     ).json()
     return {
         (series["metric"]["instance"], series["metric"]["check"]): float(series["value"][1])

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import requests
-from conftest import OBS_NAME, address, deploy
+from conftest import OBS_NAME, deploy, server_get
 
 pytestmark = pytest.mark.lab
 
@@ -20,11 +20,11 @@ groups:
 
 
 class ReadinessWatch(threading.Thread):
-    """Polls Prometheus' /-/ready until stopped; records every answer that was not 200."""
+    """Polls ``path`` on the server until stopped; records every answer that was not 200."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.path = path
         self.checks = 0
         self.failures: list[str] = []
         self.stop = threading.Event()
@@ -32,7 +32,7 @@ class ReadinessWatch(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.1):
             try:
-                status = requests.get(self.url, timeout=2).status_code
+                status = server_get(self.path).status_code
             except requests.RequestException as error:
                 self.failures.append(str(error))
                 continue
@@ -44,7 +44,7 @@ class ReadinessWatch(threading.Thread):
 def test_broken_rule_file_is_rejected_with_promtools_message(deployed, hosts, tmp_path):
     broken = tmp_path / "broken.rules.yml"
     broken.write_text(BROKEN_RULES)
-    watch = ReadinessWatch(f"http://{address(OBS_NAME)}:9090/-/ready")
+    watch = ReadinessWatch("/prometheus/-/ready")
     watch.start()
     try:
         result = deploy(prometheus_extra_rule_files=[str(broken)])
@@ -62,7 +62,7 @@ def test_broken_rule_file_is_rejected_with_promtools_message(deployed, hosts, tm
     obs = hosts[OBS_NAME]
     assert not obs.file("/etc/prometheus/rules/broken.rules.yml").exists
     assert not obs.file("/etc/prometheus/rules/broken.rules.yml.obs-new").exists
-    rules = requests.get(f"http://{address(OBS_NAME)}:9090/api/v1/rules", timeout=5).json()
+    rules = server_get("/prometheus/api/v1/rules").json()
     names = {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]}
     assert "BrokenRule" not in names and "InstanceDown" in names
 

@@ -10,6 +10,7 @@ from conftest import LAB_INVENTORY
 from obsstack import lab
 from obsstack.preflight import (
     CONTROLLER,
+    DNS_CHECK,
     FAIL,
     HOST_CHECKS,
     PASS,
@@ -65,11 +66,17 @@ def test_the_deployed_lab_passes_preflight(deployed):
     every_check = {"ssh", *(name for name, _ in HOST_CHECKS)}
     deployed_hosts = [host for host in lab.HOSTS if host.groups]
     for host in deployed_hosts:
-        assert {f.check for f in report.findings if f.host == host.name} == every_check
+        server = "observability" in host.groups
+        expected = every_check | ({DNS_CHECK} if server else set())
+        assert {f.check for f in report.findings if f.host == host.name} == expected
         ports = finding(report, host.name, "ports")
         assert ports.status == PASS, ports
         for service in services_for(host.groups):
             assert f"in use by {service.component} (ours)" in ports.detail
+        if server:
+            assert "80 in use by nginx (ours)" in ports.detail
+            dns = finding(report, host.name, DNS_CHECK)
+            assert (dns.status, dns.detail) == (PASS, f"{lab.LAB_DOMAIN} -> {host.address}")
     controller = [f for f in report.findings if f.host == CONTROLLER]
     assert controller and all(f.status == PASS for f in controller), controller
 

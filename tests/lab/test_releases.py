@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
-from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, address, deploy
+from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, deploy, server_get
 from waiting import wait_until
 
 from obsstack.deploy import ROLLBACK, run_deploy
@@ -23,8 +22,8 @@ def current_release(host: str) -> str:
 
 
 def prometheus_version() -> str:
-    url = f"http://{address(OBS_NAME)}:9090/api/v1/status/buildinfo"
-    return requests.get(url, timeout=5).json()["data"]["version"].split("+")[0]
+    answer = server_get("/prometheus/api/v1/status/buildinfo").json()
+    return answer["data"]["version"].split("+")[0]
 
 
 def test_every_changing_deploy_records_a_release_and_a_no_op_does_not(deployed):
@@ -82,8 +81,9 @@ def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, h
     assert not [f for f in outcome.failures if f.startswith("after rollback")], outcome.failures
     assert {host: current_release(host) for host in before} == before
 
-    for port in (9090, 9093):
-        assert requests.get(f"http://{address(OBS_NAME)}:{port}/-/ready", timeout=5).ok
+    # The proxy's site was rolled back with the daemons: it reaches them on their old ports.
+    for daemon in ("prometheus", "alertmanager"):
+        assert server_get(f"/{daemon}/-/ready").status_code == 200
     log_line = json.loads(hosts[OBS_NAME].check_output(f"tail -n 1 {LOG_FILE}"))
     assert log_line["success"] is False and log_line["rolled_back_to"] == before[OBS_NAME]
     assert log_line["release"] == before[OBS_NAME]

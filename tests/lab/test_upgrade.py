@@ -8,8 +8,7 @@ are not reachable from our CI machines.
 from __future__ import annotations
 
 import pytest
-import requests
-from conftest import OBS_NAME, address, deploy
+from conftest import OBS_NAME, deploy, server_get
 from waiting import wait_until
 
 from obsstack.labdata import MIRROR_DIR, mirror_releases
@@ -18,8 +17,7 @@ pytestmark = pytest.mark.lab
 
 
 def running_prometheus_version() -> str:
-    url = f"http://{address(OBS_NAME)}:9090/api/v1/status/buildinfo"
-    return requests.get(url, timeout=5).json()["data"]["version"]
+    return server_get("/prometheus/api/v1/status/buildinfo").json()["data"]["version"]
 
 
 def wait_for_version(version: str) -> None:
@@ -49,4 +47,4 @@ def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
         assert obs.file(f"/opt/{component}/{older[component]['version']}/{component}").exists
         version = obs.check_output(f"/usr/local/bin/{component} --version 2>&1 | head -n1")
         assert f"version {newer[component]['version']}" in version
-    assert requests.get(f"http://{address(OBS_NAME)}:9093/-/ready", timeout=5).status_code == 200
+    assert server_get("/alertmanager/-/ready").status_code == 200

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from obsstack import secrets
 from obsstack.deploy import run_deploy
 from obsstack.settings import SettingsError
 
@@ -70,6 +71,17 @@ CASES = [
     ),
     ({"ssh_port": 70000}, "ssh_port = 70000: out of range"),
     ({"prometheus_extra_rule_files": "rules.yml"}, "a list of controller paths"),
+    ({"domain": "monitoring.example.com"}, "domain = 'monitoring.example.com': placeholder"),
+    ({"domain": "monitoring"}, "domain = 'monitoring': bad format; expected the server's public"),
+    ({"acme_email": "ops"}, "acme_email = 'ops': bad format"),
+    (
+        {"acme_directory_url": "http://acme.lan/directory"},
+        "acme_directory_url = 'http://acme.lan/directory': bad format; expected an https://",
+    ),
+    ({"proxy_users": {"admin": ["prometheus", "kibana"]}}, "unknown location 'kibana'"),
+    ({"proxy_users": {"Admin User": ["prometheus"]}}, "bad user name 'Admin User'"),
+    ({"proxy_users": {"admin": []}}, "user 'admin' needs a non-empty list of locations"),
+    ({"proxy_users": {"bob": ["loki"]}}, "proxy_users.bob is set, but secret 'proxy_password_bob'"),
 ]
 
 
@@ -96,8 +108,17 @@ def listener() -> Listener:
 
 @pytest.fixture
 def inventory(tmp_path, listener) -> str:
+    store = tmp_path / "secrets"
+    secrets.write("proxy_password_admin", "a proxy password", store)
     path = tmp_path / "target_site.py"
-    host = {"ssh_hostname": "127.0.0.1", "ssh_port": listener.port, "alertmanager_email": EMAIL}
+    host = {
+        "ssh_hostname": "127.0.0.1",
+        "ssh_port": listener.port,
+        "alertmanager_email": EMAIL,
+        "domain": "monitoring.ops.lan",
+        "acme_email": "ops@ops.lan",
+        "secrets_dir": str(store),
+    }
     path.write_text(f"observability = [('target', {host!r})]\n")
     return str(path)
 

@@ -66,11 +66,20 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
                 "evaluation_interval": "15s",
                 "environment": "prod",
                 "alertmanager_address": "127.0.0.1:9093",
-                "jobs": [{"name": "node", "metrics_path": "/metrics"}],
+                "alertmanager_path_prefix": "/alertmanager",
+                "jobs": [
+                    {"name": "node", "metrics_path": "/metrics"},
+                    {"name": "prometheus", "metrics_path": "/prometheus/metrics"},
+                ],
             },
         )
     )
     validate([str(debian_bin / "promtool"), "check", "config", str(config)])
+    parsed = yaml.safe_load(config.read_text())
+    assert parsed["alerting"]["alertmanagers"][0]["path_prefix"] == "/alertmanager"
+    jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
+    assert "metrics_path" not in jobs["node"]
+    assert jobs["prometheus"]["metrics_path"] == "/prometheus/metrics"
 
 
 def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):

@@ -33,6 +33,7 @@ from obsstack.health import (
     evaluate_services,
     evaluate_stale,
     evaluate_targets,
+    evaluate_tls,
     format_report,
     host_script,
     http_status,
@@ -40,6 +41,7 @@ from obsstack.health import (
     metrics_text,
     parse_sections,
     probes,
+    tls_commands,
 )
 from obsstack.remote import HostInfo, RemoteResult
 from obsstack.textfile import replace_command
@@ -52,6 +54,7 @@ OBS = HostInfo(
         "prometheus_port": 9090,
         "alertmanager_port": 9093,
         "prometheus_scrape_interval": "5s",
+        "domain": "obs.lab.test",
     },
 )
 WEB1 = HostInfo("web1", ["monitored", "lab"], {"node_exporter_port": 9100})
@@ -178,6 +181,8 @@ def test_script_prints_every_section_the_checks_read():
         "disk:/var/lib/node_exporter",
         "disk:/var/lib/prometheus",
         "disk:/var/lib/alertmanager",
+        "tls:now",
+        "tls:certificate",
     }
 
 
@@ -204,7 +209,7 @@ def test_every_expected_service_is_checked_on_the_server():
         "unit:alertmanager.service": PASS,
         "ready:alertmanager": PASS,
     }
-    assert checks["ready:prometheus"].detail == "127.0.0.1:9090/-/ready answered 200"
+    assert checks["ready:prometheus"].detail == "127.0.0.1:9090/prometheus/-/ready answered 200"
 
 
 # --- Prometheus -------------------------------------------------------------------------------
@@ -500,3 +505,50 @@ def test_only_critical_alerts_fail_health_warnings_warn():
                "state": "firing"}
     check = evaluate_alerts("obs", [warning])
     assert (check.status, check.detail) == (WARN, "firing: NodeHighLoad (web1)")
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+# `openssl x509 -noout -subject -issuer -enddate -dateopt iso_8601` on obs (OpenSSL 3.5) of
+# the stand-in certificate, and of the certificate certbot got from pebble, as captured.
+STAND_IN = "subject=CN=obs.lab.test\nissuer=CN=obs.lab.test\nnotAfter=2026-12-27 03:12:40Z"
+FROM_ACME = (
+    "subject=CN=obs.lab.test\nissuer=CN=Pebble Intermediate CA 277cc8\n"
+    "notAfter=2031-11-27 03:13:10Z"
+)
+NOW = 1795749211  # when it was captured: 2026-11-27 03:13:31 UTC
+
+
+def tls_check(certificate: str, now: float = NOW) -> Check:
+    sections = {"tls:now": str(now), "tls:certificate": certificate}
+    [check] = evaluate_tls(OBS, sections)
+    return check
+
+
+def test_certificate_from_the_ca_passes_with_days_left():
+    check = tls_check(FROM_ACME)
+    assert check.status == PASS
+    assert check.detail == "1826 days left, issuer CN=Pebble Intermediate CA 277cc8"
+
+
+def test_certificate_close_to_expiry_warns_then_fails():
+    # 1825.99 days left at NOW.
+    assert tls_check(FROM_ACME, now=NOW + 1804 * 86400).status == PASS  # 21.99 left
+    assert tls_check(FROM_ACME, now=NOW + 1805 * 86400).status == WARN  # 20.99 left
+    assert tls_check(FROM_ACME, now=NOW + 1818 * 86400).status == WARN  # 7.99 left
+    assert tls_check(FROM_ACME, now=NOW + 1819 * 86400).status == FAIL  # 6.99 left
+
+
+def test_the_stand_in_certificate_fails_saying_certbot_has_not_delivered():
+    check = tls_check(STAND_IN)
+    assert check.status == FAIL
+    assert "self-signed stand-in certificate: certbot has not obtained" in check.detail
+
+
+def test_nothing_served_on_443_fails():
+    assert tls_check("").detail == "no certificate served on 127.0.0.1:443"
+
+
+def test_monitored_hosts_get_no_tls_check():
+    assert tls_commands(WEB1) == {}
+    assert evaluate_tls(WEB1, {}) == []

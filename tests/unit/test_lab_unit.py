@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -103,17 +104,103 @@ def test_hosts_file_lists_every_lab_host_and_the_controllers_own_entries():
         "203.0.113.80 deb.debian.org  # pinned mirror\n"
         "192.0.2.9 obs\n"  # would shadow a lab host
         "fe80::1%eth0 router\n"
+        "10.99.0.10\tobs.lab.test\t# obs-lab\n"  # the lab's own line on the controller
     )
 
     lines = lab.render_hosts_file(controller).splitlines()
 
-    assert "10.99.0.10\tobs" in lines
+    assert "10.99.0.10\tobs\tobs.lab.test" in lines
     assert "10.99.0.13\toutsider" in lines
     assert "203.0.113.80 deb.debian.org" in lines
     assert "fe80::1%eth0 router" in lines
     assert not any("ctl-box" in line or "192.0.2.9" in line for line in lines)
+    assert sum("obs.lab.test" in line for line in lines) == 1
     # Lab hosts come before anything copied from the controller.
-    assert lines.index("10.99.0.10\tobs") < lines.index("203.0.113.80 deb.debian.org")
+    assert lines.index("10.99.0.10\tobs\tobs.lab.test") < lines.index("203.0.113.80 deb.debian.org")
+
+
+CONTROLLER_HOSTS = (
+    "127.0.0.1 localhost\n"
+    "# The following lines are desirable for IPv6 capable hosts\n"
+    "::1 localhost ip6-localhost ip6-loopback\n"
+    "192.0.2.7 build  # obs-lab other\n"  # someone else's tag, merely similar
+    "203.0.113.80 deb.debian.org"  # no newline at the end
+)
+LAB_DOMAIN_LINE = "10.99.0.10\tobs.lab.test\t# obs-lab\n"
+
+
+def test_the_lab_domain_is_added_once_after_every_other_line():
+    added = lab.with_lab_hosts_entries(CONTROLLER_HOSTS)
+
+    assert added == CONTROLLER_HOSTS + "\n" + LAB_DOMAIN_LINE
+    assert lab.with_lab_hosts_entries(added) == added
+    assert lab.with_lab_hosts_entries("") == LAB_DOMAIN_LINE
+
+
+def test_an_outdated_lab_line_is_replaced_not_duplicated():
+    outdated = "127.0.0.1 localhost\n192.0.2.1 obs.lab.test # obs-lab\n::1 localhost\n"
+
+    assert lab.with_lab_hosts_entries(outdated) == (
+        "127.0.0.1 localhost\n::1 localhost\n" + LAB_DOMAIN_LINE
+    )
+
+
+def test_removing_the_lab_lines_gives_back_every_other_line_as_it_was():
+    with_crlf = CONTROLLER_HOSTS.replace("\n", "\r\n") + "\r\n"
+
+    for original in (CONTROLLER_HOSTS + "\n", with_crlf):
+        assert lab.without_lab_hosts_entries(lab.with_lab_hosts_entries(original)) == original
+    assert lab.without_lab_hosts_entries(CONTROLLER_HOSTS) == CONTROLLER_HOSTS
+
+
+@pytest.fixture
+def controller_hosts(tmp_path, monkeypatch) -> Path:
+    """A controller /etc/hosts (mode 0640, to see it kept) the lab writes to instead."""
+    hosts = tmp_path / "etc" / "hosts"
+    hosts.parent.mkdir()
+    hosts.write_bytes(CONTROLLER_HOSTS.encode())
+    hosts.chmod(0o640)
+    monkeypatch.setattr(lab, "CONTROLLER_HOSTS_FILE", hosts)
+    return hosts
+
+
+def test_the_controller_gets_the_lab_domain_until_the_lab_goes(controller_hosts):
+    progress: list[str] = []
+
+    lab.add_controller_hosts_entries(progress.append)
+    lab.add_controller_hosts_entries(progress.append)
+
+    assert controller_hosts.read_text().count("obs.lab.test") == 1
+    assert progress == [f"lab: added obs.lab.test to {controller_hosts}"]  # once: no-op later
+    assert controller_hosts.stat().st_mode & 0o777 == 0o640
+    lab.remove_controller_hosts_entries(progress.append)
+    assert controller_hosts.read_text() == CONTROLLER_HOSTS + "\n"
+    assert os.listdir(controller_hosts.parent) == ["hosts"]  # no temporary file left
+
+
+def test_a_symlinked_hosts_file_stays_a_symlink(controller_hosts, monkeypatch):
+    link = controller_hosts.with_name("hosts-link")
+    link.symlink_to(controller_hosts)
+    monkeypatch.setattr(lab, "CONTROLLER_HOSTS_FILE", link)
+
+    lab.add_controller_hosts_entries(lambda _line: None)
+
+    assert link.is_symlink()
+    assert controller_hosts.read_text().endswith(LAB_DOMAIN_LINE)
+
+
+def test_a_bind_mounted_hosts_file_is_rewritten_in_place(controller_hosts, monkeypatch):
+    def busy(source, destination):
+        raise OSError(errno.EBUSY, "Device or resource busy", str(destination))
+
+    inode = controller_hosts.stat().st_ino
+    monkeypatch.setattr(os, "replace", busy)
+
+    lab.add_controller_hosts_entries(lambda _line: None)
+
+    assert controller_hosts.read_text().endswith(LAB_DOMAIN_LINE)
+    assert controller_hosts.stat().st_ino == inode
+    assert os.listdir(controller_hosts.parent) == ["hosts"]
 
 
 def test_network_file_gives_host0_its_static_address():

@@ -21,10 +21,12 @@ from obsstack.preflight import (
     PreflightReport,
     check_archive,
     check_artifact_source,
+    check_domains,
     evaluate_architecture,
     evaluate_clock,
     evaluate_commands,
     evaluate_disk,
+    evaluate_dns,
     evaluate_memory,
     evaluate_os,
     evaluate_ports,
@@ -39,9 +41,9 @@ from obsstack.preflight import (
     parse_listeners,
     parse_sections,
     required_ports,
+    resolve,
 )
 from obsstack.remote import HostInfo, RemoteResult
-from obsstack.roles import ALERTMANAGER, NODE_EXPORTER, PROMETHEUS
 
 # GATHER_SCRIPT's output on the lab host web1 (Debian 13 in systemd-nspawn, deployed).
 WEB1_OUTPUT = """\
@@ -310,12 +312,14 @@ def test_free_ports_pass_and_missing_ss_fails():
 
 def test_required_ports_follow_the_roles_and_port_settings():
     assert required_ports(lab_host("web1", ["monitored"], node_exporter_port=9200)) == {
-        9200: NODE_EXPORTER
+        9200: "node_exporter"
     }
     assert required_ports(lab_host("obs", ["observability"])) == {
-        9100: NODE_EXPORTER,
-        9090: PROMETHEUS,
-        9093: ALERTMANAGER,
+        9100: "node_exporter",
+        9090: "prometheus",
+        9093: "alertmanager",
+        80: "nginx",
+        443: "nginx",
     }
 
 
@@ -325,6 +329,8 @@ def test_our_binaries_are_the_release_installs_only():
     assert is_our_binary("/opt/node_exporter/1.5.0/node_exporter (deleted)", "node_exporter")
     assert not is_our_binary("/usr/bin/prometheus-node-exporter", "node_exporter")
     assert not is_our_binary("/opt/prometheus/2.53.3/prometheus", "node_exporter")
+    assert is_our_binary("/usr/sbin/nginx", "nginx")
+    assert not is_our_binary("/usr/sbin/apache2", "nginx")
 
 
 def test_unreachable_hosts_fail_with_pyinfras_reason():
@@ -418,3 +424,38 @@ def test_unusable_pins_fail_with_their_explanation():
     explanation = "not available: /var/cache/obs-lab/mirror/pins.json is missing"
     findings = check_artifact_source([lab_host("web1", ["monitored"], releases=explanation)])
     assert findings[0].status == FAIL and explanation in findings[0].detail
+
+
+# ------------------------------------------------------------------------ DNS
+
+
+def server(**data) -> HostInfo:
+    return lab_host("obs", ["observability"], **{"domain": "obs.example.net", **data})
+
+
+def test_domain_resolving_to_the_server_passes():
+    outcome = evaluate_dns(server(ssh_hostname="203.0.113.7"), ["203.0.113.7"])
+    assert (outcome.status, outcome.detail) == (PASS, "obs.example.net -> 203.0.113.7")
+
+
+def test_domain_resolving_elsewhere_warns_with_the_addresses():
+    outcome = evaluate_dns(server(ssh_hostname="203.0.113.7"), ["198.51.100.1"])
+    assert outcome.status == WARN
+    assert outcome.detail == "obs.example.net -> 198.51.100.1, not 203.0.113.7"
+
+
+def test_domain_that_does_not_resolve_fails_with_a_fix():
+    outcome = evaluate_dns(server(ssh_hostname="203.0.113.7"), None)
+    assert (outcome.status, outcome.detail) == (FAIL, "obs.example.net does not resolve")
+    assert "A/AAAA record for obs.example.net" in outcome.fix_hint
+
+
+def test_resolve_uses_the_controllers_resolver():
+    assert "127.0.0.1" in resolve("localhost")
+    assert resolve("name.invalid") is None  # RFC 2606: never resolves
+
+
+def test_only_observability_servers_get_a_dns_check():
+    web1 = lab_host("web1", ["monitored"])
+    findings = check_domains([web1, server(ssh_hostname="127.0.0.1", domain="localhost")])
+    assert [(f.host, f.check, f.status) for f in findings] == [("obs", "dns", PASS)]

@@ -12,19 +12,24 @@ from obsstack import secrets
 
 def test_init_generates_only_what_we_may_generate(tmp_path):
     store = tmp_path / "secrets"
-    report = secrets.init(store)
+    report = secrets.init(store, ["smtp_password", "proxy_password_admin"])
     assert report["smtp_password"].startswith("missing: write your value to")
     assert not (store / "smtp_password").exists()
+    assert report["proxy_password_admin"] == "generated"
+    assert len(secrets.read("proxy_password_admin", store)) >= 32
 
 
 def test_lab_init_generates_provided_secrets_with_private_modes(tmp_path):
     store = tmp_path / "secrets"
-    assert secrets.init(store, include_provided=True)["smtp_password"] == "generated"
+    assert secrets.init(store, ["smtp_password"], include_provided=True) == {
+        "smtp_password": "generated"
+    }
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     assert stat.S_IMODE((store / "smtp_password").stat().st_mode) == 0o600
     value = secrets.read("smtp_password", store)
     assert len(value) >= 32
-    assert secrets.init(store, include_provided=True)["smtp_password"] == "present"
+    report = secrets.init(store, ["smtp_password"], include_provided=True)
+    assert report["smtp_password"] == "present"
     assert secrets.read("smtp_password", store) == value
 
 
@@ -53,3 +58,39 @@ def test_missing_secret_names_the_file_and_the_variable(tmp_path):
 def test_unknown_secret_is_an_error(tmp_path):
     with pytest.raises(secrets.SecretError, match="unknown secret 'db_password'"):
         secrets.read("db_password", tmp_path)
+
+
+def test_rotate_replaces_a_generated_secret(tmp_path):
+    secrets.init(tmp_path, ["proxy_password_admin"])
+    old = secrets.read("proxy_password_admin", tmp_path)
+    path = secrets.rotate("proxy_password_admin", tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    new = secrets.read("proxy_password_admin", tmp_path)
+    assert new != old and len(new) >= 32
+    assert [p.name for p in tmp_path.iterdir()] == ["proxy_password_admin"]  # no partial left
+
+
+def test_rotate_refuses_a_provided_secret_and_says_how_to_set_it(tmp_path):
+    secrets.write("smtp_password", "relay-issued", tmp_path)
+    with pytest.raises(secrets.SecretError, match=r"invoke secrets.set smtp_password"):
+        secrets.rotate("smtp_password", tmp_path)
+    assert secrets.read("smtp_password", tmp_path) == "relay-issued"
+
+
+def test_rotate_refuses_a_secret_set_by_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", "from-env")
+    with pytest.raises(secrets.SecretError, match=r"change that variable"):
+        secrets.rotate("proxy_password_admin", tmp_path)
+
+
+def test_set_value_stores_a_given_value_and_refuses_an_empty_one(tmp_path):
+    secrets.set_value("smtp_password", "new-relay-password\n", tmp_path)
+    assert secrets.read("smtp_password", tmp_path) == "new-relay-password"
+    with pytest.raises(secrets.SecretError, match=r"nothing was changed"):
+        secrets.set_value("smtp_password", "  \n", tmp_path)
+    assert secrets.read("smtp_password", tmp_path) == "new-relay-password"
+
+
+def test_unknown_secret_names_list_the_known_ones(tmp_path):
+    with pytest.raises(secrets.SecretError, match=r"known: smtp_password, proxy_password_<user>"):
+        secrets.read("smtp_pasword", tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from obsstack.inventory import check_inputs
-from obsstack.settings import SettingsError, check_data, check_host_data
+from obsstack.settings import OBSERVABILITY_KEYS, SettingsError, check_data, check_host_data
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -104,8 +104,7 @@ def test_missing_required_keys_are_listed_for_the_host():
 
 
 def test_monitored_hosts_do_not_need_server_settings():
-    data = {key: value for key, value in DEFAULTS.items() if not key.startswith(("prom", "alert"))}
-    data["alert_rules"] = DEFAULTS["alert_rules"]
+    data = {key: value for key, value in DEFAULTS.items() if key not in OBSERVABILITY_KEYS}
     check_host_data("web1", {"monitored"}, data)
 
 

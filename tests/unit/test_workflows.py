@@ -242,6 +242,9 @@ def test_deploy_secrets_go_to_private_files_and_the_deploy_step_only():
     assert users == ["Deploy"]
     deploy_step = job["steps"][step_index(job, "./run deploy")]
     assert deploy_step["env"]["OBS_SECRET_SMTP_PASSWORD"] == "${{ secrets.SMTP_PASSWORD }}"
+    assert deploy_step["env"]["OBS_SECRET_PROXY_PASSWORD_ADMIN"] == (
+        "${{ secrets.PROXY_PASSWORD_ADMIN }}"
+    )
 
     assert not any("upload-artifact" in step.get("uses", "") for step in job["steps"])
     cleanup = job["steps"][-1]

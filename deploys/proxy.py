@@ -1,0 +1,195 @@
+"""The observability server's front door: nginx with TLS from an ACME CA and basic auth.
+
+    prepare()      packages, ACME webroot, a stand-in certificate (before the site)
+    component()    the site and its password files (converged and recorded like any daemon)
+    certificate()  certbot's certificate, deploy hook and renewal timer (after the site)
+
+
+Prometheus (/prometheus/), Alertmanager (/alertmanager/), Grafana (/) and Loki (/loki/)
+listen on localhost only; nginx serves them over HTTPS for ``domain``, each behind basic
+auth for the users ``proxy_users`` lets in. Port 80 answers ACME challenges and redirects
+everything else to HTTPS. certbot obtains the certificate on the first deploy and renews it
+with its systemd timer; its deploy hook hands nginx the new files and reloads it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.operations import files, systemd
+
+from deploys.common import installation
+from obsstack import secrets
+from obsstack.htpasswd import htpasswd_file
+from obsstack.inventory import repo_path
+from obsstack.render import render_template
+from operations.acme import acme_certificate, placeholder_certificate
+from operations.component import Component, ConfigFile, ManagedDirectory
+from operations.config import in_config_tree, managed_config
+from operations.packages import deb_packages
+
+SITE = "/etc/nginx/conf.d/observability-stack.conf"
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
+HTPASSWD_DIR = "/etc/nginx/htpasswd"
+TLS_ROOT = "/etc/nginx/tls"
+ACME_WEBROOT = "/var/www/acme"
+ACME_CA_BUNDLE = "/etc/observability-stack/acme-ca.pem"
+DEPLOY_HOOK = "/usr/local/lib/observability-stack/certbot-deploy-hook"
+CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/observability-stack.conf"
+NGINX_GROUP = "www-data"
+NGINX_UNIT = "nginx.service"
+
+
+@dataclass(frozen=True)
+class Location:
+    name: str
+    path: str
+    port_key: str | None  # the settings key of the backend's port
+    port: int  # used when port_key is None (components that are not deployed yet)
+    websocket: bool = False
+
+
+LOCATIONS = (
+    Location("prometheus", "/prometheus/", "prometheus_port", 9090),
+    Location("alertmanager", "/alertmanager/", "alertmanager_port", 9093),
+    Location("loki", "/loki/", None, 3100),
+    # Grafana's live features use websockets.
+    Location("grafana", "/", None, 3000, websocket=True),
+)
+
+
+def external_url(location: str) -> str:
+    """Where users reach a location: what Prometheus and Alertmanager put in their links."""
+    path = next(item.path for item in LOCATIONS if item.name == location)
+    return f"https://{host.data.domain}{path}"
+
+
+def prepare() -> None:
+    """What the nginx component needs before its site can pass ``nginx -t``."""
+    domain = host.data.domain
+    deb_packages(name="Install nginx and certbot", packages=["nginx", "certbot"])
+    files.directory(name=f"Create {ACME_WEBROOT}", path=ACME_WEBROOT, mode="0755")
+    placeholder_certificate(
+        name=f"Stand-in certificate for {domain} until certbot has one",
+        directory=tls_dir(),
+        common_name=domain,
+    )
+    # Debian's welcome page would answer every name but ours, on port 80 only.
+    default_site = files.link(name=f"Remove {DEFAULT_SITE}", path=DEFAULT_SITE, present=False)
+    systemd.service(
+        name="Reload nginx (default site removed)",
+        service=NGINX_UNIT,
+        reloaded=True,
+        _if=default_site.did_change,
+    )
+
+
+def component() -> Component:
+    """nginx's site and password files: recorded with each release, so rollback restores them."""
+    domain = host.data.domain
+    password_files = [
+        ConfigFile(
+            f"{HTPASSWD_DIR}/{location.name}",
+            htpasswd_file(location_passwords(location.name), realm=domain),
+            group=NGINX_GROUP,
+            secret=True,
+        )
+        for location in LOCATIONS
+    ]
+    site = render_template(
+        "nginx/site.conf.j2",
+        {
+            "domain": domain,
+            "acme_webroot": ACME_WEBROOT,
+            "tls_dir": tls_dir(),
+            "locations": [
+                {
+                    "path": location.path,
+                    "realm": f"{domain} {location.name}",
+                    "htpasswd": f"{HTPASSWD_DIR}/{location.name}",
+                    "port": backend_port(location),
+                    "websocket": location.websocket,
+                }
+                for location in LOCATIONS
+            ],
+        },
+    )
+    return Component(
+        name="nginx",
+        unit=NGINX_UNIT,
+        config_dirs=(ManagedDirectory(HTPASSWD_DIR, group=NGINX_GROUP),),
+        files=(
+            *password_files,
+            ConfigFile(SITE, site, validate=in_config_tree(SITE, "nginx -t -q"), mode="0644"),
+        ),
+    )
+
+
+def tls_dir() -> str:
+    return f"{TLS_ROOT}/{host.data.domain}"
+
+
+def certificate() -> None:
+    """certbot: the CA's trust bundle, the deploy hook, the certificate, the renewal timer."""
+    domain = host.data.domain
+    keep = installation().keep_backups
+    ca_bundle = host.data.acme_ca_bundle
+    for directory in (ACME_CA_BUNDLE, CERTBOT_DROP_IN, DEPLOY_HOOK):
+        parent = posixpath.dirname(directory)
+        files.directory(name=f"Create {parent}", path=parent, mode="0755")
+    if ca_bundle:
+        managed_config(
+            name=f"ACME server CA bundle {ACME_CA_BUNDLE}",
+            dest=ACME_CA_BUNDLE,
+            content=repo_path(ca_bundle).read_text(),
+            mode="0644",
+            keep_backups=keep,
+        )
+    drop_in = managed_config(
+        name=f"certbot renewal environment {CERTBOT_DROP_IN}",
+        dest=CERTBOT_DROP_IN,
+        content=render_template(
+            "certbot/certbot.service.d.conf.j2",
+            {"ca_bundle": ACME_CA_BUNDLE if ca_bundle else None},
+        ),
+        keep_backups=keep,
+    )
+    systemd.daemon_reload(name="Reload systemd units for certbot", _if=drop_in.did_change)
+    managed_config(
+        name=f"certbot deploy hook {DEPLOY_HOOK}",
+        dest=DEPLOY_HOOK,
+        content=render_template(
+            "certbot/deploy-hook.sh.j2", {"domain": domain, "tls_dir": tls_dir()}
+        ),
+        mode="0755",
+        keep_backups=keep,
+    )
+    acme_certificate(
+        name=f"Certificate for {domain} from {host.data.acme_directory_url}",
+        domain=domain,
+        email=host.data.acme_email,
+        directory_url=host.data.acme_directory_url,
+        webroot=ACME_WEBROOT,
+        deploy_hook=DEPLOY_HOOK,
+        ca_bundle=ACME_CA_BUNDLE if ca_bundle else None,
+    )
+    systemd.service(
+        name="Enable certbot's renewal timer", service="certbot.timer", running=True,
+        enabled=True,
+    )
+
+
+def backend_port(location: Location) -> int:
+    return host.data.get(location.port_key) if location.port_key else location.port
+
+
+def location_passwords(location: str) -> dict[str, str]:
+    """``{user: password}`` of the proxy users allowed into ``location``."""
+    store = repo_path(host.data.secrets_dir)
+    return {
+        user: secrets.read(secrets.proxy_password_name(user), store)
+        for user, locations in host.data.proxy_users.items()
+        if location in locations
+    }

@@ -1,0 +1,151 @@
+"""A UFW firewall that allows exactly the listed rules and denies every other inbound packet.
+
+Rules are compared in the form ``ufw show added`` prints them, so a host that already
+matches gets no command at all. Rules are added before any is removed and before the
+firewall is enabled, and the SSH rule is mandatory: a deploy cannot lock itself out.
+
+Example (a deploy file)::
+
+    from operations.firewall import FirewallRule, ufw_firewall
+    ufw_firewall(
+        name="Firewall",
+        rules=[FirewallRule(22, comment="ssh"), FirewallRule(9100, source="10.0.0.5")],
+        ssh_port=22,
+    )
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationError, operation
+from typing_extensions import override
+
+# ufw's word for the policy, by the iptables target /etc/default/ufw stores.
+POLICY_NAMES = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """Allow inbound ``proto`` traffic to ``port`` from ``source`` (None: from anywhere)."""
+
+    port: int
+    proto: str = "tcp"
+    source: str | None = None  # an address or network; None or a /0 network: anywhere
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        if "'" in self.comment:
+            raise ValueError(f"firewall rule comment {self.comment!r}: no quote characters")
+
+    @property
+    def ufw_source(self) -> str | None:
+        """The source as ufw stores it: a network without host bits, an address without /32."""
+        if self.source is None:
+            return None
+        network = ipaddress.ip_network(self.source, strict=False)
+        if network.prefixlen == 0:
+            return None
+        if network.prefixlen == network.max_prefixlen:
+            return str(network.network_address)
+        return str(network)
+
+    def spec(self) -> str:
+        """The rule as ``ufw show added`` prints it, without ``ufw`` and the comment."""
+        if self.ufw_source is None:
+            return f"allow {self.port}/{self.proto}"
+        return f"allow from {self.ufw_source} to any port {self.port} proto {self.proto}"
+
+    def added_line(self) -> str:
+        """The whole line ``ufw show added`` prints for this rule (it always quotes comments)."""
+        comment = f" comment '{self.comment}'" if self.comment else ""
+        return f"ufw {self.spec()}{comment}"
+
+    def covers_ssh(self, ssh_port: int) -> bool:
+        return self.port == ssh_port and self.proto == "tcp" and self.ufw_source is None
+
+
+class UfwState(FactBase[dict[str, Any]]):
+    """
+    Returns whether UFW is active, its default inbound/outbound policies and the rules
+    added to it (as ``ufw show added`` prints them; listed even while UFW is inactive).
+
+    .. code:: python
+
+        {"active": True, "incoming": "deny", "outgoing": "allow",
+         "rules": ["ufw allow 22/tcp comment 'ssh'"]}
+    """
+
+    requires_command = "ufw"
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"active": False, "incoming": None, "outgoing": None, "rules": []}
+
+    @override
+    def command(self) -> str:
+        return (
+            "ufw status | head -n 1;"
+            " grep -E '^DEFAULT_(INPUT|OUTPUT)_POLICY=' /etc/default/ufw;"
+            " ufw show added"
+        )
+
+    @override
+    def process(self, output: list[str]) -> dict[str, Any]:
+        state = self.default()
+        for line in output:
+            if line.startswith("Status:"):
+                state["active"] = line.split(":", 1)[1].strip() == "active"
+            elif line.startswith("DEFAULT_"):
+                key, value = line.split("=", 1)
+                direction = "incoming" if key == "DEFAULT_INPUT_POLICY" else "outgoing"
+                state[direction] = POLICY_NAMES.get(value.strip().strip('"'), value)
+            elif line.startswith("ufw "):
+                state["rules"].append(line.strip())
+        return state
+
+
+@operation()
+def ufw_firewall(rules: Sequence[FirewallRule], ssh_port: int):
+    """
+    Make UFW deny all inbound traffic but ``rules``, and enable it.
+
+    + rules: every inbound rule the host should have; other added rules are deleted
+    + ssh_port: the port this deploy connects to; a rule allowing it from anywhere must
+      be among ``rules``, or the operation fails before any command runs
+
+    Outbound traffic stays allowed. Established connections (this deploy's own SSH
+    session among them) survive enabling: UFW accepts related and established traffic.
+    """
+    if not any(rule.covers_ssh(ssh_port) for rule in rules):
+        raise OperationError(
+            f"no firewall rule allows SSH on port {ssh_port} from anywhere: refusing to "
+            "enable a firewall that would lock the deployer out"
+        )
+    state = host.get_fact(UfwState)
+    wanted = [rule.added_line() for rule in rules]
+    # The line `ufw show added` prints is also the command that adds the rule.
+    commands = [line for line in wanted if line not in state["rules"]]
+    commands += [
+        f"ufw delete {_without_comment(line.removeprefix('ufw '))}"
+        for line in state["rules"]
+        if line not in wanted
+    ]
+    if state["incoming"] != "deny":
+        commands.append("ufw default deny incoming")
+    if state["outgoing"] != "allow":
+        commands.append("ufw default allow outgoing")
+    if not state["active"]:
+        commands.append("ufw --force enable")
+    if not commands:
+        host.noop("the firewall allows exactly the listed rules")
+    yield from commands
+
+
+def _without_comment(spec: str) -> str:
+    """``ufw delete`` matches a rule by its spec alone."""
+    return spec.split(" comment ", 1)[0]
