@@ -1,8 +1,16 @@
-"""UFW on the observability server: SSH, HTTP and HTTPS in, nothing else."""
+"""UFW on every host: SSH, what the stack needs, the user's extra rules; nothing else in.
+
+The observability server takes HTTP and HTTPS (its proxy) from anywhere. A monitored host
+takes its exporters' scrapes from the observability server's address only.
+"""
 
 from __future__ import annotations
 
-from pyinfra import host
+import ipaddress
+import socket
+
+from pyinfra import host, inventory
+from pyinfra.api.exceptions import PyinfraError
 
 from operations.firewall import FirewallRule, ufw_firewall
 from operations.packages import deb_packages
@@ -18,5 +26,52 @@ def apply() -> None:
             FirewallRule(80, comment="observability-stack: http (ACME, redirect)"),
             FirewallRule(443, comment="observability-stack: https"),
         ]
+    else:
+        rules += [
+            FirewallRule(port, source=source, comment=f"observability-stack: {exporter}")
+            for exporter, port in exporter_ports().items()
+            for source in scrape_sources()
+        ]
+    rules += [
+        FirewallRule(
+            rule["port"],
+            proto=rule.get("proto", "tcp"),
+            source=rule.get("source"),
+            comment=rule.get("comment", ""),
+        )
+        for rule in host.data.firewall_extra_rules
+    ]
     deb_packages(name="Install ufw", packages=["ufw"])
     ufw_firewall(name="Firewall: deny inbound but the listed rules", rules=rules, ssh_port=ssh_port)
+
+
+def exporter_ports() -> dict[str, int]:
+    """The ports Prometheus scrapes on this host, by exporter."""
+    return {"node_exporter": host.data.node_exporter_port}
+
+
+def scrape_sources() -> list[str]:
+    """The addresses the observability servers of the inventory scrape from."""
+    sources = []
+    for server in inventory:
+        if "observability" not in server.groups:
+            continue
+        address = (
+            server.data.get("scrape_address") or server.data.get("ssh_hostname") or server.name
+        )
+        sources.append(_as_ip(address, server.name))
+    return sources
+
+
+def _as_ip(address: str, server: str) -> str:
+    try:
+        return str(ipaddress.ip_network(address, strict=False))
+    except ValueError:
+        pass
+    try:
+        return socket.gethostbyname(address)
+    except OSError as error:
+        raise PyinfraError(
+            f"{server}: cannot resolve {address!r} to open the firewall of {host.name} to "
+            f"its scrapes ({error}); set scrape_address in its data"
+        ) from error

@@ -2,8 +2,8 @@
 
     pyinfra inventories/lab.py deploys/site.py
 
-Every host runs node_exporter. The observability server adds its firewall, Prometheus and
-Alertmanager, and the TLS reverse proxy in front of them.
+Every host gets its firewall and node_exporter. The observability server adds Prometheus,
+Alertmanager and the TLS reverse proxy in front of them.
 """
 
 from pyinfra import host
@@ -18,8 +18,8 @@ from operations.releases import record_release
 check_host_data(host.name, set(host.groups), host.data.dict())
 observability_server = "observability" in host.groups
 
+firewall.apply()
 if observability_server:
-    firewall.apply()
     proxy.prepare()
 
 components = [node_exporter.component()]

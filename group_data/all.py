@@ -67,3 +67,8 @@ node_exporter_extra_flags = []
 releases_kept = 10
 # After a deploy, health must pass within this time or the deploy is rolled back.
 health_gate_timeout = "90s"
+# UFW on every host denies inbound traffic except SSH, what the stack itself needs (the
+# proxy's 80/443 on the observability server, scrapes from it on monitored hosts) and these:
+# {"port": 25, "proto": "tcp" (default) or "udp", "source": None (anywhere, default) or an
+# address/network, "comment": "why"}.
+firewall_extra_rules = []

@@ -154,6 +154,38 @@ def _proxy_users(value: Any) -> str | None:
     return None
 
 
+FIREWALL_RULE_KEYS = {"port", "proto", "source", "comment"}
+
+
+def _network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _firewall_rules(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "wrong type"
+    for rule in value:
+        if not isinstance(rule, dict) or "port" not in rule:
+            return f"{rule!r} is not a dict with a port"
+        unknown = set(rule) - FIREWALL_RULE_KEYS
+        if unknown:
+            return f"{rule!r} has unknown key {sorted(unknown)[0]!r}"
+        port = rule["port"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            return f"{rule!r}: port must be 1-65535"
+        if rule.get("proto", "tcp") not in ("tcp", "udp"):
+            return f"{rule!r}: proto must be tcp or udp"
+        if rule.get("source") is not None and not _network(rule["source"]):
+            return f"{rule!r}: source must be an address or network such as 198.51.100.0/24"
+        if "'" in str(rule.get("comment", "")):
+            return f"{rule!r}: no quote characters in comments"
+    return None
+
+
 PORT = _int_range(1, 65535, "a TCP port number 1-65535")
 DURATION_FIELD = _match(DURATION, "a Prometheus duration such as 30s, 5m, 15d")
 VERSION_FIELD = _match(VERSION, "a version such as 2.53.3 (no leading v)")
@@ -249,6 +281,16 @@ SCHEMA: dict[str, Field | Section] = {
     "acme_ca_bundle": Field(
         _optional_path, "a controller path to the ACME server's CA bundle, or None"
     ),
+    "firewall_extra_rules": Field(
+        _firewall_rules,
+        "a list of {'port': 80, 'proto': 'tcp' (or 'udp'), 'source': None (anywhere) or an "
+        "address/network, 'comment': '...'} allowed in besides SSH and the scrapes",
+    ),
+    "scrape_address": Field(
+        lambda v: None if v is None or (isinstance(v, str) and _network(v)) else "bad format",
+        "the address the observability server's scrapes come from as monitored hosts see "
+        "it (None: its ssh_hostname)",
+    ),
     "proxy_users": Field(
         _proxy_users,
         "a dict {user: [locations]}, locations from " + ", ".join(PROXY_LOCATIONS),
@@ -323,7 +365,7 @@ def _check_value(
 
 
 OPTIONAL_KEYS = frozenset(
-    {"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to", "purge"}
+    {"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to", "purge", "scrape_address"}
 )
 OBSERVABILITY_KEYS = frozenset(
     key

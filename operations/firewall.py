@@ -114,7 +114,8 @@ def ufw_firewall(rules: Sequence[FirewallRule], ssh_port: int):
     """
     Make UFW deny all inbound traffic but ``rules``, and enable it.
 
-    + rules: every inbound rule the host should have; other added rules are deleted
+    + rules: every inbound rule the host should have; other added rules are deleted; of
+      rules with the same port, protocol and source, the first one's comment is kept
     + ssh_port: the port this deploy connects to; a rule allowing it from anywhere must
       be among ``rules``, or the operation fails before any command runs
 
@@ -127,13 +128,17 @@ def ufw_firewall(rules: Sequence[FirewallRule], ssh_port: int):
             "enable a firewall that would lock the deployer out"
         )
     state = host.get_fact(UfwState)
-    wanted = [rule.added_line() for rule in rules]
-    # The line `ufw show added` prints is also the command that adds the rule.
-    commands = [line for line in wanted if line not in state["rules"]]
+    # One rule per spec: ufw keeps one, with the comment it was last given.
+    wanted: dict[str, str] = {}
+    for rule in rules:
+        wanted.setdefault(rule.spec(), rule.added_line())
+    # The line `ufw show added` prints is also the command that adds the rule; for a rule
+    # that exists with another comment, it updates the comment in place.
+    commands = [line for line in wanted.values() if line not in state["rules"]]
     commands += [
-        f"ufw delete {_without_comment(line.removeprefix('ufw '))}"
-        for line in state["rules"]
-        if line not in wanted
+        f"ufw delete {spec}"
+        for spec in dict.fromkeys(_spec_of(line) for line in state["rules"])
+        if spec not in wanted
     ]
     if state["incoming"] != "deny":
         commands.append("ufw default deny incoming")
@@ -146,6 +151,6 @@ def ufw_firewall(rules: Sequence[FirewallRule], ssh_port: int):
     yield from commands
 
 
-def _without_comment(spec: str) -> str:
-    """``ufw delete`` matches a rule by its spec alone."""
-    return spec.split(" comment ", 1)[0]
+def _spec_of(line: str) -> str:
+    """A ``ufw show added`` line without ``ufw`` and the comment (``ufw delete`` takes it)."""
+    return line.removeprefix("ufw ").split(" comment ", 1)[0]

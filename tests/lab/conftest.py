@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import runpy
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -155,3 +156,20 @@ def server_get(
         timeout=10,
         **kwargs,
     )
+
+
+def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """Run ``command`` on lab host ``name`` over SSH (``stdin`` fed to it)."""
+    return subprocess.run(
+        lab.ssh_argv(name, command),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def tcp_connects(source: str, target: str, port: int) -> bool:
+    """Whether a TCP connection from lab host ``source`` to ``target:port`` opens within 3 s."""
+    return on_host(source, f"timeout 3 bash -c 'exec 3<>/dev/tcp/{target}/{port}'").returncode == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets as token_source
 import socket
 import ssl
-import subprocess
 import warnings
 
 import pytest
@@ -24,9 +23,11 @@ from conftest import (
     PROXY_USER,
     address,
     deploy,
+    on_host,
     pebble_root_file,
     proxy_password,
     server_get,
+    tcp_connects,
 )
 from cryptography import x509
 from waiting import wait_until
@@ -54,17 +55,6 @@ def served_certificate(**context_options) -> x509.Certificate:
         return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
 
-def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        lab.ssh_argv(name, command),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def curl_from_outsider(path: str, password: str | None) -> int:
     """HTTP status of ``path`` fetched by curl on outsider, pebble's root trusted.
 
@@ -79,12 +69,6 @@ def curl_from_outsider(path: str, password: str | None) -> int:
     )
     assert result.returncode == 0, result.stderr
     return int(result.stdout)
-
-
-def tcp_connects(source: str, target: str, port: int) -> bool:
-    """Whether a TCP connection from host ``source`` to ``target:port`` opens within 3 s."""
-    result = on_host(source, f"timeout 3 bash -c 'exec 3<>/dev/tcp/{target}/{port}'")
-    return result.returncode == 0
 
 
 @pytest.fixture(scope="module")

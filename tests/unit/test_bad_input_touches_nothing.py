@@ -82,6 +82,14 @@ CASES = [
     ({"proxy_users": {"Admin User": ["prometheus"]}}, "bad user name 'Admin User'"),
     ({"proxy_users": {"admin": []}}, "user 'admin' needs a non-empty list of locations"),
     ({"proxy_users": {"bob": ["loki"]}}, "proxy_users.bob is set, but secret 'proxy_password_bob'"),
+    ({"firewall_extra_rules": [{"port": 0}]}, "{'port': 0}: port must be 1-65535"),
+    (
+        {"firewall_extra_rules": [{"port": 25, "source": "10.0.0.300"}]},
+        "source must be an address or network",
+    ),
+    ({"firewall_extra_rules": [{"port": 25, "prot": "udp"}]}, "has unknown key 'prot'"),
+    ({"firewall_extra_rules": {"port": 25}}, "firewall_extra_rules = {'port': 25}: wrong type"),
+    ({"scrape_address": "obs.internal"}, "scrape_address = 'obs.internal': bad format"),
 ]
 
 

@@ -239,3 +239,22 @@ def test_sources_are_written_as_ufw_stores_them(source, stored):
 def test_a_comment_with_a_quote_is_refused():
     with pytest.raises(ValueError, match="no quote characters"):
         FirewallRule(22, comment="it's ssh")
+
+
+def test_a_changed_comment_is_updated_in_place_never_deleted():
+    """ufw updates the comment of an existing rule when it is added again; deleting by spec
+    afterwards would remove the rule itself."""
+    renamed = [
+        FirewallRule(rule.port, rule.proto, rule.source, "renamed") if rule.port == 443 else rule
+        for rule in ACTIVE_RULES
+    ]
+    run = run_operation(ufw_firewall, host_state(ACTIVE_HOST), rules=renamed, ssh_port=22)
+    assert run.succeeded
+    assert operation_commands(run) == ["ufw allow 443/tcp comment 'renamed'"]
+
+
+def test_rules_with_the_same_spec_keep_the_first_comment_only():
+    duplicated = [*ACTIVE_RULES, FirewallRule(443, comment="a duplicate from the user")]
+    run = run_operation(ufw_firewall, host_state(ACTIVE_HOST), rules=duplicated, ssh_port=22)
+    assert run.succeeded
+    assert operation_commands(run) == []
