@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra import host
+from pyinfra.api import Host
+from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
@@ -22,8 +24,30 @@ def installation() -> Installation:
     )
 
 
+def agents_of(target: Host) -> list[str]:
+    """The agents monitored host ``target`` runs (none on other hosts)."""
+    if "monitored" not in target.groups:
+        return []
+    setting = target.data.agents
+    if setting != "auto":
+        return list(setting)
+    detected = target.data.get("detected_agents") or {}
+    if target.name not in detected:
+        raise PyinfraError(
+            f"{target.name}: agents = 'auto' needs detection first: deploy with "
+            "`invoke deploy`, or list the agents in its data"
+        )
+    return list(detected[target.name])
+
+
 def pinned(component: str) -> dict[str, str]:
     """``{"version": ..., "sha256": ...}`` pinned in ``releases``."""
+    if component not in host.data.releases:
+        raise PyinfraError(
+            f"{host.name} runs {component} but `releases` has no pin for it: add "
+            f"releases[{component!r}] = {{'version': ..., 'sha256': ...}} (group_data/all.py "
+            "has the defaults)"
+        )
     return dict(host.data.releases[component])
 
 

@@ -12,6 +12,7 @@ import socket
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
+from deploys.common import agents_of
 from operations.firewall import FirewallRule, ufw_firewall
 from operations.packages import deb_packages
 
@@ -47,7 +48,10 @@ def apply() -> None:
 
 def exporter_ports() -> dict[str, int]:
     """The ports Prometheus scrapes on this host, by exporter."""
-    return {"node_exporter": host.data.node_exporter_port}
+    ports = {"node_exporter": host.data.node_exporter_port}
+    if "nginx" in agents_of(host):
+        ports["nginx_exporter"] = host.data.nginx_exporter_port
+    return ports
 
 
 def scrape_sources() -> list[str]:

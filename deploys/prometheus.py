@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyinfra import host, inventory
 
-from deploys.common import daemon_unit, pinned
+from deploys.common import agents_of, daemon_unit, pinned
 from deploys.proxy import external_url
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
@@ -94,12 +94,19 @@ def component() -> Component:
 def rule_files() -> dict[str, str]:
     """Rendered rule files by name: the project's baseline plus the user's extra files."""
     context = {"alert_rules": host.data.alert_rules}
+    baseline = sorted((TEMPLATES_DIR / "prometheus" / "rules").glob("*.yml.j2"))
+    # An agent's rules only while some host runs it: the rest would never see data.
+    agents_in_use = sorted({agent for target in inventory for agent in agents_of(target)})
     rendered = {
         template.name.removesuffix(".j2"): render_template(
             f"prometheus/rules/{template.name}", context
         )
-        for template in sorted((TEMPLATES_DIR / "prometheus" / "rules").glob("*.yml.j2"))
+        for template in baseline
     }
+    for agent in agents_in_use:
+        rendered[f"{agent}.rules.yml"] = render_template(
+            f"prometheus/rules/agents/{agent}.rules.yml.j2", context
+        )
     for extra in host.data.get("prometheus_extra_rule_files") or []:
         path = repo_path(extra)
         rendered[Path(path).name] = path.read_text()
@@ -108,7 +115,7 @@ def rule_files() -> dict[str, str]:
 
 def scrape_jobs() -> dict[str, list[dict]]:
     """Targets per job, from the whole inventory (not only the hosts of this run)."""
-    node, prometheus, alertmanager = [], [], []
+    node, nginx, prometheus, alertmanager = [], [], [], []
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
@@ -117,10 +124,14 @@ def scrape_jobs() -> dict[str, list[dict]]:
         data = target_host.data
         labels = {"instance": target_host.name, "role": role, "env": data.environment}
         node.append({"address": f"{address}:{data.node_exporter_port}", "labels": labels})
+        if "nginx" in agents_of(target_host):
+            nginx.append({"address": f"{address}:{data.nginx_exporter_port}", "labels": labels})
         if role == "observability":
             # Scraped by the Prometheus on the same server, hence loopback.
             prometheus.append({"address": f"127.0.0.1:{data.prometheus_port}", "labels": labels})
             alertmanager.append(
                 {"address": f"127.0.0.1:{data.alertmanager_port}", "labels": labels}
             )
-    return {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
+    jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
+    # An agent's job only while some host runs it: its file_sd file goes with it.
+    return jobs | ({"nginx": nginx} if nginx else {})

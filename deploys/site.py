@@ -3,13 +3,21 @@
     pyinfra inventories/lab.py deploys/site.py
 
 Every host gets its firewall and node_exporter. The observability server adds Prometheus,
-Alertmanager and the TLS reverse proxy in front of them.
+Alertmanager and the TLS reverse proxy in front of them; a monitored host, its agents.
 """
 
 from pyinfra import host
 
-from deploys import alertmanager, firewall, node_exporter, prometheus, proxy
-from deploys.common import installation
+from deploys import (
+    alertmanager,
+    fail2ban,
+    firewall,
+    nginx_exporter,
+    node_exporter,
+    prometheus,
+    proxy,
+)
+from deploys.common import agents_of, installation
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
 from operations.component import converge
@@ -17,6 +25,7 @@ from operations.releases import record_release
 
 check_host_data(host.name, set(host.groups), host.data.dict())
 observability_server = "observability" in host.groups
+agents = agents_of(host)
 
 firewall.apply()
 if observability_server:
@@ -25,12 +34,19 @@ if observability_server:
 components = [node_exporter.component()]
 if observability_server:
     components += [prometheus.component(), alertmanager.component(), proxy.component()]
+if "nginx" in agents:
+    nginx_exporter.status_config()
+    components.append(nginx_exporter.component())
 
 for component in components:
     converge(component, installation())
 
 if observability_server:
     proxy.certificate()
+if "monitored" in host.groups:
+    if "nginx" not in agents:
+        nginx_exporter.remove()
+    fail2ban.apply(enabled="fail2ban" in agents)
 
 record_release(
     name="Record release",

@@ -8,39 +8,29 @@ site and password files go; nginx, certbot (and the certificate) and the firewal
 """
 
 from pyinfra import host
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
-from deploys import proxy
+from deploys import fail2ban, nginx_exporter, proxy
 from obsstack.components import COMPONENTS
 from obsstack.roles import services_for
+from operations.component import retire
 from operations.releases import STATE_DIR
 
 purge = bool(host.data.get("purge"))
 
 for service in reversed(services_for(host.groups)):
-    systemd.service(
-        name=f"Stop and disable {service.unit}",
-        service=service.unit,
-        running=False,
-        enabled=False,
+    retire(
+        service.component,
+        service.unit,
+        COMPONENTS[service.component].binaries,
+        config_dir=service.config_dir,
+        data_dir=service.data_dir if purge else None,
+        user=service.user if purge else None,
     )
-    unit_file = files.file(
-        name=f"Remove {service.unit}", path=f"/etc/systemd/system/{service.unit}", present=False
-    )
-    systemd.daemon_reload(name=f"Forget {service.unit}", _if=unit_file.did_change)
-    for binary in COMPONENTS[service.component].binaries:
-        files.link(
-            name=f"Remove /usr/local/bin/{binary}", path=f"/usr/local/bin/{binary}", present=False
-        )
-    files.directory(
-        name=f"Remove /opt/{service.component}", path=f"/opt/{service.component}", present=False
-    )
-    if service.config_dir:
-        files.directory(name=f"Remove {service.config_dir}", path=service.config_dir, present=False)
-    if purge:
-        files.directory(name=f"Purge {service.data_dir}", path=service.data_dir, present=False)
-        server.user(name=f"Remove user {service.user}", user=service.user, present=False)
-        server.group(name=f"Remove group {service.user}", group=service.user, present=False)
+
+if "monitored" in host.groups:
+    nginx_exporter.remove()
+    fail2ban.remove()
 
 if "observability" in host.groups:
     # nginx, certbot with its certificate, and the firewall stay: the server must not be

@@ -1,4 +1,4 @@
-"""Debian's builds of the Prometheus-family programs, for a chosen Debian release.
+"""Debian's builds of the release-archive programs (``obsstack.components``), per Debian release.
 
 GitHub release archives cannot be downloaded on the lab machines, but Debian ships real builds
 of the same programs. This module fetches those packages for a given Debian release
@@ -17,7 +17,8 @@ variable is set)::
     apt/            apt.conf, sources.list and apt's private state and cache
     debs/           the downloaded .deb files, one per package
     root/           the packages unpacked with ``dpkg-deb -x``
-    bin/            prometheus, promtool, alertmanager, amtool, node_exporter (symlinks)
+    bin/            prometheus, promtool, alertmanager, amtool, node_exporter,
+                    mysqld_exporter, blackbox_exporter, nginx-prometheus-exporter (symlinks)
     versions.json   {"prometheus": "2.53.3", ...}: the version each binary reports
     packages.json   {"prometheus": "2.53.3+ds1-2", ...}: the Debian package versions
 
@@ -45,6 +46,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from operations.facts import NGINX_0_PREFIX, parse_version
+
 DEFAULT_CACHE_ROOT = Path("/var/cache/obs-lab")
 CACHE_DIR = Path(os.environ.get("OBS_LAB_CACHE") or DEFAULT_CACHE_ROOT) / "debian"
 
@@ -65,6 +68,13 @@ class Program:
     name: str
     component: str
     package_path: str
+    # How the first line of its ``--version`` output starts, when not "NAME, version ".
+    banners: tuple[str, ...] = ()
+
+    @property
+    def version_banners(self) -> tuple[str, ...]:
+        """The starts of a ``--version`` line that name this program."""
+        return self.banners or (f"{self.name}, version ",)
 
 
 PROGRAMS = (
@@ -73,6 +83,15 @@ PROGRAMS = (
     Program("alertmanager", "alertmanager", "usr/bin/prometheus-alertmanager"),
     Program("amtool", "alertmanager", "usr/bin/amtool"),
     Program("node_exporter", "node_exporter", "usr/bin/prometheus-node-exporter"),
+    Program("mysqld_exporter", "mysqld_exporter", "usr/bin/prometheus-mysqld-exporter"),
+    Program("blackbox_exporter", "blackbox_exporter", "usr/bin/prometheus-blackbox-exporter"),
+    # Upstream's binary calls itself nginx_exporter since 1.0; bookworm has 0.11.
+    Program(
+        "nginx-prometheus-exporter",
+        "nginx_exporter",
+        "usr/bin/prometheus-nginx-exporter",
+        banners=("nginx_exporter, version ", NGINX_0_PREFIX),
+    ),
 )
 
 # The package shipping each program, checked with `apt-cache show` in each release:
@@ -84,6 +103,9 @@ PACKAGE_OF_PROGRAM: dict[str, dict[str, str]] = {
         "alertmanager": "prometheus-alertmanager",
         "amtool": "prometheus-alertmanager",
         "node_exporter": "prometheus-node-exporter",
+        "mysqld_exporter": "prometheus-mysqld-exporter",
+        "blackbox_exporter": "prometheus-blackbox-exporter",
+        "nginx-prometheus-exporter": "prometheus-nginx-exporter",
     },
     "trixie": {
         "prometheus": "prometheus",
@@ -91,11 +113,11 @@ PACKAGE_OF_PROGRAM: dict[str, dict[str, str]] = {
         "alertmanager": "prometheus-alertmanager",
         "amtool": "prometheus-alertmanager",
         "node_exporter": "prometheus-node-exporter",
+        "mysqld_exporter": "prometheus-mysqld-exporter",
+        "blackbox_exporter": "prometheus-blackbox-exporter",
+        "nginx-prometheus-exporter": "prometheus-nginx-exporter",
     },
 }
-
-# "alertmanager, version 0.28.1+ds (branch: debian/sid, revision: 0.28.1+ds-1)"
-VERSION_LINE = re.compile(r"^(?P<name>\S+), version v?(?P<version>\S+)")
 
 
 class DebianError(Exception):
@@ -322,7 +344,7 @@ def _component_versions(release: str, bin_dir: Path) -> dict[str, str]:
     """The version of each component; every binary of a component must report the same one."""
     versions: dict[str, str] = {}
     for program in PROGRAMS:
-        version = _reported_version(release, bin_dir / program.name, program.name)
+        version = _reported_version(release, bin_dir / program.name, program)
         known = versions.setdefault(program.component, version)
         if known != version:
             raise DebianError(
@@ -332,22 +354,27 @@ def _component_versions(release: str, bin_dir: Path) -> dict[str, str]:
     return versions
 
 
-def _reported_version(release: str, binary: Path, name: str) -> str:
-    """The upstream version in ``binary --version``, without Debian's "+ds" build suffix."""
+def _reported_version(release: str, binary: Path, program: Program) -> str:
+    """The upstream version in ``binary --version``, read as hosts read it (``parse_version``).
+
+    So Debian's "+ds1" build suffix is dropped, and the mirror files each binary under the
+    version a deploy will find it reports.
+    """
     result = subprocess.run(
         [str(binary), "--version"],
         capture_output=True, text=True, check=False, timeout=VERSION_TIMEOUT_SECONDS,
     )
-    # Older Prometheus-family builds print their version on stderr.
+    # Depending on their kingpin version, builds print it on stdout or on stderr.
     first_line = (result.stdout or result.stderr).partition("\n")[0]
-    match = VERSION_LINE.match(first_line)
-    if result.returncode != 0 or not match or match["name"] != name:
+    version = parse_version(first_line)
+    # The name guards against a mixed-up package path: promtool reports prometheus's version.
+    if result.returncode != 0 or not version or not first_line.startswith(program.version_banners):
+        expected = " or ".join(f"'{banner}X.Y.Z ...'" for banner in program.version_banners)
         raise DebianError(
             f"debian {release}: {binary} --version (exit {result.returncode}) printed "
-            f"{first_line!r}, expected '{name}, version X.Y.Z ...'"
+            f"{first_line!r}, expected {expected}"
         )
-    # Debian repacks upstream sources as e.g. 2.53.3+ds1; "+..." is build metadata (semver).
-    return match["version"].partition("+")[0]
+    return version
 
 
 @contextmanager

@@ -7,8 +7,13 @@ artifact source pointing at ``dest`` serves two real versions of each program::
 
     dest/prometheus/2.53.3/prometheus-2.53.3.linux-amd64.tar.gz
     dest/prometheus/2.53.3/sha256sums.txt          "<sha256>  prometheus-2.53.3.linux-amd64.tar.gz"
-    dest/alertmanager/0.28.1/...   dest/node_exporter/1.9.0/...
+    dest/alertmanager/0.28.1/...   dest/node_exporter/1.9.0/...   dest/mysqld_exporter/0.17.2/...
+    dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_linux_amd64.tar.gz
+    dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_checksums.txt
     dest/pins.json                                 {component: {version: sha256}}
+
+Each archive holds LICENSE, NOTICE (where the binaries come from) and the binaries, under a
+top directory or at the archive's root as upstream has them (``obsstack.components``).
 
 Archives are deterministic (sorted entries, owner root, fixed modes and mtimes, gzip without
 name or time), so the same Debian packages give the same sha256 on every run and machine
@@ -55,7 +60,7 @@ class MirrorError(Exception):
 
 @dataclass(frozen=True)
 class Member:
-    """A regular file of an archive: its name under the top directory, mode and content."""
+    """A regular file of an archive: its name (under the top directory, if any), mode, content."""
 
     name: str
     mode: int
@@ -90,7 +95,7 @@ def build_mirror(
                 )
             members = _component_members(release, component, version, bin_dir)
             # The Debian build time of the main binary: fixed for a given package.
-            mtime = int((bin_dir / component).stat().st_mtime)
+            mtime = int((bin_dir / COMPONENTS[component].binaries[0]).stat().st_mtime)
             sha256 = _write_release(dest, component, version, members, mtime, progress)
             pins.setdefault(component, {})[version] = sha256
     dest.mkdir(parents=True, exist_ok=True)
@@ -101,8 +106,8 @@ def build_mirror(
 
 def _component_members(release: str, component: str, version: str, bin_dir: Path) -> list[Member]:
     """LICENSE, NOTICE and the binaries, as in upstream's archive of ``component``."""
-    # Each component's main program is named after it and comes from its main package.
-    package = debian.package_of(release, component)
+    # The component's main program (its first binary) comes from its main package.
+    package = debian.package_of(release, COMPONENTS[component].binaries[0])
     doc_dir = debian.release_dir(release) / "root/usr/share/doc" / package
     license_file = doc_dir / "copyright"
     if not license_file.is_file():
@@ -140,23 +145,24 @@ def _write_release(
     mtime: int,
     progress: Callable[[str], None],
 ) -> str:
-    """Write the archive (unless it already holds ``members``) and its sha256sums.txt."""
+    """Write the archive (unless it already holds ``members``) and its checksum file."""
     spec = COMPONENTS[component]
     release_dir = dest / component / version
     archive = release_dir / spec.archive_name(version)
-    stem = spec.archive_stem(version)
-    if archive.exists() and _gunzipped_sha256(archive) == _tar_sha256(stem, members, mtime):
+    top = spec.top_directory(version)
+    if archive.exists() and _gunzipped_sha256(archive) == _tar_sha256(top, members, mtime):
         progress(f"mirror: {archive.name} is up to date")
     else:
         progress(f"mirror: packing {archive.name} ...")
         release_dir.mkdir(parents=True, exist_ok=True)
-        _write_archive(archive, stem, members, mtime)
+        _write_archive(archive, top, members, mtime)
     sha256 = sha256_of(archive)
-    _write_atomically(release_dir / spec.checksum_file, f"{sha256}  {archive.name}\n".encode())
+    sums = release_dir / spec.checksum_file(version)
+    _write_atomically(sums, f"{sha256}  {archive.name}\n".encode())
     return sha256
 
 
-def _write_archive(archive: Path, stem: str, members: list[Member], mtime: int) -> None:
+def _write_archive(archive: Path, top: str | None, members: list[Member], mtime: int) -> None:
     """Write via a temporary file in the same directory, so readers never see half an archive."""
     descriptor, partial = tempfile.mkstemp(dir=archive.parent, prefix=".partial-")
     try:
@@ -167,7 +173,7 @@ def _write_archive(archive: Path, stem: str, members: list[Member], mtime: int) 
                 filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
             ) as compressed,
         ):
-            _write_tar(compressed, stem, members, mtime)
+            _write_tar(compressed, top, members, mtime)
         os.chmod(partial, 0o644)
         os.replace(partial, archive)
     finally:
@@ -175,13 +181,15 @@ def _write_archive(archive: Path, stem: str, members: list[Member], mtime: int) 
             os.unlink(partial)
 
 
-def _write_tar(out: _Writable, stem: str, members: list[Member], mtime: int) -> None:
-    """The tar stream: the top directory, then ``members`` in order, all owned by root."""
+def _write_tar(out: _Writable, top: str | None, members: list[Member], mtime: int) -> None:
+    """The tar stream: the top directory if any, then ``members`` in order, all owned by root."""
+    prefix = f"{top}/" if top else ""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
-        tar.addfile(_tar_info(f"{stem}/", tarfile.DIRTYPE, 0o755, 0, mtime))
+        if top:
+            tar.addfile(_tar_info(prefix, tarfile.DIRTYPE, 0o755, 0, mtime))
         for member in members:
             with member.open() as content:
-                info = _tar_info(f"{stem}/{member.name}", tarfile.REGTYPE, member.mode,
+                info = _tar_info(f"{prefix}{member.name}", tarfile.REGTYPE, member.mode,
                                  member.size, mtime)
                 tar.addfile(info, content)
 
@@ -205,10 +213,10 @@ class _Sha256Writer:
         return len(data)
 
 
-def _tar_sha256(stem: str, members: list[Member], mtime: int) -> str:
+def _tar_sha256(top: str | None, members: list[Member], mtime: int) -> str:
     """The sha256 of the tar stream ``members`` would give, without writing it anywhere."""
     sink = _Sha256Writer()
-    _write_tar(sink, stem, members, mtime)
+    _write_tar(sink, top, members, mtime)
     return sink.digest.hexdigest()
 
 

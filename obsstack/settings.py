@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsstack.components import COMPONENTS
+from obsstack.roles import services_for
 
 Check = Callable[[Any], str | None]
 
@@ -135,6 +136,24 @@ def _https_url(value: Any) -> str | None:
     return None if HTTPS_URL.match(value) else "bad format"
 
 
+# What can be monitored on a monitored host besides the host itself (node_exporter); each
+# has its deploy in deploys/ and its rules in templates/prometheus/rules/<agent>.rules.yml.j2.
+AGENTS = ("nginx", "fail2ban")
+
+
+def _agents(value: Any) -> str | None:
+    if value == "auto":
+        return None
+    if not isinstance(value, list) or not all(isinstance(agent, str) for agent in value):
+        return "wrong type"
+    unknown = [agent for agent in value if agent not in AGENTS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], AGENTS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown agent {unknown[0]!r}{hint}"
+    return None
+
+
 # What the reverse proxy can put behind basic auth (paths and ports: deploys/proxy.py).
 PROXY_LOCATIONS = ("prometheus", "alertmanager", "grafana", "loki")
 PROXY_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -194,9 +213,14 @@ SHA256_FIELD = _match(SHA256, "64 lowercase hex characters (sha256 of the releas
 
 @dataclass(frozen=True)
 class Section:
-    """A dict-valued key: every field must be present (group data replaces whole keys)."""
+    """A dict-valued key: every field must be present (group data replaces whole keys).
+
+    In a ``partial`` section fields may be left out: ``missing_keys`` asks each host for
+    those its roles need.
+    """
 
     fields: Mapping[str, Field | Section]
+    partial: bool = False
 
 
 RELEASE = Section({"version": VERSION_FIELD, "sha256": SHA256_FIELD})
@@ -241,6 +265,23 @@ ALERT_RULES = Section(
         "clock_offset_warning_seconds": _number(0.001, 3600, "seconds such as 0.05"),
         "clock_skew_for": DURATION_FIELD,
         "systemd_unit_failed_for": DURATION_FIELD,
+        "nginx_down_for": DURATION_FIELD,
+        "nginx_dropped_connections_for": DURATION_FIELD,
+        "mysql_down_for": DURATION_FIELD,
+        "mysql_connections_warning_percent": PERCENT,
+        "mysql_too_many_connections_for": DURATION_FIELD,
+        "mysql_replication_stopped_for": DURATION_FIELD,
+        "mysql_replication_lag_warning_seconds": _number(1, 7 * 86400, "seconds such as 300"),
+        "mysql_replication_lag_for": DURATION_FIELD,
+        "php_fpm_max_children_reached_for": DURATION_FIELD,
+        "php_fpm_listen_queue_for": DURATION_FIELD,
+        "fail2ban_down_for": DURATION_FIELD,
+        "fail2ban_metrics_age_warning_seconds": _number(
+            60, 7 * 86400, "seconds such as 900 (several runs of the fail2ban metrics timer)"
+        ),
+        "probe_failed_for": DURATION_FIELD,
+        "tls_certificate_expiry_warning_days": _number(1, 365, "days such as 21"),
+        "tls_certificate_expiry_critical_days": _number(1, 365, "days such as 7"),
     }
 )
 
@@ -252,10 +293,12 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "artifact_cache_dir": Field(_optional_path, "a controller directory for downloaded archives"),
     "secrets_dir": Field(_optional_path, "a controller directory holding secret files (0700)"),
-    "releases": Section({name: RELEASE for name in COMPONENTS}),
+    "releases": Section({name: RELEASE for name in COMPONENTS}, partial=True),
     "config_backups_kept": _int_range(1, 1000, "how many config backups to keep, 1-1000"),
     "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,
+    "nginx_exporter_port": PORT,
+    "nginx_stub_status_port": PORT,
     "prometheus_port": PORT,
     "alertmanager_port": PORT,
     "prometheus_retention_time": DURATION_FIELD,
@@ -280,6 +323,13 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "acme_ca_bundle": Field(
         _optional_path, "a controller path to the ACME server's CA bundle, or None"
+    ),
+    "agents": Field(
+        _agents, "'auto' (detect installed services) or a list from " + ", ".join(AGENTS)
+    ),
+    "detected_agents": Field(
+        lambda v: None if isinstance(v, dict) else "wrong type",
+        "{host: [agents]} (set by invoke deploy when agents is 'auto')",
     ),
     "firewall_extra_rules": Field(
         _firewall_rules,
@@ -355,7 +405,7 @@ def _check_value(
     if not isinstance(value, dict):
         keys = ", ".join(field.fields)
         return [f"{source}: {dotted} = {value!r}: wrong type; expected a dict with {keys}"]
-    missing = [name for name in field.fields if name not in value]
+    missing = [] if field.partial else [name for name in field.fields if name not in value]
     problems = [f"{source}: {dotted} is missing {', '.join(missing)}"] if missing else []
     for sub_key, sub_value in value.items():
         problems.extend(
@@ -365,7 +415,14 @@ def _check_value(
 
 
 OPTIONAL_KEYS = frozenset(
-    {"artifact_cache_dir", "prometheus_extra_rule_files", "rollback_to", "purge", "scrape_address"}
+    {
+        "artifact_cache_dir",
+        "prometheus_extra_rule_files",
+        "rollback_to",
+        "purge",
+        "scrape_address",
+        "detected_agents",
+    }
 )
 OBSERVABILITY_KEYS = frozenset(
     key
@@ -380,6 +437,15 @@ def missing_keys(name: str, groups: set[str], data: Mapping[str, Any]) -> list[s
     if "observability" not in groups:
         needed -= OBSERVABILITY_KEYS
     missing = sorted(needed - set(data))
+    releases = data.get("releases")
+    # Pins only for what the host runs: a component added to the registry later does not
+    # invalidate a `releases` written before it.
+    if isinstance(releases, dict):
+        missing += [
+            f"releases.{service.component}"
+            for service in services_for(groups)
+            if service.component not in releases
+        ]
     if not missing:
         return []
     return [f"data of host {name}: missing {', '.join(missing)} (group_data/all.py defines them)"]

@@ -19,11 +19,12 @@ Example (a deploy file)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyinfra import host
-from pyinfra.operations import files
+from pyinfra.operations import files, server, systemd
 
 from operations.config import managed_config
 from operations.facts import FileNames
@@ -171,3 +172,35 @@ def _remove_unlisted(component: Component) -> list:
                     files.file(name=f"Remove unmanaged {path}", path=path, present=False)
                 )
     return removals
+
+
+def retire(
+    component: str,
+    unit: str,
+    binaries: Sequence[str],
+    config_dir: str | None = None,
+    data_dir: str | None = None,
+    user: str | None = None,
+) -> None:
+    """Stop and remove a release-archive daemon: unit, binaries, versions, configs.
+
+    ``data_dir`` and ``user`` are removed too when given (a purge); otherwise they stay, so
+    that installing it again picks up where it left off.
+    """
+    systemd.service(name=f"Stop and disable {unit}", service=unit, running=False, enabled=False)
+    unit_file = files.file(
+        name=f"Remove {unit}", path=f"/etc/systemd/system/{unit}", present=False
+    )
+    systemd.daemon_reload(name=f"Forget {unit}", _if=unit_file.did_change)
+    for binary in binaries:
+        files.link(
+            name=f"Remove /usr/local/bin/{binary}", path=f"/usr/local/bin/{binary}", present=False
+        )
+    files.directory(name=f"Remove /opt/{component}", path=f"/opt/{component}", present=False)
+    if config_dir:
+        files.directory(name=f"Remove {config_dir}", path=config_dir, present=False)
+    if data_dir:
+        files.directory(name=f"Purge {data_dir}", path=data_dir, present=False)
+    if user:
+        server.user(name=f"Remove user {user}", user=user, present=False)
+        server.group(name=f"Remove group {user}", group=user, present=False)

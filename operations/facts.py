@@ -14,15 +14,34 @@ import re
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from typing_extensions import override
 
-# Prometheus-family programs print "NAME, version 2.53.3 (branch: ...)"; Debian builds add
-# "+ds1" build metadata, which semver says carries no version meaning, so it is dropped.
+# Prometheus-family programs (and nginx-prometheus-exporter since 1.0) print "NAME, version
+# 2.53.3 (branch: ...)"; Debian builds add "+ds1" build metadata, which semver says carries no
+# version meaning, so it is dropped.
 VERSION_PATTERN = re.compile(r"\bversion v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)(?:\+\S*)?")
+# nginx-prometheus-exporter before 1.0 printed "NGINX Prometheus Exporter version=0.11.0 commit=
+# ...". Debian's build put its package version there ("0.11.0-1+b4"), and those upstream
+# releases had no pre-releases, so whatever follows X.Y.Z is Debian's revision.
+NGINX_0_PREFIX = "NGINX Prometheus Exporter version="
+NGINX_0_PATTERN = re.compile(rf"^{NGINX_0_PREFIX}(\d+\.\d+\.\d+)")
 
 
 def parse_version(output: str) -> str | None:
     """The version in a ``--version`` line, without build metadata; None when there is none."""
-    match = VERSION_PATTERN.search(output)
+    match = NGINX_0_PATTERN.match(output) or VERSION_PATTERN.search(output)
     return match.group(1) if match else None
+
+
+def version_line_regex(version: str) -> str:
+    """A ``grep -E`` pattern for a ``--version`` line that ``parse_version`` reads as ``version``.
+
+    For checks that run on the host, where the Python parser is not available.
+    """
+    # Versions are digits, letters, dots and hyphens (obsstack.settings): only "." is special.
+    escaped = version.replace(".", r"\.")
+    pattern = rf"version v?{escaped}([+ ]|$)"
+    if "-" not in version:  # the pre-1.0 nginx form only ever gives X.Y.Z (NGINX_0_PATTERN)
+        pattern += rf"|^{NGINX_0_PREFIX}{escaped}([-+ ]|$)"
+    return pattern
 
 
 class InstalledVersion(FactBase[str | None]):

@@ -28,7 +28,7 @@ from pyinfra.facts.files import Link
 
 from obsstack.artifacts import ArtifactError, fetch_archive
 from obsstack.components import COMPONENTS
-from operations.facts import InstalledVersion
+from operations.facts import InstalledVersion, version_line_regex
 
 INSTALL_ROOT = "/opt"
 BIN_DIR = "/usr/local/bin"
@@ -45,7 +45,7 @@ def release(
     bin_dir: str = BIN_DIR,
 ):
     """
-    Install a pinned upstream release of a Prometheus-family program and make it active.
+    Install a pinned upstream release of a program (``COMPONENTS``) and make it active.
 
     + component: a key of ``obsstack.components.COMPONENTS`` (e.g. ``prometheus``)
     + version: the pinned version, as the binary reports it with ``--version``
@@ -74,7 +74,7 @@ def release(
 
     if needs_archive(component, version, install_root):
         archive = _verified_archive(component, version, sha256, source, cache_dir)
-        yield from _install_archive(archive, spec.archive_stem(version), version_dir, sha256)
+        yield from _install_archive(archive, spec.top_directory(version), version_dir, sha256)
         yield _check_reported_version(f"{version_dir}/{primary}", version)
 
     for binary in spec.binaries:
@@ -112,19 +112,25 @@ def _link_points_to(path: str, target: str) -> bool:
     return bool(link) and link.get("link_target") == target
 
 
-def _install_archive(archive: Path, stem: str, version_dir: str, sha256: str):
-    """Upload, re-verify and unpack into a staging dir, then rename it into place."""
+def _install_archive(archive: Path, top_directory: str | None, version_dir: str, sha256: str):
+    """Upload, re-verify and unpack into a staging dir, then rename it into place.
+
+    The version directory gets the files under the archive's top directory, or all of its
+    files when they sit at its root (goreleaser's archives).
+    """
     parent = str(Path(version_dir).parent)
     remote_archive = f"{parent}/.{archive.name}"
     staging = f"{version_dir}.partial"
     yield StringCommand(f"install -d -m 0755 -o root -g root {shlex.quote(parent)}")
     yield FileUploadCommand(str(archive), remote_archive, remote_temp_filename=remote_archive)
     q_archive, q_staging, q_dir = map(shlex.quote, (remote_archive, staging, version_dir))
+    unpack = ["tar", "-xzf", remote_archive, "-C", staging, "--no-same-owner"]
+    if top_directory:
+        unpack += ["--strip-components=1", f"{top_directory}/"]
     yield StringCommand(
         f"echo {sha256}'  '{q_archive} | sha256sum --check --quiet"
         f" && rm -rf {q_staging} && mkdir -m 0755 {q_staging}"
-        f" && tar -xzf {q_archive} -C {q_staging} --strip-components=1 --no-same-owner"
-        f" {shlex.quote(stem)}/"
+        f" && {shlex.join(unpack)}"
         f" && chown -R root:root {q_staging}"
         f" && rm -rf {q_dir} && mv -T {q_staging} {q_dir}"
         f" && rm -f {q_archive}"
@@ -134,7 +140,7 @@ def _install_archive(archive: Path, stem: str, version_dir: str, sha256: str):
 def _check_reported_version(binary: str, version: str) -> StringCommand:
     """Fail before the switch if the unpacked binary does not run or reports another version."""
     q_binary = shlex.quote(binary)
-    pattern = shlex.quote(r"version v?" + version.replace(".", r"\.") + r"([+ ]|$)")
+    pattern = shlex.quote(version_line_regex(version))
     return StringCommand(
         f"{q_binary} --version 2>&1 | head -n 1 | grep -Eq {pattern}"
         f" || {{ echo {q_binary} does not report version {shlex.quote(version)} >&2; exit 1; }}"

@@ -20,7 +20,9 @@ import yaml
 from obsstack.render import TEMPLATES_DIR, render_template
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-RULE_TEMPLATES = sorted((TEMPLATES_DIR / "prometheus" / "rules").glob("*.yml.j2"))
+RULES_DIR = TEMPLATES_DIR / "prometheus" / "rules"
+# The baseline rules and every agent's (agents/: deployed where some host runs the agent).
+RULE_TEMPLATES = sorted(RULES_DIR.rglob("*.yml.j2"))
 RULE_TESTS = sorted((Path(__file__).parent / "rules").glob("*.test.yml"))
 
 
@@ -33,7 +35,8 @@ def render_rules(thresholds: dict[str, Any], directory: Path) -> list[Path]:
     rendered = []
     for template in RULE_TEMPLATES:
         path = directory / template.name.removesuffix(".j2")
-        text = render_template(f"prometheus/rules/{template.name}", {"alert_rules": thresholds})
+        relative = template.relative_to(TEMPLATES_DIR).as_posix()
+        text = render_template(relative, {"alert_rules": thresholds})
         path.write_text(text)
         rendered.append(path)
     return rendered

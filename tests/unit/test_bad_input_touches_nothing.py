@@ -90,6 +90,8 @@ CASES = [
     ({"firewall_extra_rules": [{"port": 25, "prot": "udp"}]}, "has unknown key 'prot'"),
     ({"firewall_extra_rules": {"port": 25}}, "firewall_extra_rules = {'port': 25}: wrong type"),
     ({"scrape_address": "obs.internal"}, "scrape_address = 'obs.internal': bad format"),
+    ({"agents": ["fail2bna"]}, "unknown agent 'fail2bna' (did you mean 'fail2ban'?)"),
+    ({"agents": "yes"}, "agents = 'yes': wrong type; expected 'auto' (detect installed"),
 ]
 
 

@@ -19,6 +19,8 @@ from obsstack import debian
 from obsstack.artifacts import sha256_of
 from obsstack.components import COMPONENTS
 from obsstack.mirror import build_mirror
+from obsstack.settings import check_data
+from operations.facts import parse_version
 
 RELEASES = ("bookworm", "trixie")
 PROBE_URL = f"{debian.DEBIAN_MIRROR}/debian/dists/trixie/Release.gpg"
@@ -63,9 +65,18 @@ def _all_archives(dest: Path, pins: dict[str, dict[str, str]]) -> list[Path]:
 
 def test_mirror_holds_two_versions_of_each_component(mirror):
     _, pins = mirror
-    assert set(pins) == {"prometheus", "alertmanager", "node_exporter"}
+    assert set(pins) == set(COMPONENTS)
     for component, versions in pins.items():
         assert len(versions) == 2, f"{component}: {versions}"
+
+
+def test_mirror_pins_are_valid_releases_settings(mirror):
+    # Debian's revisions and "+ds" suffixes must not leak into the versions: the lab pins these.
+    _, pins = mirror
+    for component, versions in pins.items():
+        for version, sha256 in versions.items():
+            releases = {component: {"version": version, "sha256": sha256}}
+            assert check_data({"releases": releases}, "mirror") == []
 
 
 def test_prometheus_versions_differ_between_releases(mirror):
@@ -80,14 +91,17 @@ def test_archives_have_upstream_layout_owner_and_modes(mirror):
     for component, versions in pins.items():
         spec = COMPONENTS[component]
         for version in versions:
-            stem = spec.archive_stem(version)
+            top = spec.top_directory(version)
+            prefix = f"{top}/" if top else ""
             with tarfile.open(_archive(dest, component, version)) as tar:
                 members = {member.name: member for member in tar.getmembers()}
             files = {"LICENSE", "NOTICE", *spec.binaries}
-            assert set(members) == {stem} | {f"{stem}/{name}" for name in files}
-            assert members[stem].isdir() and members[stem].mode == 0o755
+            directories = {top} if top else set()
+            assert set(members) == directories | {f"{prefix}{name}" for name in files}
+            if top:
+                assert members[top].isdir() and members[top].mode == 0o755
             for name in files:
-                member = members[f"{stem}/{name}"]
+                member = members[f"{prefix}{name}"]
                 assert member.isreg()
                 assert member.mode == (0o755 if name in spec.binaries else 0o644), name
             for member in members.values():
@@ -95,21 +109,32 @@ def test_archives_have_upstream_layout_owner_and_modes(mirror):
                 assert owner == (0, 0, "root", "root"), member.name
 
 
+def test_nginx_exporter_archives_are_goreleaser_shaped(mirror):
+    dest, pins = mirror
+    for version in pins["nginx_exporter"]:
+        archive = _archive(dest, "nginx_exporter", version)
+        assert archive.name == f"nginx-prometheus-exporter_{version}_linux_amd64.tar.gz"
+        assert (archive.parent / f"nginx-prometheus-exporter_{version}_checksums.txt").is_file()
+        with tarfile.open(archive) as tar:
+            assert "nginx-prometheus-exporter" in tar.getnames()
+
+
 def test_packed_binaries_report_the_version_they_are_filed_under(mirror, tmp_path):
     dest, pins = mirror
     for component, versions in pins.items():
         spec = COMPONENTS[component]
         for version in versions:
+            unpacked = tmp_path / component / version
             with tarfile.open(_archive(dest, component, version)) as tar:
-                tar.extractall(tmp_path, filter="data")
+                tar.extractall(unpacked, filter="data")
             for binary in spec.binaries:
-                path = tmp_path / spec.archive_stem(version) / binary
+                path = unpacked / (spec.top_directory(version) or "") / binary
                 result = subprocess.run(
                     [str(path), "--version"], capture_output=True, text=True, check=True
                 )
                 first_line = (result.stdout or result.stderr).splitlines()[0]
-                # Debian builds append build metadata: "prometheus, version 2.53.3+ds1 (...)".
-                assert first_line.startswith(f"{binary}, version {version}"), first_line
+                # Read as a deploy reads it; Debian builds append "+ds1" and the like.
+                assert parse_version(first_line) == version, first_line
 
 
 def test_sha256sums_and_pins_match_the_archives(mirror):
@@ -119,7 +144,7 @@ def test_sha256sums_and_pins_match_the_archives(mirror):
         for version, sha256 in versions.items():
             archive = _archive(dest, component, version)
             assert sha256_of(archive) == sha256
-            sums = (archive.parent / COMPONENTS[component].checksum_file).read_text()
+            sums = (archive.parent / COMPONENTS[component].checksum_file(version)).read_text()
             assert sums == f"{sha256}  {archive.name}\n"
 
 
@@ -159,6 +184,9 @@ def test_extracted_binaries_are_reused_without_apt(debian_available):
     for release in RELEASES:
         bin_dir = debian.extract_binaries(release, progress=messages.append)
         names = {path.name for path in bin_dir.iterdir()}
-        assert names == {"prometheus", "promtool", "alertmanager", "amtool", "node_exporter"}
+        assert names == {
+            "prometheus", "promtool", "alertmanager", "amtool", "node_exporter",
+            "mysqld_exporter", "blackbox_exporter", "nginx-prometheus-exporter",
+        }
     assert messages == []
     assert time.monotonic() - started < 5

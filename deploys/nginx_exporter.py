@@ -1,0 +1,77 @@
+"""nginx agent: nginx's stub_status on loopback, read by nginx-prometheus-exporter.
+
+The status location is a server of its own on 127.0.0.1, in a conf.d file of ours, checked
+with ``nginx -t`` against the whole configuration before it goes live: the user's sites are
+never edited and a broken status file never replaces a working one.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, systemd
+
+from deploys.common import daemon_unit, installation, pinned
+from obsstack.components import COMPONENTS
+from obsstack.render import render_template
+from operations.component import Component, retire
+from operations.config import in_config_tree, managed_config
+
+USER = "nginx-exp"
+UNIT = "nginx_exporter.service"
+STATUS_CONFIG = "/etc/nginx/conf.d/observability-stack-status.conf"
+STATUS_PATH = "/stub_status"
+
+
+def status_config() -> None:
+    """The stub_status server nginx must have before the exporter can read it."""
+    config = managed_config(
+        name=f"nginx agent: {STATUS_CONFIG}",
+        dest=STATUS_CONFIG,
+        content=render_template(
+            "nginx/status.conf.j2",
+            {"port": host.data.nginx_stub_status_port, "path": STATUS_PATH},
+        ),
+        validate=in_config_tree(STATUS_CONFIG, "nginx -t -q"),
+        mode="0644",
+        keep_backups=installation().keep_backups,
+    )
+    _reload_nginx(config)
+
+
+def component() -> Component:
+    scrape_uri = f"http://127.0.0.1:{host.data.nginx_stub_status_port}{STATUS_PATH}"
+    return Component(
+        name="nginx_exporter",
+        **pinned("nginx_exporter"),
+        user=USER,
+        home="/var/lib/nginx_exporter",
+        unit=UNIT,
+        unit_text=daemon_unit(
+            description="nginx-prometheus-exporter (nginx's stub_status as metrics)",
+            documentation="https://github.com/nginx/nginx-prometheus-exporter",
+            user=USER,
+            exec_start=[
+                "/usr/local/bin/nginx-prometheus-exporter",
+                f"--nginx.scrape-uri={scrape_uri}",
+                f"--web.listen-address=:{host.data.nginx_exporter_port}",
+            ],
+            read_write_paths=[],
+            reload_signal=None,
+        ),
+    )
+
+
+def remove() -> None:
+    """No nginx agent: no exporter, no status server."""
+    retire("nginx_exporter", UNIT, COMPONENTS["nginx_exporter"].binaries)
+    _reload_nginx(files.file(name=f"Remove {STATUS_CONFIG}", path=STATUS_CONFIG, present=False))
+
+
+def _reload_nginx(change: OperationMeta) -> None:
+    systemd.service(
+        name="Reload nginx (status server changed)",
+        service="nginx.service",
+        reloaded=True,
+        _if=change.did_change,
+    )

@@ -1,0 +1,75 @@
+"""Upstream's archive names per release tool, and which pins a host needs."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from obsstack.artifacts import archive_location
+from obsstack.components import COMPONENTS
+from obsstack.settings import check_data, missing_keys
+
+REPO = Path(__file__).resolve().parents[2]
+PINS = runpy.run_path(str(REPO / "group_data" / "all.py"))["releases"]
+
+
+@pytest.mark.parametrize(
+    ("component", "version", "archive", "top", "checksums"),
+    [
+        (
+            "prometheus", "3.14.0", "prometheus-3.14.0.linux-amd64.tar.gz",
+            "prometheus-3.14.0.linux-amd64", "sha256sums.txt",
+        ),
+        (
+            "mysqld_exporter", "0.20.0", "mysqld_exporter-0.20.0.linux-amd64.tar.gz",
+            "mysqld_exporter-0.20.0.linux-amd64", "sha256sums.txt",
+        ),
+        (
+            "blackbox_exporter", "0.28.0", "blackbox_exporter-0.28.0.linux-amd64.tar.gz",
+            "blackbox_exporter-0.28.0.linux-amd64", "sha256sums.txt",
+        ),
+        # goreleaser's defaults: underscores, files at the archive's root, named checksums.
+        (
+            "nginx_exporter", "1.5.3", "nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz",
+            None, "nginx-prometheus-exporter_1.5.3_checksums.txt",
+        ),
+    ],
+)
+def test_archive_names_follow_upstream(component, version, archive, top, checksums):
+    spec = COMPONENTS[component]
+    assert spec.archive_name(version) == archive
+    assert spec.top_directory(version) == top
+    assert spec.checksum_file(version) == checksums
+
+
+def test_nginx_exporter_downloads_from_the_nginx_organisation():
+    assert archive_location("nginx_exporter", "1.5.3", "github") == (
+        "https://github.com/nginx/nginx-prometheus-exporter/releases/download/v1.5.3/"
+        "nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz"
+    )
+    assert archive_location("nginx_exporter", "1.4.1", "/srv/mirror") == (
+        "/srv/mirror/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_linux_amd64.tar.gz"
+    )
+
+
+def test_the_shipped_pins_cover_every_component_and_are_valid():
+    assert set(PINS) == set(COMPONENTS)
+    assert check_data({"releases": PINS}, "group_data/all.py") == []
+
+
+def test_releases_written_before_the_exporters_existed_stay_valid():
+    # A lab mirror built before, or a user's own pins: only the original three components.
+    older = {name: PINS[name] for name in ("prometheus", "alertmanager", "node_exporter")}
+    assert check_data({"releases": older}, "group_data/all.py") == []
+    problems = missing_keys("obs", {"observability"}, {"releases": older})
+    assert not any("releases." in problem for problem in problems), problems
+
+
+def test_a_host_must_pin_what_its_roles_run():
+    only_node = {"node_exporter": PINS["node_exporter"]}
+    [problem] = missing_keys("obs", {"observability"}, {"releases": only_node})
+    assert "releases.prometheus" in problem and "releases.alertmanager" in problem
+    monitored = missing_keys("web1", {"monitored"}, {"releases": only_node})
+    assert not any("releases." in problem for problem in monitored), monitored
