@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pyinfra import host, inventory
 
+from deploys import blackbox_exporter
 from deploys.common import agents_of, daemon_unit, pinned
 from deploys.proxy import external_url
 from obsstack.inventory import repo_path
@@ -39,6 +40,17 @@ def component() -> Component:
         )
         for job, targets in jobs.items()
     ]
+    if blackbox_exporter.wanted():
+        probes = [
+            {"address": url, "labels": {"env": host.data.environment}}
+            for url in host.data.blackbox_targets
+        ]
+        files.append(
+            ConfigFile(
+                f"{FILE_SD_DIR}/blackbox.yml",
+                render_template("prometheus/file_sd.yml.j2", {"targets": probes}),
+            )
+        )
     files.append(
         ConfigFile(
             f"{CONFIG_DIR}/prometheus.yml",
@@ -54,6 +66,9 @@ def component() -> Component:
                         {"name": job, "metrics_path": ROUTE_PREFIXES.get(job, "") + "/metrics"}
                         for job in jobs
                     ],
+                    "blackbox_address": (
+                        blackbox_exporter.address() if blackbox_exporter.wanted() else None
+                    ),
                 },
             ),
             validate=f"{PROMTOOL} check config {{path}}",
@@ -103,7 +118,7 @@ def rule_files() -> dict[str, str]:
         )
         for template in baseline
     }
-    for agent in agents_in_use:
+    for agent in agents_in_use + (["blackbox"] if blackbox_exporter.wanted() else []):
         rendered[f"{agent}.rules.yml"] = render_template(
             f"prometheus/rules/agents/{agent}.rules.yml.j2", context
         )

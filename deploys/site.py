@@ -10,6 +10,7 @@ from pyinfra import host
 
 from deploys import (
     alertmanager,
+    blackbox_exporter,
     fail2ban,
     firewall,
     nginx_exporter,
@@ -34,6 +35,8 @@ if observability_server:
 components = [node_exporter.component()]
 if observability_server:
     components += [prometheus.component(), alertmanager.component(), proxy.component()]
+    if blackbox_exporter.wanted():
+        components.append(blackbox_exporter.component())
 if "nginx" in agents:
     nginx_exporter.status_config()
     components.append(nginx_exporter.component())
@@ -43,6 +46,8 @@ for component in components:
 
 if observability_server:
     proxy.certificate()
+    if not blackbox_exporter.wanted():
+        blackbox_exporter.remove()
 if "monitored" in host.groups:
     if "nginx" not in agents:
         nginx_exporter.remove()

@@ -10,7 +10,7 @@ site and password files go; nginx, certbot (and the certificate) and the firewal
 from pyinfra import host
 from pyinfra.operations import files, systemd
 
-from deploys import fail2ban, nginx_exporter, proxy
+from deploys import blackbox_exporter, fail2ban, nginx_exporter, proxy
 from obsstack.components import COMPONENTS
 from obsstack.roles import services_for
 from operations.component import retire
@@ -33,6 +33,7 @@ if "monitored" in host.groups:
     fail2ban.remove()
 
 if "observability" in host.groups:
+    blackbox_exporter.remove()
     # nginx, certbot with its certificate, and the firewall stay: the server must not be
     # left open, and another site may use them.
     site = files.file(name=f"Remove {proxy.SITE}", path=proxy.SITE, present=False)

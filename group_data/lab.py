@@ -39,3 +39,7 @@ domain = _lab.LAB_DOMAIN
 acme_email = "ops@lab.test"
 acme_directory_url = _labdata.ACME_DIRECTORY_URL
 acme_ca_bundle = str(_labdata.ACME_CA_BUNDLE)
+
+# The lab's blackbox probes: the server's public health endpoint, over TLS from pebble.
+blackbox_targets = [f"https://{_lab.LAB_DOMAIN}/healthz"]
+blackbox_ca_file = str(_labdata.PEBBLE_ROOT_FILE)

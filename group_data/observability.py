@@ -39,6 +39,13 @@ acme_email = "ops@example.com"
 acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory"
 # A CA bundle (controller path) to trust the ACME server's own HTTPS with; None = system CAs.
 acme_ca_bundle = None
+# URLs blackbox_exporter probes from this server (HTTP 2xx expected, TLS verified); alerts
+# when one fails or its certificate nears expiry. https://<domain>/healthz answers without
+# a login. Empty: no blackbox_exporter.
+blackbox_targets = []
+# A CA bundle (controller path) the probes trust besides the system's, or None.
+blackbox_ca_file = None
+blackbox_exporter_port = 9115
 # Who may open what behind the proxy: {user: [locations]}, locations from prometheus
 # (/prometheus/), alertmanager (/alertmanager/), grafana (/) and loki (/loki/, log push).
 # Each user's password is the secret "proxy_password_<user>": `invoke secrets.init`

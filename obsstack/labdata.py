@@ -47,6 +47,7 @@ SECRETS_DIR = lab.STATE_DIR / "secrets"
 LAB_INVENTORY = "inventories/lab.py"
 ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
 PEBBLE_CONFIG = lab.STATE_DIR / "pebble" / "config.json"
+PEBBLE_ROOT_FILE = lab.STATE_DIR / "pebble" / "root.pem"
 ACME_PORT = 14000
 ACME_MANAGEMENT_PORT = 15000
 ACME_DIRECTORY_URL = f"https://{lab.GATEWAY}:{ACME_PORT}/dir"
@@ -230,6 +231,8 @@ def start_pebble() -> None:
     config = pebble_config(ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY))
     PEBBLE_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     PEBBLE.start()
+    # For what must trust pebble's certificates from a file (the lab's blackbox probes).
+    PEBBLE_ROOT_FILE.write_text(pebble_root())
 
 
 def stop_daemons() -> None:

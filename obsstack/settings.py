@@ -33,6 +33,7 @@ LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({LABEL}\.)*{LABEL}$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 FLAG = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9._-]*(=\S+)?$")
+HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
 HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
 SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
@@ -298,6 +299,18 @@ SCHEMA: dict[str, Field | Section] = {
     "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,
     "nginx_exporter_port": PORT,
+    "blackbox_exporter_port": PORT,
+    "blackbox_targets": Field(
+        lambda v: (
+            None
+            if isinstance(v, list) and all(isinstance(u, str) and HTTP_URL.match(u) for u in v)
+            else "bad format"
+        ),
+        "a list of http:// or https:// URLs to probe, e.g. ['https://www.yourcompany.tld/']",
+    ),
+    "blackbox_ca_file": Field(
+        _optional_path, "a controller path to a CA bundle the probes trust, or None"
+    ),
     "nginx_stub_status_port": PORT,
     "prometheus_port": PORT,
     "alertmanager_port": PORT,
@@ -427,7 +440,8 @@ OPTIONAL_KEYS = frozenset(
 OBSERVABILITY_KEYS = frozenset(
     key
     for key in SCHEMA
-    if key.startswith(("prometheus_", "alertmanager_", "acme_")) or key in ("domain", "proxy_users")
+    if key.startswith(("prometheus_", "alertmanager_", "acme_", "blackbox_"))
+    or key in ("domain", "proxy_users")
 )
 
 

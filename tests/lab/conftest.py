@@ -158,6 +158,12 @@ def server_get(
     )
 
 
+def prometheus_query(expression: str) -> list[dict]:
+    """The result vector of an instant query, through the proxy as a user makes it."""
+    answer = server_get("/prometheus/api/v1/query", params={"query": expression}).json()
+    return answer["data"]["result"]
+
+
 def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedProcess:
     """Run ``command`` on lab host ``name`` over SSH (``stdin`` fed to it)."""
     return subprocess.run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import OBS_NAME, address, deploy, on_host, server_get, tcp_connects
+from conftest import prometheus_query as query
 from waiting import wait_until
 
 from obsstack.agents import with_detected_agents
@@ -32,11 +33,6 @@ def web1_services(deployed):
     result = deploy()
     assert result.ok, result.log[-3000:]
     return result
-
-
-def query(expression: str) -> list[dict]:
-    answer = server_get("/prometheus/api/v1/query", params={"query": expression}).json()
-    return answer["data"]["result"]
 
 
 def test_installed_services_are_detected_per_host(web1_services):

@@ -71,6 +71,7 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
                     {"name": "node", "metrics_path": "/metrics"},
                     {"name": "prometheus", "metrics_path": "/prometheus/metrics"},
                 ],
+                "blackbox_address": "127.0.0.1:9115",
             },
         )
     )
@@ -80,6 +81,11 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
     jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
     assert "metrics_path" not in jobs["node"]
     assert jobs["prometheus"]["metrics_path"] == "/prometheus/metrics"
+    # Probes: the target URL becomes the probe's parameter and instance, blackbox the address.
+    relabel = jobs["blackbox"]["relabel_configs"]
+    assert jobs["blackbox"]["metrics_path"] == "/probe"
+    assert relabel[0] == {"source_labels": ["__address__"], "target_label": "__param_target"}
+    assert relabel[2] == {"target_label": "__address__", "replacement": "127.0.0.1:9115"}
 
 
 def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):
@@ -125,3 +131,17 @@ def test_unit_template_is_hardened_and_lists_each_flag():
         "CapabilityBoundingSet=\n",
     ):
         assert setting in unit
+
+
+def test_blackbox_config_passes_its_own_check(tmp_path, debian_bin):
+    config = tmp_path / "blackbox.yml"
+    config.write_text(render_template("blackbox/blackbox.yml.j2", {"ca_file": None}))
+    validate([str(debian_bin / "blackbox_exporter"), "--config.check", f"--config.file={config}"])
+    http = yaml.safe_load(config.read_text())["modules"]["http_2xx"]["http"]
+    assert "tls_config" not in http
+
+
+def test_blackbox_probes_trust_the_given_ca_file():
+    text = render_template("blackbox/blackbox.yml.j2", {"ca_file": "/etc/blackbox_exporter/ca.pem"})
+    http = yaml.safe_load(text)["modules"]["http_2xx"]["http"]
+    assert http["tls_config"] == {"ca_file": "/etc/blackbox_exporter/ca.pem"}

@@ -1,0 +1,64 @@
+"""blackbox_exporter on the observability server: probes the URLs in ``blackbox_targets``.
+
+Listens on loopback only; Prometheus passes it each URL to probe (job ``blackbox``). With no
+targets it is not installed (and removed if it was).
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from deploys.common import daemon_unit, pinned
+from obsstack.components import COMPONENTS
+from obsstack.inventory import repo_path
+from obsstack.render import render_template
+from operations.component import Component, ConfigFile, ManagedDirectory, retire
+
+USER = "blackbox-exp"
+UNIT = "blackbox_exporter.service"
+CONFIG_DIR = "/etc/blackbox_exporter"
+CA_FILE = f"{CONFIG_DIR}/probe_ca.pem"
+
+
+def wanted() -> bool:
+    return bool(host.data.blackbox_targets)
+
+
+def address() -> str:
+    return f"127.0.0.1:{host.data.blackbox_exporter_port}"
+
+
+def component() -> Component:
+    ca_file = host.data.get("blackbox_ca_file")
+    files = [ConfigFile(CA_FILE, repo_path(ca_file).read_text(), mode="0644")] if ca_file else []
+    files.append(
+        ConfigFile(
+            f"{CONFIG_DIR}/blackbox.yml",
+            render_template("blackbox/blackbox.yml.j2", {"ca_file": CA_FILE if ca_file else None}),
+            validate="/usr/local/bin/blackbox_exporter --config.check --config.file={path}",
+        )
+    )
+    return Component(
+        name="blackbox_exporter",
+        **pinned("blackbox_exporter"),
+        user=USER,
+        home="/var/lib/blackbox_exporter",
+        unit=UNIT,
+        unit_text=daemon_unit(
+            description="Prometheus blackbox_exporter (probes of URLs)",
+            documentation="https://github.com/prometheus/blackbox_exporter",
+            user=USER,
+            exec_start=[
+                "/usr/local/bin/blackbox_exporter",
+                f"--config.file={CONFIG_DIR}/blackbox.yml",
+                f"--web.listen-address={address()}",
+            ],
+            read_write_paths=[],
+        ),
+        config_dirs=(ManagedDirectory(CONFIG_DIR),),
+        files=tuple(files),
+    )
+
+
+def remove() -> None:
+    retire("blackbox_exporter", UNIT, COMPONENTS["blackbox_exporter"].binaries, CONFIG_DIR)
