@@ -49,8 +49,11 @@ def apply() -> None:
 def exporter_ports() -> dict[str, int]:
     """The ports Prometheus scrapes on this host, by exporter."""
     ports = {"node_exporter": host.data.node_exporter_port}
-    if "nginx" in agents_of(host):
+    agents = agents_of(host)
+    if "nginx" in agents:
         ports["nginx_exporter"] = host.data.nginx_exporter_port
+    if "mysql" in agents:
+        ports["mysqld_exporter"] = host.data.mysqld_exporter_port
     return ports
 
 

@@ -130,7 +130,7 @@ def rule_files() -> dict[str, str]:
 
 def scrape_jobs() -> dict[str, list[dict]]:
     """Targets per job, from the whole inventory (not only the hosts of this run)."""
-    node, nginx, prometheus, alertmanager = [], [], [], []
+    node, nginx, mysql, prometheus, alertmanager = [], [], [], [], []
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
@@ -139,8 +139,11 @@ def scrape_jobs() -> dict[str, list[dict]]:
         data = target_host.data
         labels = {"instance": target_host.name, "role": role, "env": data.environment}
         node.append({"address": f"{address}:{data.node_exporter_port}", "labels": labels})
-        if "nginx" in agents_of(target_host):
+        agents = agents_of(target_host)
+        if "nginx" in agents:
             nginx.append({"address": f"{address}:{data.nginx_exporter_port}", "labels": labels})
+        if "mysql" in agents:
+            mysql.append({"address": f"{address}:{data.mysqld_exporter_port}", "labels": labels})
         if role == "observability":
             # Scraped by the Prometheus on the same server, hence loopback.
             prometheus.append({"address": f"127.0.0.1:{data.prometheus_port}", "labels": labels})
@@ -149,4 +152,5 @@ def scrape_jobs() -> dict[str, list[dict]]:
             )
     jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
     # An agent's job only while some host runs it: its file_sd file goes with it.
-    return jobs | ({"nginx": nginx} if nginx else {})
+    agent_jobs = {"nginx": nginx, "mysql": mysql}
+    return jobs | {job: targets for job, targets in agent_jobs.items() if targets}

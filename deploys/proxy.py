@@ -136,7 +136,7 @@ def certificate() -> None:
     domain = host.data.domain
     keep = installation().keep_backups
     ca_bundle = host.data.acme_ca_bundle
-    for directory in (ACME_CA_BUNDLE, CERTBOT_DROP_IN, DEPLOY_HOOK):
+    for directory in host.loop((ACME_CA_BUNDLE, CERTBOT_DROP_IN, DEPLOY_HOOK)):
         parent = posixpath.dirname(directory)
         files.directory(name=f"Create {parent}", path=parent, mode="0755")
     if ca_bundle:

@@ -22,7 +22,7 @@ release = host.get_fact(Release, release_id=target)
 if release is None:
     raise PyinfraError(f"{host.name}: no recorded release {target!r} to roll back to")
 
-for record in release["components"]:
+for record in host.loop(release["components"]):
     converge(Component.from_record(record), installation())
 
 activate_release(

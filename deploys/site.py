@@ -13,6 +13,7 @@ from deploys import (
     blackbox_exporter,
     fail2ban,
     firewall,
+    mysqld_exporter,
     nginx_exporter,
     node_exporter,
     prometheus,
@@ -40,8 +41,13 @@ if observability_server:
 if "nginx" in agents:
     nginx_exporter.status_config()
     components.append(nginx_exporter.component())
+if "mysql" in agents:
+    mysqld_exporter.account()
+    components.append(mysqld_exporter.component())
 
-for component in components:
+# host.loop: hosts converge different components from this one line; pyinfra orders their
+# operations by loop position, not just by line, so no two hosts order them differently.
+for component in host.loop(components):
     converge(component, installation())
 
 if observability_server:
@@ -51,6 +57,8 @@ if observability_server:
 if "monitored" in host.groups:
     if "nginx" not in agents:
         nginx_exporter.remove()
+    if "mysql" not in agents:
+        mysqld_exporter.remove()
     fail2ban.apply(enabled="fail2ban" in agents)
 
 record_release(

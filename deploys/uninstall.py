@@ -10,7 +10,7 @@ site and password files go; nginx, certbot (and the certificate) and the firewal
 from pyinfra import host
 from pyinfra.operations import files, systemd
 
-from deploys import blackbox_exporter, fail2ban, nginx_exporter, proxy
+from deploys import blackbox_exporter, fail2ban, mysqld_exporter, nginx_exporter, proxy
 from obsstack.components import COMPONENTS
 from obsstack.roles import services_for
 from operations.component import retire
@@ -30,6 +30,7 @@ for service in reversed(services_for(host.groups)):
 
 if "monitored" in host.groups:
     nginx_exporter.remove()
+    mysqld_exporter.remove()
     fail2ban.remove()
 
 if "observability" in host.groups:

@@ -110,6 +110,9 @@ node_exporter_port = 9100
 # The nginx agent: nginx-prometheus-exporter's port, and the loopback-only port of the
 # stub_status server it reads (a conf.d file of ours; pick a port no site of yours uses).
 nginx_exporter_port = 9113
+# The MySQL/MariaDB agent's mysqld_exporter; its account's password is the secret
+# "mysql_exporter_password" (`invoke secrets.init` generates it).
+mysqld_exporter_port = 9104
 nginx_stub_status_port = 8181
 # More node_exporter flags, e.g. ["--collector.processes"] (see node_exporter --help).
 node_exporter_extra_flags = []

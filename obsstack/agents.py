@@ -17,12 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from obsstack.inventory import check_inputs
 from obsstack.remote import describe_inventory, run_scripts
 from obsstack.settings import AGENTS
 
 AUTO = "auto"
 # The systemd units that show an agent's service is installed (enabled or not).
-SERVICE_UNITS = {"nginx": ("nginx.service",), "fail2ban": ("fail2ban.service",)}
+SERVICE_UNITS = {
+    "nginx": ("nginx.service",),
+    "mysql": ("mariadb.service", "mysql.service"),
+    "fail2ban": ("fail2ban.service",),
+}
 # Prints the name of each agent whose service is installed.
 DETECTION_SCRIPT = (
     'has() { [ -n "$(systemctl list-unit-files --no-legend "$@" 2>/dev/null)" ]; }\n'
@@ -58,3 +63,12 @@ def with_detected_agents(inventory: str, data: Mapping[str, Any] | None) -> dict
         for name in auto_hosts
     }
     return data
+
+
+def with_checked_agents(inventory: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``with_detected_agents``, then the inputs checked again: a detected agent may need a
+    secret (MySQL's account password) that must exist before any host is changed."""
+    detected = with_detected_agents(inventory, data)
+    if "detected_agents" in detected:
+        check_inputs(inventory, detected)
+    return detected

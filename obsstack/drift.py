@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsstack.agents import with_detected_agents
+from obsstack.agents import with_checked_agents
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.inventory import check_inputs
 from obsstack.remote import describe_inventory, run_scripts
@@ -65,7 +65,7 @@ def check_drift(
 ) -> DriftReport:
     """Compare the hosts with the repository (plus ``data`` overrides), changing nothing."""
     check_inputs(inventory, data)
-    data = with_detected_agents(inventory, data)
+    data = with_checked_agents(inventory, data)
     argv = pyinfra_argv(inventory, limit=limit, data=data, dry=True)
     child = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     try:

@@ -90,11 +90,24 @@ def check_inventory(path: str, override_data: dict | None = None) -> None:
     raise_for(problems)
 
 
-def secrets_needed(groups: Iterable[str], data: Mapping[str, Any]) -> dict[str, str]:
-    """``{secret name: the setting that needs it}`` for a host with these groups and data."""
-    if "observability" not in groups:
-        return {}
+def secrets_needed(
+    name: str, groups: Iterable[str], data: Mapping[str, Any], generated_too: bool = False
+) -> dict[str, str]:
+    """``{secret name: the setting that needs it}`` for a host with these groups and data.
+
+    With ``agents = "auto"`` the MySQL agent's secret is needed once detection found MySQL
+    (``detected_agents``), or, with ``generated_too``, whenever it might be (for
+    ``secrets.init``, so that a server installed later finds its secret ready).
+    """
     needed = {}
+    agents = data.get("agents")
+    if agents == "auto":
+        detected = data.get("detected_agents")
+        agents = ["mysql"] if generated_too else (detected or {}).get(name, [])
+    if "monitored" in groups and isinstance(agents, list) and "mysql" in agents:
+        needed["mysql_exporter_password"] = "agents"  # noqa: S105 (a name)
+    if "observability" not in groups:
+        return needed
     email = data.get("alertmanager_email")
     if isinstance(email, dict) and email.get("auth_username"):
         needed["smtp_password"] = "alertmanager_email.auth_username"  # noqa: S105 (a name)
@@ -109,7 +122,7 @@ def missing_secrets(name: str, groups: set[str], data: dict) -> list[str]:
     if not isinstance(data.get("secrets_dir"), str):
         return []
     problems = []
-    for secret, setting in secrets_needed(groups, data).items():
+    for secret, setting in secrets_needed(name, groups, data).items():
         try:
             secrets.read(secret, repo_path(data["secrets_dir"]))
         except secrets.SecretError as error:
@@ -146,7 +159,7 @@ def main(argv: list[str]) -> int:
         else:
             stores: dict[str, set[str]] = {}
             for host in load_inventory(inventory):
-                names = secrets_needed(host.groups, host.data.dict())
+                names = secrets_needed(host.name, host.groups, host.data.dict(), True)
                 stores.setdefault(str(repo_path(host.data.secrets_dir)), set()).update(names)
             print(json.dumps({store: sorted(names) for store, names in stores.items()}))
     except SettingsError as error:

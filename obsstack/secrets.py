@@ -37,6 +37,9 @@ SECRETS: dict[str, SecretSpec] = {
     spec.name: spec
     for spec in (
         SecretSpec("smtp_password", "password Alertmanager logs in to the SMTP relay with", False),
+        SecretSpec(
+            "mysql_exporter_password", "password of the MySQL/MariaDB monitoring account", True
+        ),
     )
 }
 # One password per user of the reverse proxy (proxy_users setting).

@@ -139,7 +139,7 @@ def _https_url(value: Any) -> str | None:
 
 # What can be monitored on a monitored host besides the host itself (node_exporter); each
 # has its deploy in deploys/ and its rules in templates/prometheus/rules/<agent>.rules.yml.j2.
-AGENTS = ("nginx", "fail2ban")
+AGENTS = ("nginx", "mysql", "fail2ban")
 
 
 def _agents(value: Any) -> str | None:
@@ -299,6 +299,7 @@ SCHEMA: dict[str, Field | Section] = {
     "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,
     "nginx_exporter_port": PORT,
+    "mysqld_exporter_port": PORT,
     "blackbox_exporter_port": PORT,
     "blackbox_targets": Field(
         lambda v: (

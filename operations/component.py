@@ -77,6 +77,8 @@ class Component:
     unit_text: str | None = None
     config_dirs: tuple[ManagedDirectory, ...] = ()
     files: tuple[ConfigFile, ...] = field(default=())
+    # The daemon reads its config files at start only: a change restarts it.
+    restart_on_config: bool = False
 
     @property
     def group(self) -> str:
@@ -115,7 +117,7 @@ def converge(component: Component, installation: Installation) -> None:
     """Make the host run ``component`` exactly as described."""
     if component.user:
         daemon_account(component.user, home=component.home)
-    for directory in component.config_dirs:
+    for directory in host.loop(component.config_dirs):
         files.directory(
             name=f"Create {directory.path}",
             path=directory.path,
@@ -145,10 +147,12 @@ def converge(component: Component, installation: Installation) -> None:
             secret=config.secret,
             keep_backups=installation.keep_backups,
         )
-        for config in component.files
+        for config in host.loop(component.files)
         if config.content is not None
     ]
     configs += _remove_unlisted(component)
+    if component.restart_on_config:
+        restart_on, configs = restart_on + configs, []
     service(
         component.unit,
         component.unit_text,
@@ -162,10 +166,10 @@ def _remove_unlisted(component: Component) -> list:
     """Files the project no longer ships (e.g. a dropped rule file) must not stay live."""
     listed = {config.path for config in component.files}
     removals = []
-    for directory in component.config_dirs:
+    for directory in host.loop(component.config_dirs):
         if directory.prune_suffix is None:
             continue
-        for name in host.get_fact(FileNames, path=directory.path):
+        for name in host.loop(host.get_fact(FileNames, path=directory.path)):
             path = f"{directory.path}/{name}"
             if name.endswith(directory.prune_suffix) and path not in listed:
                 removals.append(
@@ -192,7 +196,7 @@ def retire(
         name=f"Remove {unit}", path=f"/etc/systemd/system/{unit}", present=False
     )
     systemd.daemon_reload(name=f"Forget {unit}", _if=unit_file.did_change)
-    for binary in binaries:
+    for binary in host.loop(binaries):
         files.link(
             name=f"Remove /usr/local/bin/{binary}", path=f"/usr/local/bin/{binary}", present=False
         )
