@@ -6,9 +6,9 @@ namespaces), so one sampler of /proc/*/cmdline sees every host's command lines.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from pathlib import Path
 
 
 class ArgvSampler:
@@ -38,9 +38,14 @@ class ArgvSampler:
     def _run(self) -> None:
         started = time.monotonic()
         while not self._stop.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            # os.listdir, not Path.glob: glob stats each entry, and a process that ends in
+            # between makes that stat raise ESRCH, which glob does not expect.
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
                 try:
-                    argv = cmdline.read_bytes()
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        argv = cmdline.read()
                 except OSError:
                     continue  # the process ended between listing and reading
                 if any(needle in argv for needle in self.needles):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 from fakehost import run_operation
+from release_archives import mirror_archive
 
 from operations.facts import parse_version, version_line_regex
 from operations.release import release
@@ -52,19 +50,16 @@ def test_the_check_on_hosts_accepts_exactly_what_the_parser_reads(line, version)
 @pytest.fixture
 def nginx_mirror(tmp_path: Path) -> tuple[Path, str]:
     """A local artifact source with a goreleaser-shaped nginx-prometheus-exporter archive."""
-    version_dir = tmp_path / "mirror" / "nginx_exporter" / VERSION
-    version_dir.mkdir(parents=True)
-    archive = version_dir / f"nginx-prometheus-exporter_{VERSION}_linux_amd64.tar.gz"
-    script = f"#!/bin/sh\necho '{NGINX_0}'\n".encode()
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, mode, content in (
-            ("LICENSE", 0o644, b"Apache License\n"),
-            ("nginx-prometheus-exporter", 0o755, script),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(content), mode
-            tar.addfile(info, io.BytesIO(content))
-    return tmp_path / "mirror", hashlib.sha256(archive.read_bytes()).hexdigest()
+    return mirror_archive(
+        tmp_path,
+        "nginx_exporter",
+        VERSION,
+        f"nginx-prometheus-exporter_{VERSION}_linux_amd64.tar.gz",
+        {
+            "LICENSE": b"Apache License\n",
+            "nginx-prometheus-exporter": f"#!/bin/sh\necho '{NGINX_0}'\n".encode(),
+        },
+    )
 
 
 def install(tmp_path: Path, source: Path, sha256: str):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
 from fakehost import run_operation
+from release_archives import mirror_archive
 
 from operations.release import release
 
@@ -19,15 +17,11 @@ VERSION_DIR = f"/opt/node_exporter/{VERSION}"
 @pytest.fixture
 def mirror(tmp_path: Path) -> tuple[Path, str]:
     """A local artifact source holding one release-shaped node_exporter archive."""
-    version_dir = tmp_path / "mirror" / "node_exporter" / VERSION
-    version_dir.mkdir(parents=True)
-    archive = version_dir / f"node_exporter-{VERSION}.linux-amd64.tar.gz"
     script = f"#!/bin/sh\necho 'node_exporter, version {VERSION} (branch: x)'\n".encode()
-    with tarfile.open(archive, "w:gz") as tar:
-        info = tarfile.TarInfo(f"node_exporter-{VERSION}.linux-amd64/node_exporter")
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
-    return tmp_path / "mirror", hashlib.sha256(archive.read_bytes()).hexdigest()
+    stem = f"node_exporter-{VERSION}.linux-amd64"
+    return mirror_archive(
+        tmp_path, "node_exporter", VERSION, f"{stem}.tar.gz", {f"{stem}/node_exporter": script}
+    )
 
 
 def install(tmp_path: Path, responses: dict, source: Path, sha256: str):
