@@ -40,6 +40,7 @@ from obsstack.report import format_table
 from obsstack.roles import PROMETHEUS, services_for
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
+from obsstack.textparse import parse_key_values
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 DISK_FREE_WARN_PERCENT = 15
@@ -400,13 +401,6 @@ def evaluate_tls(host: HostInfo, sections: Sections) -> list[Check]:
     else:
         status = PASS
     return [Check(host.name, "tls", status, detail)]
-
-
-def parse_key_values(text: str) -> dict[str, str]:
-    """``key=value`` lines (openssl x509 -noout output) as a dict."""
-    return dict(
-        (part.strip() for part in line.split("=", 1)) for line in text.splitlines() if "=" in line
-    )
 
 
 def iso_timestamp(text: str) -> float:

@@ -41,6 +41,7 @@ from obsstack.remote import (
 )
 from obsstack.report import format_table
 from obsstack.roles import services_for
+from obsstack.textparse import parse_key_values
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 STATUSES = (PASS, WARN, FAIL)
@@ -308,16 +309,6 @@ def parse_facts(output: str) -> HostFacts:
         listeners=None if listening is None else parse_listeners(listening),
         executables=parse_executables(sections.get("executables", "")),
     )
-
-
-def parse_key_values(text: str) -> dict[str, str]:
-    """``KEY=value`` lines (os-release, ``timedatectl show``), quotes removed."""
-    values = {}
-    for line in text.splitlines():
-        key, separator, value = line.partition("=")
-        if separator and key.strip() and not key.startswith("#"):
-            values[key.strip()] = value.strip().strip("\"'")
-    return values
 
 
 def parse_architecture(text: str) -> str:

@@ -37,13 +37,13 @@ from obsstack.preflight import (
     is_our_binary,
     parse_architecture,
     parse_facts,
-    parse_key_values,
     parse_listeners,
     parse_sections,
     required_ports,
     resolve,
 )
 from obsstack.remote import HostInfo, RemoteResult
+from obsstack.textparse import parse_key_values
 
 # GATHER_SCRIPT's output on the lab host web1 (Debian 13 in systemd-nspawn, deployed).
 WEB1_OUTPUT = """\
