@@ -31,13 +31,33 @@ def agents_of(target: Host) -> list[str]:
     setting = target.data.agents
     if setting != "auto":
         return list(setting)
-    detected = target.data.get("detected_agents") or {}
-    if target.name not in detected:
-        raise PyinfraError(
-            f"{target.name}: agents = 'auto' needs detection first: deploy with "
-            "`invoke deploy`, or list the agents in its data"
-        )
-    return list(detected[target.name])
+    return _detected(
+        target,
+        "detected_agents",
+        "agents = 'auto' needs detection first: deploy with `invoke deploy`, or list the "
+        "agents in its data",
+    )
+
+
+def php_fpm_pools_of(target: Host) -> list[dict[str, str]]:
+    """The PHP-FPM pools (``{"php": "8.4", "pool": "www"}``) whose status pages monitored
+    host ``target`` serves to Prometheus (none without the php_fpm agent)."""
+    if "php_fpm" not in agents_of(target):
+        return []
+    return _detected(
+        target,
+        "php_fpm_pools",
+        "the php_fpm agent's pools are listed before the deploy: deploy with `invoke deploy`",
+    )
+
+
+def _detected(target: Host, key: str, missing: str) -> list:
+    """``target``'s entry in ``key``, which `invoke deploy` finds on the hosts before pyinfra
+    runs (obsstack.agents); ``missing`` explains its absence."""
+    found = target.data.get(key) or {}
+    if target.name not in found:
+        raise PyinfraError(f"{target.name}: {missing}")
+    return list(found[target.name])
 
 
 def pinned(component: str) -> dict[str, str]:

@@ -54,6 +54,8 @@ def exporter_ports() -> dict[str, int]:
         ports["nginx_exporter"] = host.data.nginx_exporter_port
     if "mysql" in agents:
         ports["mysqld_exporter"] = host.data.mysqld_exporter_port
+    if "php_fpm" in agents:
+        ports["php_fpm"] = host.data.php_fpm_status_port
     return ports
 
 

@@ -8,14 +8,12 @@ never edited and a broken status file never replaces a working one.
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, systemd
 
 from deploys.common import daemon_unit, installation, pinned
 from obsstack.components import COMPONENTS
 from obsstack.render import render_template
 from operations.component import Component, retire
-from operations.config import in_config_tree, managed_config
+from operations.nginx import nginx_conf, remove_nginx_conf
 
 USER = "nginx-exp"
 UNIT = "nginx_exporter.service"
@@ -25,18 +23,14 @@ STATUS_PATH = "/stub_status"
 
 def status_config() -> None:
     """The stub_status server nginx must have before the exporter can read it."""
-    config = managed_config(
-        name=f"nginx agent: {STATUS_CONFIG}",
-        dest=STATUS_CONFIG,
-        content=render_template(
+    nginx_conf(
+        STATUS_CONFIG,
+        render_template(
             "nginx/status.conf.j2",
             {"port": host.data.nginx_stub_status_port, "path": STATUS_PATH},
         ),
-        validate=in_config_tree(STATUS_CONFIG, "nginx -t -q"),
-        mode="0644",
         keep_backups=installation().keep_backups,
     )
-    _reload_nginx(config)
 
 
 def component() -> Component:
@@ -65,13 +59,4 @@ def component() -> Component:
 def remove() -> None:
     """No nginx agent: no exporter, no status server."""
     retire("nginx_exporter", UNIT, COMPONENTS["nginx_exporter"].binaries)
-    _reload_nginx(files.file(name=f"Remove {STATUS_CONFIG}", path=STATUS_CONFIG, present=False))
-
-
-def _reload_nginx(change: OperationMeta) -> None:
-    systemd.service(
-        name="Reload nginx (status server changed)",
-        service="nginx.service",
-        reloaded=True,
-        _if=change.did_change,
-    )
+    remove_nginx_conf(STATUS_CONFIG)

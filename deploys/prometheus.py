@@ -7,7 +7,7 @@ from pathlib import Path
 from pyinfra import host, inventory
 
 from deploys import blackbox_exporter
-from deploys.common import agents_of, daemon_unit, pinned
+from deploys.common import agents_of, daemon_unit, php_fpm_pools_of, pinned
 from deploys.proxy import external_url
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
@@ -130,7 +130,7 @@ def rule_files() -> dict[str, str]:
 
 def scrape_jobs() -> dict[str, list[dict]]:
     """Targets per job, from the whole inventory (not only the hosts of this run)."""
-    node, nginx, mysql, prometheus, alertmanager = [], [], [], [], []
+    node, nginx, mysql, php_fpm, prometheus, alertmanager = [], [], [], [], [], []
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
@@ -144,6 +144,19 @@ def scrape_jobs() -> dict[str, list[dict]]:
             nginx.append({"address": f"{address}:{data.nginx_exporter_port}", "labels": labels})
         if "mysql" in agents:
             mysql.append({"address": f"{address}:{data.mysqld_exporter_port}", "labels": labels})
+        # One target per pool: FPM's status page has no pool label.
+        php_fpm += [
+            {
+                "address": f"{address}:{data.php_fpm_status_port}",
+                "labels": labels
+                | {
+                    "pool": pool["pool"],
+                    "php_version": pool["php"],
+                    "__metrics_path__": f"/php{pool['php']}/{pool['pool']}",
+                },
+            }
+            for pool in php_fpm_pools_of(target_host)
+        ]
         if role == "observability":
             # Scraped by the Prometheus on the same server, hence loopback.
             prometheus.append({"address": f"127.0.0.1:{data.prometheus_port}", "labels": labels})
@@ -152,5 +165,5 @@ def scrape_jobs() -> dict[str, list[dict]]:
             )
     jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
     # An agent's job only while some host runs it: its file_sd file goes with it.
-    agent_jobs = {"nginx": nginx, "mysql": mysql}
+    agent_jobs = {"nginx": nginx, "mysql": mysql, "php_fpm": php_fpm}
     return jobs | {job: targets for job, targets in agent_jobs.items() if targets}

@@ -16,6 +16,7 @@ from deploys import (
     mysqld_exporter,
     nginx_exporter,
     node_exporter,
+    php_fpm,
     prometheus,
     proxy,
 )
@@ -44,6 +45,8 @@ if "nginx" in agents:
 if "mysql" in agents:
     mysqld_exporter.account()
     components.append(mysqld_exporter.component())
+if "php_fpm" in agents:
+    php_fpm.apply()
 
 # host.loop: hosts converge different components from this one line; pyinfra orders their
 # operations by loop position, not just by line, so no two hosts order them differently.
@@ -59,6 +62,8 @@ if "monitored" in host.groups:
         nginx_exporter.remove()
     if "mysql" not in agents:
         mysqld_exporter.remove()
+    if "php_fpm" not in agents:
+        php_fpm.remove()
     fail2ban.apply(enabled="fail2ban" in agents)
 
 record_release(

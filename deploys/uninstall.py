@@ -8,12 +8,13 @@ site and password files go; nginx, certbot (and the certificate) and the firewal
 """
 
 from pyinfra import host
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
-from deploys import blackbox_exporter, fail2ban, mysqld_exporter, nginx_exporter, proxy
+from deploys import blackbox_exporter, fail2ban, mysqld_exporter, nginx_exporter, php_fpm, proxy
 from obsstack.components import COMPONENTS
 from obsstack.roles import services_for
 from operations.component import retire
+from operations.nginx import remove_nginx_conf
 from operations.releases import STATE_DIR
 
 purge = bool(host.data.get("purge"))
@@ -31,19 +32,14 @@ for service in reversed(services_for(host.groups)):
 if "monitored" in host.groups:
     nginx_exporter.remove()
     mysqld_exporter.remove()
+    php_fpm.remove()
     fail2ban.remove()
 
 if "observability" in host.groups:
     blackbox_exporter.remove()
     # nginx, certbot with its certificate, and the firewall stay: the server must not be
     # left open, and another site may use them.
-    site = files.file(name=f"Remove {proxy.SITE}", path=proxy.SITE, present=False)
+    remove_nginx_conf(proxy.SITE)
     files.directory(name=f"Remove {proxy.HTPASSWD_DIR}", path=proxy.HTPASSWD_DIR, present=False)
-    systemd.service(
-        name="Reload nginx (site removed)",
-        service="nginx.service",
-        reloaded=True,
-        _if=site.did_change,
-    )
 
 files.directory(name=f"Remove {STATE_DIR}", path=STATE_DIR, present=False)

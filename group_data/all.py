@@ -110,10 +110,13 @@ node_exporter_port = 9100
 # The nginx agent: nginx-prometheus-exporter's port, and the loopback-only port of the
 # stub_status server it reads (a conf.d file of ours; pick a port no site of yours uses).
 nginx_exporter_port = 9113
+nginx_stub_status_port = 8181
 # The MySQL/MariaDB agent's mysqld_exporter; its account's password is the secret
 # "mysql_exporter_password" (`invoke secrets.init` generates it).
 mysqld_exporter_port = 9104
-nginx_stub_status_port = 8181
+# The PHP-FPM agent: the port of the nginx server (a conf.d file of ours) that hands each
+# pool's own status page to the observability server.
+php_fpm_status_port = 9253
 # More node_exporter flags, e.g. ["--collector.processes"] (see node_exporter --help).
 node_exporter_extra_flags = []
 # Recorded releases kept on each host for rollback (/var/lib/observability-stack/releases).
@@ -121,8 +124,9 @@ releases_kept = 10
 # After a deploy, health must pass within this time or the deploy is rolled back.
 health_gate_timeout = "90s"
 # What monitored hosts run besides node_exporter: "auto" (whatever of nginx, MySQL/MariaDB,
-# PHP-FPM and fail2ban is installed, detected at each deploy) or a list of agent names,
-# e.g. ["nginx", "fail2ban"]. An agent taken off a host's list is removed from it.
+# PHP-FPM behind nginx, and fail2ban is installed, detected at each deploy) or a list of
+# agent names, e.g. ["nginx", "php_fpm", "fail2ban"] ("php_fpm" needs "nginx": its status
+# pages are served through nginx). An agent taken off a host's list is removed from it.
 agents = "auto"
 # UFW on every host denies inbound traffic except SSH, what the stack itself needs (the
 # proxy's 80/443 on the observability server, scrapes from it on monitored hosts) and these:

@@ -139,7 +139,9 @@ def _https_url(value: Any) -> str | None:
 
 # What can be monitored on a monitored host besides the host itself (node_exporter); each
 # has its deploy in deploys/ and its rules in templates/prometheus/rules/<agent>.rules.yml.j2.
-AGENTS = ("nginx", "mysql", "fail2ban")
+AGENTS = ("nginx", "mysql", "php_fpm", "fail2ban")
+# Agents that work through another: PHP-FPM's status pages are served by nginx.
+AGENT_NEEDS = {"php_fpm": "nginx"}
 
 
 def _agents(value: Any) -> str | None:
@@ -152,6 +154,9 @@ def _agents(value: Any) -> str | None:
         close = difflib.get_close_matches(unknown[0], AGENTS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown agent {unknown[0]!r}{hint}"
+    for agent, needed in AGENT_NEEDS.items():
+        if agent in value and needed not in value:
+            return f"{agent!r} needs {needed!r} in the list too (it serves through it)"
     return None
 
 
@@ -313,6 +318,7 @@ SCHEMA: dict[str, Field | Section] = {
         _optional_path, "a controller path to a CA bundle the probes trust, or None"
     ),
     "nginx_stub_status_port": PORT,
+    "php_fpm_status_port": PORT,
     "prometheus_port": PORT,
     "alertmanager_port": PORT,
     "prometheus_retention_time": DURATION_FIELD,
@@ -344,6 +350,10 @@ SCHEMA: dict[str, Field | Section] = {
     "detected_agents": Field(
         lambda v: None if isinstance(v, dict) else "wrong type",
         "{host: [agents]} (set by invoke deploy when agents is 'auto')",
+    ),
+    "php_fpm_pools": Field(
+        lambda v: None if isinstance(v, dict) else "wrong type",
+        "{host: [{'php': '8.4', 'pool': 'www'}]} (set by invoke deploy for php_fpm hosts)",
     ),
     "firewall_extra_rules": Field(
         _firewall_rules,
@@ -436,6 +446,7 @@ OPTIONAL_KEYS = frozenset(
         "purge",
         "scrape_address",
         "detected_agents",
+        "php_fpm_pools",
     }
 )
 OBSERVABILITY_KEYS = frozenset(

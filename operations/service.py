@@ -13,7 +13,8 @@ Example (a deploy file)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Callable, Sequence
 
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server, systemd
@@ -83,3 +84,13 @@ def service(
     )
     # Last, so a first install starts once instead of start-then-restart.
     systemd.service(name=f"Enable and start {unit}", service=unit, running=True, enabled=True)
+
+
+def reload_if_running(unit: str, reason: str, when: Callable[[], bool]) -> None:
+    """Reload ``unit`` once ``when()`` holds at execution, only if it runs: a service of
+    the user's that is stopped reads the new configuration when it starts."""
+    server.shell(
+        name=f"Reload {unit} if it runs ({reason})",
+        commands=[f"systemctl try-reload-or-restart {shlex.quote(unit)}"],
+        _if=when,
+    )

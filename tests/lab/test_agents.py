@@ -1,13 +1,15 @@
 """Agents on monitored hosts, on real services: detected when installed, their metrics in
 Prometheus with plausible values, removed with the host's data.
 
-The fixture installs nginx, MariaDB and fail2ban on web1 with apt, as a user's web server
-has them;
+The fixture installs nginx, MariaDB, PHP-FPM and fail2ban on web1 with apt, as a user's
+web server has them, and adds a second PHP-FPM pool on TCP with a status page of its own;
 the product never installs the services it monitors. app1 has none: detection must leave it
 bare.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pytest
 from argv_sampler import ArgvSampler
@@ -24,24 +26,68 @@ pytestmark = pytest.mark.lab
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120"
 TIMER = "obs-fail2ban-metrics.timer"
 TEST_BAN = "203.0.113.9"  # TEST-NET-3: never a real client
+# A pool of the user's that has its own status page, on TCP (Debian's www is on a socket).
+SHOP_POOL = """\
+[shop]
+user = www-data
+group = www-data
+listen = 127.0.0.1:9001
+pm = static
+pm.max_children = 2
+pm.status_path = /status
+"""
+PHP_FPM_STATUS_PORT = 9253
+PHP_FPM_UP = 'phpfpm_up{instance="web1",job="php_fpm"} == 1'
+
+
+@dataclass(frozen=True)
+class PhpFpm:
+    version: str  # Debian's PHP, e.g. "8.4"
+    www_md5: str  # Debian's www.conf as the package shipped it (dpkg's conffile record)
+
+    @property
+    def pool_dir(self) -> str:
+        return f"/etc/php/{self.version}/fpm/pool.d"
 
 
 @pytest.fixture(scope="module")
 def web1_services(deployed):
     installed = on_host(
         "web1",
-        f"{APT} install -y nginx mariadb-server fail2ban"
-        " && systemctl is-active nginx mariadb fail2ban",
+        f"{APT} install -y nginx mariadb-server php-fpm fail2ban"
+        " && systemctl is-active nginx mariadb fail2ban 'php*-fpm'",
     )
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    version = on_host("web1", "ls /etc/php").stdout.split()[-1]
+    conffiles = on_host("web1", f"dpkg-query -W -f='${{Conffiles}}' php{version}-fpm").stdout
+    www_conf = f"/etc/php/{version}/fpm/pool.d/www.conf"
+    php_fpm = PhpFpm(
+        version, dict(line.split()[:2] for line in conffiles.splitlines() if line)[www_conf]
+    )
+    on_host("web1", f"cat > {php_fpm.pool_dir}/shop.conf", stdin=SHOP_POOL)
+    restarted = on_host("web1", f"systemctl restart php{version}-fpm")
+    assert restarted.returncode == 0, restarted.stderr
     result = deploy()
     assert result.ok, result.log[-3000:]
-    return result
+    return php_fpm
 
 
 def test_installed_services_are_detected_per_host(web1_services):
-    detected = with_detected_agents(LAB_INVENTORY, {})["detected_agents"]
-    assert detected == {"web1": ["nginx", "mysql", "fail2ban"], "app1": []}
+    detected = with_detected_agents(LAB_INVENTORY, {})
+    assert detected["detected_agents"] == {
+        "web1": ["nginx", "mysql", "php_fpm", "fail2ban"],
+        "app1": [],
+    }
+    version = web1_services.version
+    assert detected["php_fpm_pools"] == {
+        "web1": [{"php": version, "pool": "shop"}, {"php": version, "pool": "www"}]
+    }
+
+
+def test_a_second_deploy_with_every_agent_changes_nothing(web1_services):
+    result = deploy()
+    assert result.ok, result.log[-3000:]
+    assert result.total_changed == 0, result.changed
 
 
 def mysql_accounts(hosts) -> str:
@@ -117,6 +163,53 @@ def test_nginx_metrics_reach_prometheus_and_the_site_still_serves(web1_services,
     assert hosts["web1"].run("nginx -t").rc == 0
 
 
+def test_each_php_fpm_pool_reaches_prometheus_through_its_own_status_page(web1_services, hosts):
+    pools = wait_until(
+        lambda: (up := query(PHP_FPM_UP)) and len(up) == 2 and up,
+        timeout=60,
+        what="phpfpm_up for both pools of web1",
+    )
+    assert {pool["metric"]["pool"] for pool in pools} == {"www", "shop"}
+    assert {pool["metric"]["php_version"] for pool in pools} == {web1_services.version}
+    # shop runs pm = static with 2 children; www (dynamic) starts pm.start_servers = 2.
+    [shop] = query('phpfpm_total_processes{instance="web1",pool="shop"}')
+    assert float(shop["value"][1]) == 2
+    [www] = query('phpfpm_total_processes{instance="web1",pool="www"}')
+    assert float(www["value"][1]) >= 1
+    # Each scrape is a request to the pool, so the pool's counter moves with the scrapes.
+    [accepted] = query('phpfpm_accepted_connections{instance="web1",pool="www"}')
+    assert float(accepted["value"][1]) >= 1
+    for series in ("phpfpm_max_children_reached", "phpfpm_listen_queue", "phpfpm_idle_processes"):
+        assert len(query(f'{series}{{instance="web1",job="php_fpm"}}')) == 2, series
+    web1 = hosts["web1"]
+    www_conf = web1.file(f"{web1_services.pool_dir}/www.conf").content_string
+    assert www_conf.count("pm.status_path = /observability-stack-status") == 1
+    shop_conf = web1.file(f"{web1_services.pool_dir}/shop.conf").content_string
+    assert shop_conf == SHOP_POOL, "a pool with its own status page is left as it is"
+    assert web1.run(f"php-fpm{web1_services.version} -t").rc == 0
+    assert tcp_connects(OBS_NAME, address("web1"), PHP_FPM_STATUS_PORT)
+    assert not tcp_connects("outsider", address("web1"), PHP_FPM_STATUS_PORT)
+    rules = server_get("/prometheus/api/v1/rules").json()["data"]["groups"]
+    assert "php_fpm" in {group["name"] for group in rules}
+
+
+def test_the_php_fpm_status_server_answers_the_observability_server_only(web1_services):
+    # UFW already keeps others away; nginx's own allow list holds even where it is off.
+    web1 = address("web1")
+    page = f"http://{web1}:{PHP_FPM_STATUS_PORT}/php{web1_services.version}/www"
+    from_obs = on_host(OBS_NAME, f"curl -s {page}")
+    assert "phpfpm_up 1" in from_obs.stdout
+    assert from_obs.stdout.rstrip().endswith("# EOF"), "OpenMetrics, complete"
+    on_host("web1", "ufw disable")
+    try:
+        from_outsider = on_host(
+            "outsider", f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 {page}"
+        )
+    finally:
+        assert on_host("web1", "ufw --force enable").returncode == 0
+    assert from_outsider.stdout == "403"
+
+
 def test_fail2ban_jails_reach_prometheus(web1_services, hosts):
     assert hosts["web1"].service(TIMER).is_enabled
     assert not hosts["app1"].file(f"/etc/systemd/system/{TIMER}").exists
@@ -152,6 +245,11 @@ def test_an_agent_taken_off_the_list_is_removed_with_its_series(web1_services, h
     assert not web1.file("/var/lib/node_exporter/fail2ban.prom").exists
     assert not web1.file("/etc/systemd/system/nginx_exporter.service").exists
     assert not web1.file("/etc/nginx/conf.d/observability-stack-status.conf").exists
+    assert not web1.file("/etc/nginx/conf.d/observability-stack-php-fpm.conf").exists
+    www_conf = web1.file(f"{web1_services.pool_dir}/www.conf")
+    assert www_conf.md5sum == web1_services.www_md5, "Debian's www.conf as it shipped"
+    assert web1.service(f"php{web1_services.version}-fpm.service").is_running
+    assert not tcp_connects(OBS_NAME, address("web1"), PHP_FPM_STATUS_PORT)
     assert not web1.file("/etc/mysqld_exporter").exists
     assert mysql_accounts(hosts) == "0", "the monitoring account is dropped"
     assert web1.service("nginx.service").is_running, "the user's nginx keeps running"
@@ -159,9 +257,9 @@ def test_an_agent_taken_off_the_list_is_removed_with_its_series(web1_services, h
         lambda: not query('fail2ban_up{instance="web1"}'), timeout=60, what="the series to go"
     )
     targets = server_get("/prometheus/api/v1/targets").json()["data"]["activeTargets"]
-    assert "nginx" not in {target["labels"]["job"] for target in targets}
+    assert {"nginx", "php_fpm"}.isdisjoint(target["labels"]["job"] for target in targets)
     rules = server_get("/prometheus/api/v1/rules").json()["data"]["groups"]
-    assert {"fail2ban", "nginx", "mysql"}.isdisjoint(group["name"] for group in rules)
+    assert {"fail2ban", "nginx", "mysql", "php_fpm"}.isdisjoint(group["name"] for group in rules)
 
     restored = deploy()
     assert restored.ok, restored.log[-3000:]

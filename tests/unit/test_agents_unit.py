@@ -9,13 +9,15 @@ from obsstack.settings import AGENTS
 
 
 def test_detected_agents_keep_the_projects_order_and_only_known_names():
-    assert parse_detected("fail2ban\nsomething-else\n") == ["fail2ban"]
+    assert parse_detected("@agent fail2ban\n@agent something-else\n") == ["fail2ban"]
     assert parse_detected("") == []
 
 
 def test_every_agent_can_be_detected():
     printed = {
-        line.rsplit("echo ", 1)[1] for line in DETECTION_SCRIPT.splitlines() if "echo" in line
+        line.rsplit("@agent ", 1)[1].strip("'")
+        for line in DETECTION_SCRIPT.splitlines()
+        if "@agent" in line
     }
     assert set(AGENTS) <= printed
 

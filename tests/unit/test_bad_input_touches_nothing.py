@@ -92,6 +92,11 @@ CASES = [
     ({"scrape_address": "obs.internal"}, "scrape_address = 'obs.internal': bad format"),
     ({"agents": ["fail2bna"]}, "unknown agent 'fail2bna' (did you mean 'fail2ban'?)"),
     ({"agents": "yes"}, "agents = 'yes': wrong type; expected 'auto' (detect installed"),
+    (
+        {"agents": ["php_fpm", "fail2ban"]},
+        "agents = ['php_fpm', 'fail2ban']: 'php_fpm' needs 'nginx' in the list too",
+    ),
+    ({"php_fpm_status_port": "9253"}, "php_fpm_status_port = '9253': wrong type"),
 ]
 
 

@@ -1,0 +1,91 @@
+"""PHP-FPM agent: each pool's own status page, in OpenMetrics form, straight to Prometheus.
+
+FPM (8.1+) renders its status page as OpenMetrics (``?openmetrics``), with every series the
+alerts need, so no exporter runs. A server of ours in nginx (a conf.d file on
+``php_fpm_status_port``) answers ``/php<version>/<pool>`` by asking that pool's own socket
+for its page, for the observability server only (nginx's allow list, and UFW). A pool
+without a status page gets one (``obsstack.php_fpm``): FPM reloads once for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+
+from deploys.common import installation
+from deploys.firewall import scrape_sources
+from obsstack.php_fpm import STATUS_PATH, PhpFpmInstall, PhpFpmPool, pool_problem
+from obsstack.render import render_template
+from operations.nginx import nginx_conf, remove_nginx_conf
+from operations.php_fpm import PhpFpmPools, pool_status_lines
+from operations.service import reload_if_running
+
+STATUS_SERVER_CONFIG = "/etc/nginx/conf.d/observability-stack-php-fpm.conf"
+
+
+def apply() -> None:
+    """Every pool's status page, served to the observability server."""
+    installs = host.get_fact(PhpFpmPools)
+    pools = [pool for install in installs for pool in install.pools]
+    problems = [install.error for install in installs if install.error]
+    problems += [problem for pool in pools if (problem := pool_problem(pool))]
+    if not pools and not problems:
+        problems.append("no PHP-FPM pool found (/usr/sbin/php-fpmX.Y -tt)")
+    if problems:
+        raise PyinfraError(f"{host.name}: php_fpm agent: " + "; ".join(problems))
+    for install in host.loop(installs):
+        _status_lines(install, keep=lambda pool: not pool.has_status_of_its_own)
+    nginx_conf(
+        STATUS_SERVER_CONFIG,
+        render_template(
+            "nginx/php_fpm_status.conf.j2",
+            {
+                "port": host.data.php_fpm_status_port,
+                "sources": scrape_sources(),
+                "pools": [
+                    {
+                        "location": pool.location,
+                        "status_path": pool.status_path or STATUS_PATH,
+                        "fastcgi_address": pool.fastcgi_address,
+                    }
+                    for pool in pools
+                ],
+            },
+        ),
+        keep_backups=installation().keep_backups,
+    )
+
+
+def remove() -> None:
+    """No status server, and no status line of ours in any pool file."""
+    for install in host.loop(host.get_fact(PhpFpmPools)):
+        _status_lines(install, keep=lambda pool: False)
+    remove_nginx_conf(STATUS_SERVER_CONFIG)
+
+
+def _status_lines(install: PhpFpmInstall, keep: Callable[[PhpFpmPool], bool]) -> None:
+    """Our status line in the pool files of ``install`` for the pools ``keep`` selects, and
+    out of every other file; FPM reloaded when a file changed."""
+    wanted: dict[str, list[str]] = {path: [] for path in install.marked_files}
+    for pool in install.pools:
+        if pool.file:
+            wanted.setdefault(pool.file, [])
+            if keep(pool):
+                wanted[pool.file].append(pool.name)
+    changes = [
+        pool_status_lines(
+            name=f"PHP-FPM {install.php}: status page lines in {path}",
+            path=path,
+            php=install.php,
+            pools=names,
+            keep_backups=installation().keep_backups,
+        )
+        for path, names in host.loop(sorted(wanted.items()))
+    ]
+    reload_if_running(
+        install.unit,
+        "a pool's status page changed",
+        lambda: any(change.did_change() for change in changes),
+    )
