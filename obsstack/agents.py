@@ -26,6 +26,8 @@ from obsstack.remote import describe_inventory, run_scripts
 from obsstack.settings import AGENT_NEEDS, AGENTS
 
 AUTO = "auto"
+# The data key detection fills; present once detection has run.
+DETECTED = "detected_agents"
 # The systemd units that show an agent's service is installed (enabled or not).
 SERVICE_UNITS = {
     "nginx": ("nginx.service",),
@@ -87,24 +89,39 @@ def with_detected_agents(inventory: str, data: Mapping[str, Any] | None) -> dict
         for name, agents in settings.items()
         if isinstance(agents, list) and "php_fpm" in agents
     ]
-    if not auto_hosts and not pool_hosts:
-        return data
     scripts = dict.fromkeys(auto_hosts, DETECTION_SCRIPT + POOLS_SCRIPT)
     scripts |= dict.fromkeys(pool_hosts, POOLS_SCRIPT)
-    results = run_scripts(inventory, scripts)
+    results = run_scripts(inventory, scripts) if scripts else {}
     output = {name: result.stdout if result.ok else "" for name, result in results.items()}
-    if auto_hosts:
-        data["detected_agents"] = {name: parse_detected(output[name]) for name in auto_hosts}
-        pool_hosts += [name for name in auto_hosts if "php_fpm" in data["detected_agents"][name]]
-    if pool_hosts:
-        data["php_fpm_pools"] = {name: served_pools(output[name]) for name in pool_hosts}
+    data[DETECTED] = {name: parse_detected(output[name]) for name in auto_hosts}
+    pool_hosts += [name for name in auto_hosts if "php_fpm" in data[DETECTED][name]]
+    data["php_fpm_pools"] = {name: served_pools(output[name]) for name in pool_hosts}
     return data
+
+
+def detection_summary(data: Mapping[str, Any]) -> list[str]:
+    """A line per host detection looked at, e.g. ``web1: nginx, php_fpm (pools 8.4/www)``;
+    a host that lists its agents was only looked at for its PHP-FPM pools."""
+    detected = data.get(DETECTED) or {}
+    pools = data.get("php_fpm_pools") or {}
+    lines = []
+    for name in [*detected, *(name for name in pools if name not in detected)]:
+        described = [
+            f"php_fpm (pools {_pools_text(pools.get(name, []))})" if agent == "php_fpm" else agent
+            for agent in detected.get(name, ["php_fpm"])
+        ]
+        lines.append(f"{name}: {', '.join(described) or 'no agent found'}")
+    return lines
+
+
+def _pools_text(pools: list[dict[str, str]]) -> str:
+    return ", ".join(f"{pool['php']}/{pool['pool']}" for pool in pools) or "none"
 
 
 def with_checked_agents(inventory: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
     """``with_detected_agents``, then the inputs checked again: a detected agent may need a
     secret (MySQL's account password) that must exist before any host is changed."""
     detected = with_detected_agents(inventory, data)
-    if "detected_agents" in detected:
+    if detected[DETECTED]:
         check_inputs(inventory, detected)
     return detected

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsstack.agents import with_checked_agents
+from obsstack.agents import DETECTED, with_checked_agents
 from obsstack.inventory import check_inputs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +78,13 @@ def run_deploy(
     diff: bool = False,
     echo: bool = True,
 ) -> DeployResult:
-    """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure."""
+    """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure.
+
+    Agents are detected first unless ``data`` carries a detection already (the pipeline
+    detects once for all its steps)."""
     check_inputs(inventory, data)
-    data = with_checked_agents(inventory, data)
+    if DETECTED not in (data or {}):
+        data = with_checked_agents(inventory, data)
     argv = pyinfra_argv(inventory, deploy_file, limit, data, verbosity, diff)
     process = subprocess.Popen(
         argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from obsstack.agents import detection_summary, with_checked_agents
 from obsstack.deploy import ROLLBACK, DeployResult, run_deploy
 from obsstack.deploylog import DeployRecord, write_records
 from obsstack.health import run_health
@@ -64,8 +65,12 @@ def deploy_pipeline(
         ]
         return outcome
 
-    progress("deploy: 3/5 reading the current releases")
+    progress("deploy: 3/5 reading the current releases, detecting agents")
     before = {host: _current(history) for host, history in list_releases(inventory).items()}
+    # Once for every wave and the rollback: all see the same agents and pools.
+    data = with_checked_agents(inventory, data)
+    for line in detection_summary(data):
+        progress(f"deploy:   {line}")
 
     started = time.time()
     waves = canary_waves(describe_inventory(inventory)) if canary else [limit]

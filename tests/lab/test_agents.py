@@ -18,7 +18,7 @@ from conftest import prometheus_query as query
 from waiting import wait_until
 
 from obsstack import labdata, secrets
-from obsstack.agents import with_detected_agents
+from obsstack.agents import detection_summary, with_detected_agents
 from obsstack.labdata import LAB_INVENTORY
 
 pytestmark = pytest.mark.lab
@@ -82,6 +82,10 @@ def test_installed_services_are_detected_per_host(web1_services):
     assert detected["php_fpm_pools"] == {
         "web1": [{"php": version, "pool": "shop"}, {"php": version, "pool": "www"}]
     }
+    assert detection_summary(detected) == [
+        f"web1: nginx, mysql, php_fpm (pools {version}/shop, {version}/www), fail2ban",
+        "app1: no agent found",
+    ]
 
 
 def test_a_second_deploy_with_every_agent_changes_nothing(web1_services):
