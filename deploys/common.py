@@ -24,6 +24,25 @@ def installation() -> Installation:
     )
 
 
+# The agents Prometheus scrapes on their host (fail2ban is read through node_exporter): the
+# settings key of the port it scrapes, and what listens there.
+SCRAPED_AGENTS = {
+    "nginx": ("nginx_exporter_port", "nginx_exporter"),
+    "mysql": ("mysqld_exporter_port", "mysqld_exporter"),
+    "php_fpm": ("php_fpm_status_port", "php_fpm"),
+}
+
+
+def scraped_ports(target: Host) -> dict[str, int]:
+    """``{agent: port}`` for the agents of ``target`` that Prometheus scrapes there."""
+    agents = agents_of(target)
+    return {
+        agent: target.data.get(port_key)
+        for agent, (port_key, _) in SCRAPED_AGENTS.items()
+        if agent in agents
+    }
+
+
 def agents_of(target: Host) -> list[str]:
     """The agents monitored host ``target`` runs (none on other hosts)."""
     if "monitored" not in target.groups:

@@ -21,13 +21,6 @@ METRICS_FILE = f"{TEXTFILE_DIR}/fail2ban.prom"
 INTERVAL = "30s"
 
 
-def apply(enabled: bool) -> None:
-    if enabled:
-        install()
-    else:
-        remove()
-
-
 def install() -> None:
     keep = installation().keep_backups
     files.directory(name="Create /usr/local/lib/observability-stack", path=SCRIPT.rsplit("/", 1)[0])

@@ -12,7 +12,7 @@ import socket
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.common import agents_of
+from deploys.common import SCRAPED_AGENTS, scraped_ports
 from operations.firewall import FirewallRule, ufw_firewall
 from operations.packages import deb_packages
 
@@ -47,15 +47,10 @@ def apply() -> None:
 
 
 def exporter_ports() -> dict[str, int]:
-    """The ports Prometheus scrapes on this host, by exporter."""
+    """The ports Prometheus scrapes on this host, by what listens there."""
     ports = {"node_exporter": host.data.node_exporter_port}
-    agents = agents_of(host)
-    if "nginx" in agents:
-        ports["nginx_exporter"] = host.data.nginx_exporter_port
-    if "mysql" in agents:
-        ports["mysqld_exporter"] = host.data.mysqld_exporter_port
-    if "php_fpm" in agents:
-        ports["php_fpm"] = host.data.php_fpm_status_port
+    for agent, port in scraped_ports(host).items():
+        ports[SCRAPED_AGENTS[agent][1]] = port
     return ports
 
 

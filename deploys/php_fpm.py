@@ -9,14 +9,12 @@ without a status page gets one (``obsstack.php_fpm``): FPM reloads once for that
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import installation
 from deploys.firewall import scrape_sources
-from obsstack.php_fpm import STATUS_PATH, PhpFpmInstall, PhpFpmPool, pool_problem
+from obsstack.php_fpm import STATUS_PATH, PhpFpmInstall, pool_problem
 from obsstack.render import render_template
 from operations.nginx import nginx_conf, remove_nginx_conf
 from operations.php_fpm import PhpFpmPools, pool_status_lines
@@ -36,7 +34,7 @@ def apply() -> None:
     if problems:
         raise PyinfraError(f"{host.name}: php_fpm agent: " + "; ".join(problems))
     for install in host.loop(installs):
-        _status_lines(install, keep=lambda pool: not pool.has_status_of_its_own)
+        _status_lines(install, serve=True)
     nginx_conf(
         STATUS_SERVER_CONFIG,
         render_template(
@@ -61,18 +59,18 @@ def apply() -> None:
 def remove() -> None:
     """No status server, and no status line of ours in any pool file."""
     for install in host.loop(host.get_fact(PhpFpmPools)):
-        _status_lines(install, keep=lambda pool: False)
+        _status_lines(install, serve=False)
     remove_nginx_conf(STATUS_SERVER_CONFIG)
 
 
-def _status_lines(install: PhpFpmInstall, keep: Callable[[PhpFpmPool], bool]) -> None:
-    """Our status line in the pool files of ``install`` for the pools ``keep`` selects, and
-    out of every other file; FPM reloaded when a file changed."""
+def _status_lines(install: PhpFpmInstall, serve: bool) -> None:
+    """With ``serve``, our status line for each pool of ``install`` without a status page
+    of its own; without, none; FPM reloaded when a file changed."""
     wanted: dict[str, list[str]] = {path: [] for path in install.marked_files}
     for pool in install.pools:
         if pool.file:
             wanted.setdefault(pool.file, [])
-            if keep(pool):
+            if serve and not pool.has_status_of_its_own:
                 wanted[pool.file].append(pool.name)
     changes = [
         pool_status_lines(

@@ -7,7 +7,14 @@ from pathlib import Path
 from pyinfra import host, inventory
 
 from deploys import blackbox_exporter
-from deploys.common import agents_of, daemon_unit, php_fpm_pools_of, pinned
+from deploys.common import (
+    SCRAPED_AGENTS,
+    agents_of,
+    daemon_unit,
+    php_fpm_pools_of,
+    pinned,
+    scraped_ports,
+)
 from deploys.proxy import external_url
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
@@ -130,7 +137,8 @@ def rule_files() -> dict[str, str]:
 
 def scrape_jobs() -> dict[str, list[dict]]:
     """Targets per job, from the whole inventory (not only the hosts of this run)."""
-    node, nginx, mysql, php_fpm, prometheus, alertmanager = [], [], [], [], [], []
+    node, prometheus, alertmanager = [], [], []
+    agent_jobs: dict[str, list[dict]] = {agent: [] for agent in SCRAPED_AGENTS}
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
@@ -139,15 +147,14 @@ def scrape_jobs() -> dict[str, list[dict]]:
         data = target_host.data
         labels = {"instance": target_host.name, "role": role, "env": data.environment}
         node.append({"address": f"{address}:{data.node_exporter_port}", "labels": labels})
-        agents = agents_of(target_host)
-        if "nginx" in agents:
-            nginx.append({"address": f"{address}:{data.nginx_exporter_port}", "labels": labels})
-        if "mysql" in agents:
-            mysql.append({"address": f"{address}:{data.mysqld_exporter_port}", "labels": labels})
+        ports = scraped_ports(target_host)
+        for job in ("nginx", "mysql"):
+            if job in ports:
+                agent_jobs[job].append({"address": f"{address}:{ports[job]}", "labels": labels})
         # One target per pool: FPM's status page has no pool label.
-        php_fpm += [
+        agent_jobs["php_fpm"] += [
             {
-                "address": f"{address}:{data.php_fpm_status_port}",
+                "address": f"{address}:{ports['php_fpm']}",
                 "labels": labels
                 | {
                     "pool": pool["pool"],
@@ -165,5 +172,4 @@ def scrape_jobs() -> dict[str, list[dict]]:
             )
     jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
     # An agent's job only while some host runs it: its file_sd file goes with it.
-    agent_jobs = {"nginx": nginx, "mysql": mysql, "php_fpm": php_fpm}
     return jobs | {job: targets for job, targets in agent_jobs.items() if targets}

@@ -29,6 +29,7 @@ from operations.acme import acme_certificate, placeholder_certificate
 from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.config import in_config_tree, managed_config
 from operations.packages import deb_packages
+from operations.service import reload_if_running
 
 SITE = "/etc/nginx/conf.d/observability-stack.conf"
 DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
@@ -78,12 +79,7 @@ def prepare() -> None:
     )
     # Debian's welcome page would answer every name but ours, on port 80 only.
     default_site = files.link(name=f"Remove {DEFAULT_SITE}", path=DEFAULT_SITE, present=False)
-    systemd.service(
-        name="Reload nginx (default site removed)",
-        service=NGINX_UNIT,
-        reloaded=True,
-        _if=default_site.did_change,
-    )
+    reload_if_running(NGINX_UNIT, f"{DEFAULT_SITE} removed", default_site.did_change)
 
 
 def component() -> Component:
@@ -136,8 +132,8 @@ def certificate() -> None:
     domain = host.data.domain
     keep = installation().keep_backups
     ca_bundle = host.data.acme_ca_bundle
-    for directory in host.loop((ACME_CA_BUNDLE, CERTBOT_DROP_IN, DEPLOY_HOOK)):
-        parent = posixpath.dirname(directory)
+    for path in host.loop((ACME_CA_BUNDLE, CERTBOT_DROP_IN, DEPLOY_HOOK)):
+        parent = posixpath.dirname(path)
         files.directory(name=f"Create {parent}", path=parent, mode="0755")
     if ca_bundle:
         managed_config(

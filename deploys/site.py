@@ -64,7 +64,11 @@ if "monitored" in host.groups:
         mysqld_exporter.remove()
     if "php_fpm" not in agents:
         php_fpm.remove()
-    fail2ban.apply(enabled="fail2ban" in agents)
+    # After node_exporter: the agent writes to its textfile directory.
+    if "fail2ban" in agents:
+        fail2ban.install()
+    else:
+        fail2ban.remove()
 
 record_release(
     name="Record release",
