@@ -17,6 +17,8 @@ from invoke import Collection, Exit, task
 
 from obsstack import lab as lab_hosts
 from obsstack import labdata, secrets
+from obsstack.addresses import AddressError
+from obsstack.agents import DetectionError
 from obsstack.artifacts import ArtifactError
 from obsstack.bench import run_benchmarks
 from obsstack.debian import DebianError
@@ -31,7 +33,7 @@ from obsstack.pipeline import deploy_pipeline
 from obsstack.preflight import format_report as format_preflight
 from obsstack.preflight import run_preflight
 from obsstack.releases import ReleaseHistoryError, list_releases
-from obsstack.remote import RemoteError
+from obsstack.remote import LimitError, RemoteError
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
 from obsstack.settings import SettingsError
@@ -39,10 +41,13 @@ from obsstack.settings import SettingsError
 LAB_INVENTORY = labdata.LAB_INVENTORY
 # Errors a user can act on: shown as one message, not a traceback.
 USER_ERRORS = (
+    AddressError,
     ArtifactError,
     DebianError,
+    DetectionError,
     DriftError,
     LabError,
+    LimitError,
     MirrorError,
     ReleaseHistoryError,
     RemoteError,

@@ -8,8 +8,8 @@ from deploys.common import daemon_unit, pinned
 from deploys.proxy import external_url
 from obsstack import secrets
 from obsstack.inventory import repo_path
-from obsstack.render import render_template
 from obsstack.roles import ALERTMANAGER
+from obsstack.serialize import MANAGED, yaml_file
 from operations.component import Component, ConfigFile, ManagedDirectory
 
 USER = "alertmanager"
@@ -17,6 +17,44 @@ CONFIG_DIR = "/etc/alertmanager"
 DATA_DIR = "/var/lib/alertmanager"
 PASSWORD_FILE = f"{CONFIG_DIR}/smtp_password"
 CA_FILE = f"{CONFIG_DIR}/smtp_ca.pem"
+
+
+
+def config(email: dict, group_wait: str, group_interval: str, repeat_interval: str) -> dict:
+    """alertmanager.yml: every alert mailed to the recipients, Watchdog to nowhere."""
+    smtp = {
+        "smtp_smarthost": email["smarthost"],
+        "smtp_from": email["sender"],
+        "smtp_require_tls": email["require_tls"],
+    }
+    if email["auth_username"]:
+        smtp |= {
+            "smtp_auth_username": email["auth_username"],
+            "smtp_auth_password_file": PASSWORD_FILE,
+        }
+    tls = {"tls_config": {"ca_file": CA_FILE}} if email["ca_file"] else {}
+    return {
+        "global": smtp,
+        "route": {
+            "receiver": "email",
+            "group_by": ["alertname", "instance"],
+            "group_wait": group_wait,
+            "group_interval": group_interval,
+            "repeat_interval": repeat_interval,
+            # Watchdog fires all the time to prove the pipeline works; it is not news.
+            "routes": [{"receiver": "blackhole", "matchers": ['alertname="Watchdog"']}],
+        },
+        "receivers": [
+            {"name": "blackhole"},
+            {
+                "name": "email",
+                "email_configs": [
+                    {"to": recipient, "send_resolved": True, **tls}
+                    for recipient in email["recipients"]
+                ],
+            },
+        ],
+    }
 
 
 def component() -> Component:
@@ -30,16 +68,14 @@ def component() -> Component:
     files.append(
         ConfigFile(
             f"{CONFIG_DIR}/alertmanager.yml",
-            render_template(
-                "alertmanager/alertmanager.yml.j2",
-                {
-                    "email": email,
-                    "password_file": PASSWORD_FILE,
-                    "ca_file": CA_FILE if email["ca_file"] else None,
-                    "group_wait": host.data.alertmanager_group_wait,
-                    "group_interval": host.data.alertmanager_group_interval,
-                    "repeat_interval": host.data.alertmanager_repeat_interval,
-                },
+            yaml_file(
+                config(
+                    email,
+                    host.data.alertmanager_group_wait,
+                    host.data.alertmanager_group_interval,
+                    host.data.alertmanager_repeat_interval,
+                ),
+                MANAGED,
             ),
             validate="/usr/local/bin/amtool check-config {path}",
         )

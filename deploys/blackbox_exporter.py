@@ -11,7 +11,7 @@ from pyinfra import host
 from deploys.common import daemon_unit, pinned
 from obsstack.components import COMPONENTS
 from obsstack.inventory import repo_path
-from obsstack.render import render_template
+from obsstack.serialize import MANAGED, yaml_file
 from operations.component import Component, ConfigFile, ManagedDirectory, retire
 
 USER = "blackbox-exp"
@@ -28,13 +28,23 @@ def address() -> str:
     return f"127.0.0.1:{host.data.blackbox_exporter_port}"
 
 
+
+def config(ca_file: str | None) -> dict:
+    """blackbox.yml: an HTTP(S) endpoint answers 2xx (after redirects); TLS is verified,
+    and its certificate's expiry becomes probe_ssl_earliest_cert_expiry."""
+    http: dict = {"preferred_ip_protocol": "ip4", "follow_redirects": True}
+    if ca_file:
+        http["tls_config"] = {"ca_file": ca_file}
+    return {"modules": {"http_2xx": {"prober": "http", "timeout": "10s", "http": http}}}
+
+
 def component() -> Component:
     ca_file = host.data.get("blackbox_ca_file")
     files = [ConfigFile(CA_FILE, repo_path(ca_file).read_text(), mode="0644")] if ca_file else []
     files.append(
         ConfigFile(
             f"{CONFIG_DIR}/blackbox.yml",
-            render_template("blackbox/blackbox.yml.j2", {"ca_file": CA_FILE if ca_file else None}),
+            yaml_file(config(CA_FILE if ca_file else None), MANAGED),
             validate="/usr/local/bin/blackbox_exporter --config.check --config.file={path}",
         )
     )

@@ -8,8 +8,10 @@ from pyinfra import host
 from pyinfra.api import Host
 from pyinfra.api.exceptions import PyinfraError
 
+from obsstack.addresses import AddressError, host_port, listen_address
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
+from obsstack.serialize import systemd_word
 from operations.component import Installation
 
 DEFAULT_CACHE = Path.home() / ".cache" / "observability-stack" / "artifacts"
@@ -33,9 +35,8 @@ SCRAPED_AGENTS = {
 }
 
 
-def scraped_ports(target: Host) -> dict[str, int]:
-    """``{agent: port}`` for the agents of ``target`` that Prometheus scrapes there."""
-    agents = agents_of(target)
+def scraped_ports(agents: list[str], target: Host) -> dict[str, int]:
+    """``{agent: port}`` for those of ``agents`` (run by ``target``) that Prometheus scrapes."""
     return {
         agent: target.data.get(port_key)
         for agent, (port_key, _) in SCRAPED_AGENTS.items()
@@ -43,40 +44,48 @@ def scraped_ports(target: Host) -> dict[str, int]:
     }
 
 
-def agents_of(target: Host) -> list[str]:
-    """The agents monitored host ``target`` runs (none on other hosts)."""
+def agents_of(target: Host) -> list[str] | None:
+    """The agents host ``target`` runs (none but on monitored hosts); None when they are
+    detected (``agents = "auto"``) and this run did not look at the host (outside
+    ``--limit``): the observability server then keeps what it has for it."""
     if "monitored" not in target.groups:
         return []
     setting = target.data.agents
     if setting != "auto":
         return list(setting)
-    return _detected(
-        target,
-        "detected_agents",
-        "agents = 'auto' needs detection first: deploy with `invoke deploy`, or list the "
-        "agents in its data",
-    )
+    found = target.data.get("detected_agents") or {}
+    return list(found[target.name]) if target.name in found else None
 
 
-def php_fpm_pools_of(target: Host) -> list[dict[str, str]]:
-    """The PHP-FPM pools (``{"php": "8.4", "pool": "www"}``) whose status pages monitored
-    host ``target`` serves to Prometheus (none without the php_fpm agent)."""
-    if "php_fpm" not in agents_of(target):
+def php_fpm_pools_of(target: Host) -> list[dict[str, str]] | None:
+    """The PHP-FPM pools (``{"php": "8.4", "pool": "www"}``) whose status pages host
+    ``target`` serves to Prometheus; None when this run did not list them."""
+    agents = agents_of(target)
+    if agents is None:
+        return None
+    if "php_fpm" not in agents:
         return []
-    return _detected(
-        target,
-        "php_fpm_pools",
-        "the php_fpm agent's pools are listed before the deploy: deploy with `invoke deploy`",
-    )
+    found = target.data.get("php_fpm_pools") or {}
+    return list(found[target.name]) if target.name in found else None
 
 
-def _detected(target: Host, key: str, missing: str) -> list:
-    """``target``'s entry in ``key``, which `invoke deploy` finds on the hosts before pyinfra
-    runs (obsstack.agents); ``missing`` explains its absence."""
-    found = target.data.get(key) or {}
-    if target.name not in found:
-        raise PyinfraError(f"{target.name}: {missing}")
-    return list(found[target.name])
+def own_agents() -> list[str]:
+    """The agents of the host being deployed: known, or the deploy stops (never guessed)."""
+    agents = agents_of(host)
+    if agents is None:
+        raise PyinfraError(
+            f"{host.name}: agents = 'auto' needs detection first: deploy with `invoke deploy`, "
+            "or list the agents in its data"
+        )
+    return agents
+
+
+def exporter_address(port: int) -> str:
+    """``address:port`` an exporter of this host listens on (obsstack.addresses)."""
+    try:
+        return host_port(listen_address(host.name, host.groups, host.data), port)
+    except AddressError as error:
+        raise PyinfraError(str(error)) from error
 
 
 def pinned(component: str) -> dict[str, str]:
@@ -106,7 +115,7 @@ def daemon_unit(
             "description": description,
             "documentation": documentation,
             "user": user,
-            "exec_start": exec_start,
+            "exec_start": [systemd_word(argument) for argument in exec_start],
             "reload_signal": reload_signal,
             "read_write_paths": read_write_paths,
             "address_families": list(address_families),

@@ -12,16 +12,15 @@ import socket
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.common import SCRAPED_AGENTS, scraped_ports
-from operations.firewall import FirewallRule, ufw_firewall
+from deploys.common import SCRAPED_AGENTS, own_agents, scraped_ports
+from operations.firewall import FirewallRule, SshdPorts, ufw_firewall
 from operations.packages import deb_packages
-
-DEFAULT_SSH_PORT = 22
 
 
 def apply() -> None:
-    ssh_port = host.data.get("ssh_port") or DEFAULT_SSH_PORT
-    rules = [FirewallRule(ssh_port, comment="observability-stack: ssh")]
+    rules = [
+        FirewallRule(port, comment="observability-stack: ssh") for port in ssh_ports()
+    ]
     if "observability" in host.groups:
         rules += [
             FirewallRule(80, comment="observability-stack: http (ACME, redirect)"),
@@ -43,13 +42,37 @@ def apply() -> None:
         for rule in host.data.firewall_extra_rules
     ]
     deb_packages(name="Install ufw", packages=["ufw"])
-    ufw_firewall(name="Firewall: deny inbound but the listed rules", rules=rules, ssh_port=ssh_port)
+    ufw_firewall(
+        name="Firewall: deny inbound but the listed rules", rules=rules, ssh_ports=ssh_ports()
+    )
+
+
+def ssh_ports() -> list[int]:
+    """The port this deploy is connected on, and every port sshd listens on.
+
+    pyinfra may have taken the port from ~/.ssh/config rather than ``ssh_port``; and a
+    second port sshd listens on may be how someone else gets in. All of them stay open.
+    """
+    ports = set(host.get_fact(SshdPorts))
+    connected = connected_ssh_port()
+    if connected:
+        ports.add(connected)
+    return sorted(ports)
+
+
+def connected_ssh_port() -> int | None:
+    """The port of this deploy's own SSH connection to the host (None: not over SSH)."""
+    client = getattr(host.connector, "client", None)
+    if client is None:
+        return host.data.get("ssh_port")
+    # The port paramiko connected to after ~/.ssh/config and ssh_port were applied.
+    return int(client._ssh_config["port"])
 
 
 def exporter_ports() -> dict[str, int]:
     """The ports Prometheus scrapes on this host, by what listens there."""
     ports = {"node_exporter": host.data.node_exporter_port}
-    for agent, port in scraped_ports(host).items():
+    for agent, port in scraped_ports(own_agents(), host).items():
         ports[SCRAPED_AGENTS[agent][1]] = port
     return ports
 
@@ -68,14 +91,20 @@ def scrape_sources() -> list[str]:
 
 
 def _as_ip(address: str, server: str) -> str:
+    """One host's IP address: ``address`` itself (``/32`` allowed), or what it resolves to."""
     try:
-        return str(ipaddress.ip_network(address, strict=False))
+        resolved = ipaddress.ip_network(address).network_address
     except ValueError:
-        pass
-    try:
-        return socket.gethostbyname(address)
-    except OSError as error:
+        try:
+            resolved = ipaddress.ip_address(socket.gethostbyname(address))
+        except OSError as error:
+            raise PyinfraError(
+                f"{server}: cannot resolve {address!r} to open the firewall of {host.name} to "
+                f"its scrapes ({error}); set scrape_address in its data"
+            ) from error
+    if resolved.is_unspecified or resolved.is_multicast:
         raise PyinfraError(
-            f"{server}: cannot resolve {address!r} to open the firewall of {host.name} to "
-            f"its scrapes ({error}); set scrape_address in its data"
-        ) from error
+            f"{server}: {address!r} is {resolved}, not the address of a host: set "
+            "scrape_address in its data"
+        )
+    return str(resolved)

@@ -7,16 +7,14 @@ the 0600 SQL file that sets it. Without the agent, exporter, credentials and acc
 
 from __future__ import annotations
 
-import hashlib
-
 from pyinfra import host
-from pyinfra.facts.files import Sha256File
 
-from deploys.common import daemon_unit, pinned
+from deploys.common import daemon_unit, exporter_address, pinned
 from obsstack import secrets
 from obsstack.components import COMPONENTS
 from obsstack.inventory import repo_path
 from operations.component import Component, ConfigFile, ManagedDirectory, retire
+from operations.digest import KeyedSha256File, keyed_sha256
 from operations.mysql import drop_monitoring_user, monitoring_user
 
 USER = "mysqld-exp"
@@ -43,12 +41,11 @@ def account() -> None:
 
     A credentials file about to change means a new password: the server gets it first.
     """
-    desired = hashlib.sha256(credentials().encode()).hexdigest()
     monitoring_user(
         name=f"MySQL account {ACCOUNT}@localhost",
         user=ACCOUNT,
         password=password(),
-        force=host.get_fact(Sha256File, path=CREDENTIALS) != desired,
+        force=host.get_fact(KeyedSha256File, path=CREDENTIALS) != keyed_sha256(credentials()),
     )
 
 
@@ -66,7 +63,7 @@ def component() -> Component:
             exec_start=[
                 "/usr/local/bin/mysqld_exporter",
                 f"--config.my-cnf={CREDENTIALS}",
-                f"--web.listen-address=:{host.data.mysqld_exporter_port}",
+                f"--web.listen-address={exporter_address(host.data.mysqld_exporter_port)}",
             ],
             read_write_paths=[],
             reload_signal=None,

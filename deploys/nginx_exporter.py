@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, installation, pinned
+from deploys.common import daemon_unit, exporter_address, installation, pinned
 from obsstack.components import COMPONENTS
 from obsstack.render import render_template
 from operations.component import Component, retire
@@ -48,7 +48,7 @@ def component() -> Component:
             exec_start=[
                 "/usr/local/bin/nginx-prometheus-exporter",
                 f"--nginx.scrape-uri={scrape_uri}",
-                f"--web.listen-address=:{host.data.nginx_exporter_port}",
+                f"--web.listen-address={exporter_address(host.data.nginx_exporter_port)}",
             ],
             read_write_paths=[],
             reload_signal=None,

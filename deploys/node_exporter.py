@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, pinned
+from deploys.common import daemon_unit, exporter_address, pinned
 from operations.component import Component
 
 USER = "node-exp"
@@ -24,7 +24,7 @@ def component() -> Component:
             user=USER,
             exec_start=[
                 "/usr/local/bin/node_exporter",
-                f"--web.listen-address=:{host.data.node_exporter_port}",
+                f"--web.listen-address={exporter_address(host.data.node_exporter_port)}",
                 f"--collector.textfile.directory={TEXTFILE_DIR}",
                 "--collector.systemd",
                 *host.data.node_exporter_extra_flags,

@@ -2,9 +2,10 @@
 
 FPM (8.1+) renders its status page as OpenMetrics (``?openmetrics``), with every series the
 alerts need, so no exporter runs. A server of ours in nginx (a conf.d file on
-``php_fpm_status_port``) answers ``/php<version>/<pool>`` by asking that pool's own socket
-for its page, for the observability server only (nginx's allow list, and UFW). A pool
-without a status page gets one (``obsstack.php_fpm``): FPM reloads once for that.
+``php_fpm_status_port``) answers ``/php<version>/<pool>`` by asking that pool's status
+socket (or its own socket) for its page, for the observability server only (nginx's allow
+list, and UFW). A pool without a status page gets one that no site can reach
+(``obsstack.php_fpm``): FPM reloads once for that.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.common import installation
+from deploys.common import exporter_address, installation
 from deploys.firewall import scrape_sources
-from obsstack.php_fpm import STATUS_PATH, PhpFpmInstall, pool_problem
+from obsstack.php_fpm import PhpFpmInstall, pool_problem
 from obsstack.render import render_template
 from operations.nginx import nginx_conf, remove_nginx_conf
 from operations.php_fpm import PhpFpmPools, pool_status_lines
@@ -40,13 +41,13 @@ def apply() -> None:
         render_template(
             "nginx/php_fpm_status.conf.j2",
             {
-                "port": host.data.php_fpm_status_port,
+                "listen": exporter_address(host.data.php_fpm_status_port),
                 "sources": scrape_sources(),
                 "pools": [
                     {
                         "location": pool.location,
-                        "status_path": pool.status_path or STATUS_PATH,
-                        "fastcgi_address": pool.fastcgi_address,
+                        "status_path": pool.served_status_path,
+                        "fastcgi_address": pool.served_status_address,
                     }
                     for pool in pools
                 ],

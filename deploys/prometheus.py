@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra import host, inventory
+from pyinfra.api.exceptions import PyinfraError
 
 from deploys import blackbox_exporter
 from deploys.common import (
@@ -16,10 +17,14 @@ from deploys.common import (
     scraped_ports,
 )
 from deploys.proxy import external_url
+from obsstack.addresses import host_port, scrape_host
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
 from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
+from obsstack.serialize import MANAGED, yaml_file
+from obsstack.targets import TargetError, checked_group, kept_groups, target_group
 from operations.component import Component, ConfigFile, ManagedDirectory
+from operations.facts import FileNames, FileSdGroups
 
 USER = "prometheus"
 CONFIG_DIR = "/etc/prometheus"
@@ -31,6 +36,21 @@ PROMTOOL = "/usr/local/bin/promtool"
 ROUTE_PREFIXES = {
     service.component: service.route_prefix for service in ROLE_SERVICES["observability"]
 }
+# promtool reads a file_sd file the way Prometheus will, but only from a name ending in
+# .yml and only when a config points at it; it reports a bad file on stderr with exit 0, and
+# waits out its timeout whatever it found. So the check also counts the targets it
+# discovered: one per group we wrote, or the file was not read in time.
+FILE_SD_CHECK = (
+    "(d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT && cp {path} \"$d/check.yml\""
+    " && printf 'scrape_configs:\\n- job_name: check\\n  file_sd_configs:\\n"
+    "  - files: [check.yml]\\n' > \"$d/prometheus.yml\""
+    " && expected=$(grep -c '^- targets:' \"$d/check.yml\" || true)"
+    f" && found=$(cd \"$d\" && {PROMTOOL} check service-discovery --timeout=2s"
+    " prometheus.yml check 2>\"$d/log\" | grep -c '\"discoveredLabels\"' || true)"
+    " && if grep -qi 'level=error' \"$d/log\" || [ \"$found\" != \"$expected\" ]; then"
+    " cat \"$d/log\" >&2; echo \"promtool discovered $found of $expected targets\" >&2;"
+    " exit 1; fi)"
+)
 
 
 def component() -> Component:
@@ -38,45 +58,39 @@ def component() -> Component:
     # Rules and targets come first: promtool check config reads the live rule files.
     files = [
         ConfigFile(f"{RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}")
-        for name, text in rule_files().items()
+        for name, text in rule_files(jobs).items()
     ]
     files += [
-        ConfigFile(
-            f"{FILE_SD_DIR}/{job}.yml",
-            render_template("prometheus/file_sd.yml.j2", {"targets": targets}),
-        )
-        for job, targets in jobs.items()
+        ConfigFile(f"{FILE_SD_DIR}/{job}.yml", yaml_file(groups, MANAGED), validate=FILE_SD_CHECK)
+        for job, groups in jobs.items()
     ]
     if blackbox_exporter.wanted():
         probes = [
-            {"address": url, "labels": {"env": host.data.environment}}
+            {"targets": [url], "labels": {"env": host.data.environment}}
             for url in host.data.blackbox_targets
         ]
         files.append(
             ConfigFile(
                 f"{FILE_SD_DIR}/blackbox.yml",
-                render_template("prometheus/file_sd.yml.j2", {"targets": probes}),
+                yaml_file(probes, MANAGED),
+                validate=FILE_SD_CHECK,
             )
         )
     files.append(
         ConfigFile(
             f"{CONFIG_DIR}/prometheus.yml",
-            render_template(
-                "prometheus/prometheus.yml.j2",
-                {
-                    "scrape_interval": host.data.prometheus_scrape_interval,
-                    "evaluation_interval": host.data.prometheus_evaluation_interval,
-                    "environment": host.data.environment,
-                    "alertmanager_address": f"127.0.0.1:{host.data.alertmanager_port}",
-                    "alertmanager_path_prefix": ROUTE_PREFIXES["alertmanager"],
-                    "jobs": [
-                        {"name": job, "metrics_path": ROUTE_PREFIXES.get(job, "") + "/metrics"}
-                        for job in jobs
-                    ],
-                    "blackbox_address": (
+            yaml_file(
+                config(
+                    scrape_interval=host.data.prometheus_scrape_interval,
+                    evaluation_interval=host.data.prometheus_evaluation_interval,
+                    environment=host.data.environment,
+                    alertmanager_address=f"127.0.0.1:{host.data.alertmanager_port}",
+                    jobs=list(jobs),
+                    blackbox_address=(
                         blackbox_exporter.address() if blackbox_exporter.wanted() else None
                     ),
-                },
+                ),
+                MANAGED,
             ),
             validate=f"{PROMTOOL} check config {{path}}",
         )
@@ -113,19 +127,81 @@ def component() -> Component:
     )
 
 
-def rule_files() -> dict[str, str]:
-    """Rendered rule files by name: the project's baseline plus the user's extra files."""
+def config(
+    scrape_interval: str,
+    evaluation_interval: str,
+    environment: str,
+    alertmanager_address: str,
+    jobs: list[str],
+    blackbox_address: str | None,
+) -> dict:
+    """prometheus.yml: one file_sd job per scraped job, and the blackbox probes."""
+    scrape_configs = []
+    for job in jobs:
+        scrape = {"job_name": job}
+        if job in ROUTE_PREFIXES:
+            scrape["metrics_path"] = f"{ROUTE_PREFIXES[job]}/metrics"
+        scrape["file_sd_configs"] = [{"files": [f"file_sd/{job}.yml"]}]
+        scrape_configs.append(scrape)
+    if blackbox_address:
+        # Each target is a URL that blackbox_exporter probes; the URL becomes the instance.
+        scrape_configs.append(
+            {
+                "job_name": "blackbox",
+                "metrics_path": "/probe",
+                "params": {"module": ["http_2xx"]},
+                "file_sd_configs": [{"files": ["file_sd/blackbox.yml"]}],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"target_label": "__address__", "replacement": blackbox_address},
+                ],
+            }
+        )
+    return {
+        "global": {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": evaluation_interval,
+            "external_labels": {"env": environment},
+        },
+        "alerting": {
+            "alertmanagers": [
+                {
+                    "path_prefix": ROUTE_PREFIXES["alertmanager"],
+                    "static_configs": [{"targets": [alertmanager_address]}],
+                }
+            ]
+        },
+        "rule_files": ["rules/*.yml"],
+        "scrape_configs": scrape_configs,
+    }
+
+
+def rule_files(jobs: dict[str, list[dict]]) -> dict[str, str]:
+    """Rendered rule files by name: the project's baseline plus the user's extra files.
+
+    An agent's rules go where some host runs it (the rest would never see data); while a
+    host's agents are unknown in this run, the agent rules the server has stay.
+    """
     context = {"alert_rules": host.data.alert_rules}
     baseline = sorted((TEMPLATES_DIR / "prometheus" / "rules").glob("*.yml.j2"))
-    # An agent's rules only while some host runs it: the rest would never see data.
-    agents_in_use = sorted({agent for target in inventory for agent in agents_of(target)})
     rendered = {
         template.name.removesuffix(".j2"): render_template(
             f"prometheus/rules/{template.name}", context
         )
         for template in baseline
     }
-    for agent in agents_in_use + (["blackbox"] if blackbox_exporter.wanted() else []):
+    agents = [agents_of(target) for target in inventory]
+    in_use = {agent for known in agents if known for agent in known}
+    in_use |= {agent for agent in SCRAPED_AGENTS if jobs.get(agent)}
+    if any(known is None for known in agents):
+        live = host.get_fact(FileNames, path=RULES_DIR)
+        in_use |= {
+            agent
+            for agent in [*SCRAPED_AGENTS, "fail2ban"]
+            if f"{agent}.rules.yml" in live
+        }
+    for agent in sorted(in_use) + (["blackbox"] if blackbox_exporter.wanted() else []):
         rendered[f"{agent}.rules.yml"] = render_template(
             f"prometheus/rules/agents/{agent}.rules.yml.j2", context
         )
@@ -136,40 +212,65 @@ def rule_files() -> dict[str, str]:
 
 
 def scrape_jobs() -> dict[str, list[dict]]:
-    """Targets per job, from the whole inventory (not only the hosts of this run)."""
+    """Target groups per job, from the whole inventory (not only the hosts of this run).
+
+    A host whose agents this run did not detect (outside ``--limit``) keeps the agent
+    targets the server has for it: nothing is dropped because nobody looked.
+    """
     node, prometheus, alertmanager = [], [], []
     agent_jobs: dict[str, list[dict]] = {agent: [] for agent in SCRAPED_AGENTS}
+    unknown: set[str] = set()
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
             continue
-        address = target_host.data.get("ssh_hostname") or target_host.name
         data = target_host.data
+        address = scrape_host(target_host.name, target_host.groups, data)
         labels = {"instance": target_host.name, "role": role, "env": data.environment}
-        node.append({"address": f"{address}:{data.node_exporter_port}", "labels": labels})
-        ports = scraped_ports(target_host)
-        for job in ("nginx", "mysql"):
-            if job in ports:
-                agent_jobs[job].append({"address": f"{address}:{ports[job]}", "labels": labels})
+        node.append(target_group(host_port(address, data.node_exporter_port), labels))
+        if role == "observability":
+            # Scraped by the Prometheus on the same server, hence loopback.
+            prometheus.append(target_group(f"127.0.0.1:{data.prometheus_port}", labels))
+            alertmanager.append(target_group(f"127.0.0.1:{data.alertmanager_port}", labels))
+        agents, pools = agents_of(target_host), php_fpm_pools_of(target_host)
+        if agents is None or pools is None:
+            unknown.add(target_host.name)
+            continue
+        for agent, port in scraped_ports(agents, target_host).items():
+            if agent != "php_fpm":
+                agent_jobs[agent].append(target_group(host_port(address, port), labels))
         # One target per pool: FPM's status page has no pool label.
         agent_jobs["php_fpm"] += [
-            {
-                "address": f"{address}:{ports['php_fpm']}",
-                "labels": labels
+            target_group(
+                host_port(address, data.php_fpm_status_port),
+                labels
                 | {
                     "pool": pool["pool"],
                     "php_version": pool["php"],
                     "__metrics_path__": f"/php{pool['php']}/{pool['pool']}",
                 },
-            }
-            for pool in php_fpm_pools_of(target_host)
-        ]
-        if role == "observability":
-            # Scraped by the Prometheus on the same server, hence loopback.
-            prometheus.append({"address": f"127.0.0.1:{data.prometheus_port}", "labels": labels})
-            alertmanager.append(
-                {"address": f"127.0.0.1:{data.alertmanager_port}", "labels": labels}
             )
+            for pool in pools
+        ]
+    if unknown:
+        _keep_targets_of(unknown, agent_jobs)
     jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
     # An agent's job only while some host runs it: its file_sd file goes with it.
-    return jobs | {job: targets for job, targets in agent_jobs.items() if targets}
+    jobs |= {job: groups for job, groups in agent_jobs.items() if groups}
+    try:
+        return {job: [checked_group(g, job) for g in groups] for job, groups in jobs.items()}
+    except TargetError as error:
+        raise PyinfraError(f"{host.name}: scrape targets: {error}") from error
+
+
+def _keep_targets_of(hosts: set[str], agent_jobs: dict[str, list[dict]]) -> None:
+    """Add the server's current agent targets of ``hosts`` to ``agent_jobs``."""
+    current = host.get_fact(FileSdGroups, directory=FILE_SD_DIR)
+    try:
+        for job in agent_jobs:
+            agent_jobs[job] += kept_groups(current.get(job, []), hosts, job)
+    except TargetError as error:
+        raise PyinfraError(
+            f"{host.name}: cannot keep the targets of {', '.join(sorted(hosts))} as they are: "
+            f"{error}"
+        ) from error

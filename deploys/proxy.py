@@ -5,10 +5,12 @@
     certificate()  certbot's certificate, deploy hook and renewal timer (after the site)
 
 
-Prometheus (/prometheus/), Alertmanager (/alertmanager/), Grafana (/) and Loki (/loki/)
-listen on localhost only; nginx serves them over HTTPS for ``domain``, each behind basic
-auth for the users ``proxy_users`` lets in. Port 80 answers ACME challenges and redirects
-everything else to HTTPS. certbot obtains the certificate on the first deploy and renews it
+Prometheus (/prometheus/) and Alertmanager (/alertmanager/) listen on localhost only;
+nginx serves them over HTTPS for ``domain``, each behind basic auth for the users
+``proxy_users`` lets in, read only unless a user may write (``alertmanager_write``: silences
+and alerts). A location is served only once its component is deployed. Port 80 answers ACME
+challenges and redirects everything else to HTTPS; names other than ``domain`` get no
+answer on either port. certbot obtains the certificate on the first deploy and renews it
 with its systemd timer; its deploy hook hands nginx the new files and reloads it.
 """
 
@@ -28,6 +30,7 @@ from obsstack.render import render_template
 from operations.acme import acme_certificate, placeholder_certificate
 from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.config import in_config_tree, managed_config
+from operations.nginx import remove_packaged_default_site
 from operations.packages import deb_packages
 from operations.service import reload_if_running
 
@@ -45,20 +48,19 @@ NGINX_UNIT = "nginx.service"
 
 @dataclass(frozen=True)
 class Location:
-    name: str
+    name: str  # the permission in proxy_users that lets a user read it
     path: str
-    port_key: str | None  # the settings key of the backend's port
-    port: int  # used when port_key is None (components that are not deployed yet)
-    websocket: bool = False
+    port_key: str  # the settings key of the backend's port
+    write_permission: str | None = None  # the permission that lets a user write too
 
 
 LOCATIONS = (
-    Location("prometheus", "/prometheus/", "prometheus_port", 9090),
-    Location("alertmanager", "/alertmanager/", "alertmanager_port", 9093),
-    Location("loki", "/loki/", None, 3100),
-    # Grafana's live features use websockets.
-    Location("grafana", "/", None, 3000, websocket=True),
+    Location("prometheus", "/prometheus/", "prometheus_port"),
+    Location("alertmanager", "/alertmanager/", "alertmanager_port", "alertmanager_write"),
 )
+# Per request, per client, to the protected locations (the leaky bucket of limit_req).
+AUTH_RATE_PER_SECOND = 5
+AUTH_BURST = 30
 
 
 def external_url(location: str) -> str:
@@ -77,47 +79,57 @@ def prepare() -> None:
         directory=tls_dir(),
         common_name=domain,
     )
-    # Debian's welcome page would answer every name but ours, on port 80 only.
-    default_site = files.link(name=f"Remove {DEFAULT_SITE}", path=DEFAULT_SITE, present=False)
+    # Debian's welcome page would answer every name but ours; a site the user changed
+    # is theirs and stays.
+    default_site = remove_packaged_default_site(
+        name=f"Remove {DEFAULT_SITE} while it is Debian's own", link=DEFAULT_SITE
+    )
     reload_if_running(NGINX_UNIT, f"{DEFAULT_SITE} removed", default_site.did_change)
 
 
 def component() -> Component:
     """nginx's site and password files: recorded with each release, so rollback restores them."""
     domain = host.data.domain
-    password_files = [
-        ConfigFile(
-            f"{HTPASSWD_DIR}/{location.name}",
-            htpasswd_file(location_passwords(location.name), realm=domain),
+    password_files = {
+        permission: ConfigFile(
+            f"{HTPASSWD_DIR}/{permission}",
+            htpasswd_file(passwords_for(permission), realm=domain),
             group=NGINX_GROUP,
             secret=True,
         )
         for location in LOCATIONS
-    ]
+        for permission in filter(None, (location.name, location.write_permission))
+    }
     site = render_template(
         "nginx/site.conf.j2",
         {
             "domain": domain,
             "acme_webroot": ACME_WEBROOT,
             "tls_dir": tls_dir(),
-            "locations": [
-                {
-                    "path": location.path,
+            "auth_rate": AUTH_RATE_PER_SECOND,
+            "auth_burst": AUTH_BURST,
+            **{
+                location.name: {
                     "realm": f"{domain} {location.name}",
-                    "htpasswd": f"{HTPASSWD_DIR}/{location.name}",
-                    "port": backend_port(location),
-                    "websocket": location.websocket,
+                    "htpasswd": password_files[location.name].path,
+                    "write_htpasswd": (
+                        password_files[location.write_permission].path
+                        if location.write_permission
+                        else None
+                    ),
+                    "port": host.data.get(location.port_key),
                 }
                 for location in LOCATIONS
-            ],
+            },
         },
     )
     return Component(
         name="nginx",
         unit=NGINX_UNIT,
-        config_dirs=(ManagedDirectory(HTPASSWD_DIR, group=NGINX_GROUP),),
+        # Password files of locations no longer served go (prune every unlisted file).
+        config_dirs=(ManagedDirectory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
         files=(
-            *password_files,
+            *password_files.values(),
             ConfigFile(SITE, site, validate=in_config_tree(SITE, "nginx -t -q"), mode="0644"),
         ),
     )
@@ -177,15 +189,11 @@ def certificate() -> None:
     )
 
 
-def backend_port(location: Location) -> int:
-    return host.data.get(location.port_key) if location.port_key else location.port
-
-
-def location_passwords(location: str) -> dict[str, str]:
-    """``{user: password}`` of the proxy users allowed into ``location``."""
+def passwords_for(permission: str) -> dict[str, str]:
+    """``{user: password}`` of the proxy users that ``proxy_users`` gives ``permission``."""
     store = repo_path(host.data.secrets_dir)
     return {
         user: secrets.read(secrets.proxy_password_name(user), store)
-        for user, locations in host.data.proxy_users.items()
-        if location in locations
+        for user, permissions in host.data.proxy_users.items()
+        if permission in permissions
     }

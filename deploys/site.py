@@ -20,16 +20,18 @@ from deploys import (
     prometheus,
     proxy,
 )
-from deploys.common import agents_of, installation
+from deploys.common import installation, own_agents
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
 from operations.component import converge
+from operations.digest import digest_key_file
 from operations.releases import record_release
 
 check_host_data(host.name, set(host.groups), host.data.dict())
 observability_server = "observability" in host.groups
-agents = agents_of(host)
+agents = own_agents()
 
+digest_key_file(name="Key for the digests of secret files")
 firewall.apply()
 if observability_server:
     proxy.prepare()

@@ -40,6 +40,12 @@ acme_email = "ops@lab.test"
 acme_directory_url = _labdata.ACME_DIRECTORY_URL
 acme_ca_bundle = str(_labdata.ACME_CA_BUNDLE)
 
+# An administrator, and a user who may look but not silence (the proxy's read-only default).
+proxy_users = {
+    "admin": ["prometheus", "alertmanager", "alertmanager_write"],
+    "viewer": ["prometheus", "alertmanager"],
+}
+
 # The lab's blackbox probes: the server's public health endpoint, over TLS from pebble.
 blackbox_targets = [f"https://{_lab.LAB_DOMAIN}/healthz"]
 blackbox_ca_file = str(_labdata.PEBBLE_ROOT_FILE)

@@ -46,8 +46,10 @@ blackbox_targets = []
 # A CA bundle (controller path) the probes trust besides the system's, or None.
 blackbox_ca_file = None
 blackbox_exporter_port = 9115
-# Who may open what behind the proxy: {user: [locations]}, locations from prometheus
-# (/prometheus/), alertmanager (/alertmanager/), grafana (/) and loki (/loki/, log push).
-# Each user's password is the secret "proxy_password_<user>": `invoke secrets.init`
-# generates it, `invoke secrets.rotate proxy_password_<user>` replaces it.
-proxy_users = {"admin": ["prometheus", "alertmanager", "grafana", "loki"]}
+# Who may open what behind the proxy: {user: [permissions]}. "prometheus" (/prometheus/)
+# and "alertmanager" (/alertmanager/) let a user read; "alertmanager_write" also lets them
+# create and expire silences and post alerts. "grafana" (/) and "loki" (/loki/) apply once
+# those are deployed. Each user's password is the secret "proxy_password_<user>":
+# `invoke secrets.init` generates it, `invoke secrets.rotate proxy_password_<user>`
+# replaces it.
+proxy_users = {"admin": ["prometheus", "alertmanager", "alertmanager_write", "grafana", "loki"]}

@@ -2,9 +2,10 @@
 and the PHP-FPM pools of the hosts that run the php_fpm agent.
 
 Detection runs on the controller before a deploy (one small script per host over SSH, for
-the "auto" hosts and those listing php_fpm) and reaches the deploy as ``detected_agents``
-and ``php_fpm_pools``, so every host's deploy, and the observability server's scrape
-targets (one per pool), see the same answer even for hosts outside ``--limit``.
+the "auto" hosts and those listing php_fpm, of the hosts being deployed) and reaches the
+deploy as ``detected_agents`` and ``php_fpm_pools``, so every host's deploy and the
+observability server's scrape targets (one per pool) see the same answer. It fails closed:
+a host it cannot read stops the deploy, since "no agents" would remove them.
 
 Example::
 
@@ -17,40 +18,53 @@ Example::
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from obsstack.inventory import check_inputs
-from obsstack.php_fpm import POOLS_SCRIPT, parse_pools, pool_problem
-from obsstack.remote import describe_inventory, run_scripts
-from obsstack.settings import AGENT_NEEDS, AGENTS
+from obsstack.inventory import missing_secrets
+from obsstack.php_fpm import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
+from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scripts
+from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
 
 AUTO = "auto"
 # The data key detection fills; present once detection has run.
 DETECTED = "detected_agents"
-# The systemd units that show an agent's service is installed (enabled or not).
+# The systemd units (grep -E patterns) that show an agent's service is installed.
 SERVICE_UNITS = {
-    "nginx": ("nginx.service",),
-    "mysql": ("mariadb.service", "mysql.service"),
-    "php_fpm": ("php*-fpm.service",),
-    "fail2ban": ("fail2ban.service",),
+    "nginx": (r"nginx\.service",),
+    "mysql": (r"mariadb\.service", r"mysql\.service"),
+    "php_fpm": (r"php[0-9.]+-fpm\.service",),
+    "fail2ban": (r"fail2ban\.service",),
 }
 AGENT_LINE = "@agent "
-# Prints "@agent NAME" for each agent whose service is installed.
+DETECTION_END = "@detected"
+# Prints "@agent NAME" for each agent whose service is installed, then DETECTION_END.
+# systemctl failing is an error: "no unit found" must never come from a command that broke.
 DETECTION_SCRIPT = (
-    'has() { [ -n "$(systemctl list-unit-files --no-legend "$@" 2>/dev/null)" ]; }\n'
+    "units=$(systemctl list-unit-files --no-legend --type=service) || "
+    "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
+    "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
     + "".join(
-        f"has {' '.join(shlex.quote(unit) for unit in SERVICE_UNITS[agent])}"
-        f" && echo {shlex.quote(AGENT_LINE + agent)}\n"
+        "printf '%s\\n' \"$names\" | grep -Eqx "
+        + shlex.quote("|".join(SERVICE_UNITS[agent]))
+        + f" && echo {shlex.quote(AGENT_LINE + agent)}\n"
         for agent in AGENTS
     )
-    + "true\n"
+    + f"echo {DETECTION_END}\n"
 )
+
+
+class DetectionError(Exception):
+    """Detection could not look at a host: nothing may be changed on its account."""
 
 
 def parse_detected(output: str) -> list[str]:
     """The agents a detection script's output names, in the project's order; an agent that
-    works through another (php_fpm through nginx) only where that one is found too."""
+    works through another (php_fpm through nginx) only where that one is found too.
+
+    DetectionError when the output is cut short."""
+    if DETECTION_END not in output.splitlines():
+        raise DetectionError("the detection script ended early")
     found = {
         line.removeprefix(AGENT_LINE).strip()
         for line in output.splitlines()
@@ -61,27 +75,43 @@ def parse_detected(output: str) -> list[str]:
 
 
 def served_pools(output: str) -> list[dict[str, str]]:
-    """The pools in a ``POOLS_SCRIPT`` output that the php_fpm agent can serve."""
-    return [
-        {"php": pool.php, "pool": pool.name}
-        for install in parse_pools(output)
-        for pool in install.pools
-        if pool_problem(pool) is None
+    """The pools in a ``POOLS_SCRIPT`` output that the php_fpm agent serves.
+
+    DetectionError naming what stops that: a configuration FPM rejects, a pool the agent
+    cannot serve, or a listing cut short."""
+    try:
+        installs = parse_pools(output)
+    except PoolsReadError as error:
+        raise DetectionError(str(error)) from error
+    problems = [install.error for install in installs if install.error]
+    problems += [
+        problem for install in installs for pool in install.pools if (problem := pool_problem(pool))
     ]
+    if problems:
+        raise DetectionError("; ".join(problems))
+    return [{"php": pool.php, "pool": pool.name} for install in installs for pool in install.pools]
 
 
-def with_detected_agents(inventory: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``data`` plus ``detected_agents`` for the monitored hosts set to "auto", and
-    ``php_fpm_pools`` for those that run the php_fpm agent.
+def with_detected_agents(
+    inventory: str,
+    data: Mapping[str, Any] | None,
+    hosts: Iterable[str] | None = None,
+    described: list[HostInfo] | None = None,
+) -> dict[str, Any]:
+    """``data`` plus ``detected_agents`` for the monitored hosts (of ``hosts``; None: all)
+    set to "auto", and ``php_fpm_pools`` for those that run the php_fpm agent.
 
-    A host that cannot be reached gets no agents and no pools here; the deploy then fails
-    on it anyway.
+    A host that cannot be reached or whose answer cannot be read is a DetectionError
+    naming it: nothing is deployed on a guess. Hosts left out keep, on the observability
+    server, the targets it has for them. ``described``: the inventory's hosts, when the
+    caller has them already.
     """
     data = dict(data or {})
+    wanted = None if hosts is None else set(hosts)
     settings = {
         host.name: data.get("agents", host.data.get("agents"))
-        for host in describe_inventory(inventory)
-        if "monitored" in host.groups
+        for host in described or describe_inventory(inventory)
+        if "monitored" in host.groups and (wanted is None or host.name in wanted)
     }
     auto_hosts = [name for name, agents in settings.items() if agents == AUTO]
     pool_hosts = [
@@ -92,11 +122,33 @@ def with_detected_agents(inventory: str, data: Mapping[str, Any] | None) -> dict
     scripts = dict.fromkeys(auto_hosts, DETECTION_SCRIPT + POOLS_SCRIPT)
     scripts |= dict.fromkeys(pool_hosts, POOLS_SCRIPT)
     results = run_scripts(inventory, scripts) if scripts else {}
-    output = {name: result.stdout if result.ok else "" for name, result in results.items()}
-    data[DETECTED] = {name: parse_detected(output[name]) for name in auto_hosts}
-    pool_hosts += [name for name in auto_hosts if "php_fpm" in data[DETECTED][name]]
-    data["php_fpm_pools"] = {name: served_pools(output[name]) for name in pool_hosts}
+    problems = []
+    detected, pools = {}, {}
+    for name in scripts:
+        try:
+            output = _answer(name, results[name])
+            if name in auto_hosts:
+                detected[name] = parse_detected(output)
+            if name in pool_hosts or "php_fpm" in detected.get(name, []):
+                pools[name] = served_pools(output)
+        except DetectionError as error:
+            problems.append(f"{name}: {error}")
+    if problems:
+        raise DetectionError(
+            "cannot tell which agents these hosts run, so nothing was deployed:\n  "
+            + "\n  ".join(problems)
+        )
+    data[DETECTED] = detected
+    data["php_fpm_pools"] = pools
     return data
+
+
+def _answer(name: str, result: RemoteResult) -> str:
+    if not result.connected:
+        raise DetectionError(f"cannot connect ({result.stderr.strip() or 'no answer'})")
+    if not result.ok:
+        raise DetectionError(f"the detection script failed: {result.stderr.strip()[-300:]}")
+    return result.stdout
 
 
 def detection_summary(data: Mapping[str, Any]) -> list[str]:
@@ -118,10 +170,24 @@ def _pools_text(pools: list[dict[str, str]]) -> str:
     return ", ".join(f"{pool['php']}/{pool['pool']}" for pool in pools) or "none"
 
 
-def with_checked_agents(inventory: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``with_detected_agents``, then the inputs checked again: a detected agent may need a
-    secret (MySQL's account password) that must exist before any host is changed."""
-    detected = with_detected_agents(inventory, data)
-    if detected[DETECTED]:
-        check_inputs(inventory, detected)
+def with_checked_agents(
+    inventory: str,
+    data: Mapping[str, Any] | None,
+    hosts: Iterable[str] | None = None,
+    described: list[HostInfo] | None = None,
+) -> dict[str, Any]:
+    """``with_detected_agents``, then the secrets a detected agent needs (MySQL's account
+    password) checked: they must exist before any host is changed. The rest of the inputs
+    the caller has checked already."""
+    described = described or describe_inventory(inventory)
+    detected = with_detected_agents(inventory, data, hosts, described)
+    raise_for(
+        [
+            problem
+            for host in described
+            for problem in missing_secrets(
+                host.name, set(host.groups), {**host.data, **detected}
+            )
+        ]
+    )
     return detected

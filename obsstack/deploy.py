@@ -17,12 +17,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obsstack.agents import DETECTED, with_checked_agents
 from obsstack.inventory import check_inputs
+from obsstack.remote import describe_inventory, limit_patterns, select_hosts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
@@ -36,10 +38,17 @@ class DeployResult:
     log: str
     changed: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    # Why pyinfra's results could not be counted (None: they were): counts then say nothing.
+    unreadable: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not any(self.failed.values())
+        return self.returncode == 0 and self.unreadable is None and not any(self.failed.values())
+
+    @property
+    def hosts(self) -> set[str]:
+        """Every host pyinfra reported on."""
+        return set(self.changed) | set(self.failed)
 
     @property
     def total_changed(self) -> int:
@@ -58,8 +67,9 @@ def pyinfra_argv(
     """The pyinfra command line; ``dry`` plans (detecting changes) instead of executing."""
     mode = "--dry" if dry else "--yes"
     argv = [sys.executable, "-m", "pyinfra", inventory, deploy_file, mode, "--json"]
-    if limit:
-        argv += ["--limit", limit]
+    # pyinfra takes one pattern per --limit: "obs,web1" would match no host at all.
+    for pattern in limit_patterns(limit):
+        argv += ["--limit", pattern]
     for key, value in (data or {}).items():
         argv += ["--data", f"{key}={json.dumps(value)}"]
     if verbosity:
@@ -80,22 +90,28 @@ def run_deploy(
 ) -> DeployResult:
     """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure.
 
-    Agents are detected first unless ``data`` carries a detection already (the pipeline
-    detects once for all its steps)."""
+    Agents are detected first, on the hosts ``limit`` names, unless ``data`` carries a
+    detection already (the pipeline detects once for all its steps)."""
     check_inputs(inventory, data)
     if DETECTED not in (data or {}):
-        data = with_checked_agents(inventory, data)
+        described = describe_inventory(inventory)
+        targets = [host.name for host in select_hosts(described, limit)]
+        data = with_checked_agents(inventory, data, hosts=targets, described=described)
     argv = pyinfra_argv(inventory, deploy_file, limit, data, verbosity, diff)
     process = subprocess.Popen(
         argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    log_lines = []
-    assert process.stderr is not None
-    for line in process.stderr:
-        log_lines.append(line)
-        if echo:
-            sys.stderr.write(line)
-    stdout = process.stdout.read() if process.stdout else ""
+    assert process.stdout is not None and process.stderr is not None
+    # pyinfra's JSON results often exceed a pipe's buffer: read them while its log streams,
+    # or pyinfra blocks writing them while we wait for its log to end.
+    with ThreadPoolExecutor(1) as reader:
+        stdout_read = reader.submit(process.stdout.read)
+        log_lines = []
+        for line in process.stderr:
+            log_lines.append(line)
+            if echo:
+                sys.stderr.write(line)
+        stdout = stdout_read.result()
     returncode = process.wait()
     result = DeployResult(returncode, "".join(log_lines) + stdout)
     _count_results(result, stdout)
@@ -103,12 +119,20 @@ def run_deploy(
 
 
 def _count_results(result: DeployResult, stdout: str) -> None:
-    """Per-host counts of changed and failed operations from pyinfra's JSON results."""
+    """Per-host counts of changed and failed operations from pyinfra's JSON results.
+
+    No results (pyinfra crashed, or stopped before running anything) leave the result
+    unreadable, hence not ok: "nothing changed" must never stand for "nothing known".
+    """
     try:
-        results = json.loads(stdout).get("results") or {}
-    except json.JSONDecodeError:
+        results = json.loads(stdout)["results"]
+        operations = results["operations"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        result.unreadable = "pyinfra printed no results (see its log above)"
         return
-    for operation in results.get("operations", []):
+    for name in results.get("failed_hosts", []):
+        result.failed[name] = result.failed.get(name, 0) + 1
+    for operation in operations:
         for name in operation["success"]:
             result.changed[name] = result.changed.get(name, 0) + 1
         for name in operation["no_change"]:

@@ -25,7 +25,7 @@ from typing import Any
 from obsstack.agents import with_checked_agents
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.inventory import check_inputs
-from obsstack.remote import describe_inventory, run_scripts
+from obsstack.remote import describe_inventory, run_scripts, select_hosts
 from obsstack.textfile import replace_command
 
 METRICS_FILE = "/var/lib/node_exporter/obs_drift.prom"
@@ -65,19 +65,15 @@ def check_drift(
 ) -> DriftReport:
     """Compare the hosts with the repository (plus ``data`` overrides), changing nothing."""
     check_inputs(inventory, data)
-    data = with_checked_agents(inventory, data)
+    described = describe_inventory(inventory)
+    hosts = [host.name for host in select_hosts(described, limit)]
+    data = with_checked_agents(inventory, data, hosts=hosts, described=described)
     argv = pyinfra_argv(inventory, limit=limit, data=data, dry=True)
     child = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     try:
         payload = json.loads(child.stdout)
     except json.JSONDecodeError as error:
         raise DriftError(f"the dry run failed:\n{child.stderr[-3000:]}") from error
-    wanted = set(limit.split(",")) if limit else None
-    hosts = [
-        host.name
-        for host in describe_inventory(inventory)
-        if wanted is None or wanted & {host.name, *host.groups}
-    ]
     report = DriftReport(hosts=hosts, drifting=plan_changes(payload["plan"]))
     if write_metrics:
         _write_metrics(inventory, report)

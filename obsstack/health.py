@@ -1,14 +1,19 @@
 """Is the deployed stack healthy right now? (``invoke health -i INVENTORY``)
 
 One bash script per host, all hosts in parallel, gathers everything: each expected unit's
-state, each daemon's health endpoint (HTTP to 127.0.0.1 through bash's /dev/tcp: hosts have
-no curl), free disk space, and on the Prometheus server its targets and alerts. The script
-prints one section per item after a marker line; Python parses the sections and judges them,
-so every judgement is a pure function of text captured from a host.
+state, each daemon's health endpoint (HTTP to the address it listens on, through bash's
+/dev/tcp: hosts have no curl), free disk space, and on the Prometheus server its targets
+and alerts. The script prints one section per item after a marker line; Python parses the
+sections and judges them, so every judgement is a pure function of text captured from a
+host.
 
 What is checked comes from probes: a probe names the commands that gather its sections and
 the function that turns them into checks. On the observability server, the TLS probe reads
 the certificate nginx serves: days left, and whether certbot has replaced the stand-in.
+
+A failing check names what fails and which host that is about (a target of web1 fails a
+check of the observability server): the deploy's health gate tells failures it caused from
+those that were there before (obsstack.pipeline).
 
 Each host's results are also written to node_exporter's textfile directory
 (``obs_health_check_success{check="..."}``), so Prometheus alerts on failing or stale checks
@@ -35,9 +40,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from obsstack.addresses import LOOPBACK, host_port, listen_address
 from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scripts
 from obsstack.report import format_table
-from obsstack.roles import PROMETHEUS, services_for
+from obsstack.roles import NODE_EXPORTER, PROMETHEUS, Service, services_for
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
 from obsstack.textparse import parse_key_values
@@ -63,11 +69,12 @@ SECTION_MARKER = "::obs-health:: "
 
 Sections = dict[str, str]
 
-# GET from a daemon on this host; prints the raw answer, nothing when it refuses or hangs.
+# GET from a daemon on this host (ADDRESS PORT PATH); prints the raw answer, nothing when
+# it refuses or hangs.
 HTTP_GET_FUNCTION = (
     "http_get() {\n"
-    '  ( exec 3<>"/dev/tcp/127.0.0.1/$1" &&\n'
-    "    printf 'GET %s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' \"$2\" >&3 &&\n"
+    '  ( exec 3<>"/dev/tcp/$1/$2" &&\n'
+    "    printf 'GET %s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' \"$3\" >&3 &&\n"
     f"    timeout {HTTP_TIMEOUT_SECONDS} cat <&3 ) 2>/dev/null\n"
     "}\n"
 )
@@ -79,6 +86,16 @@ class Check:
     name: str
     status: str  # PASS | WARN | FAIL
     detail: str
+    # What fails, each as (the host it is about, a stable description): a check on the
+    # observability server fails for targets and alerts of other hosts. Empty: the check
+    # as a whole, about its own host.
+    items: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def failing_items(self) -> tuple[tuple[str, str], ...]:
+        if self.status != FAIL:
+            return ()
+        return self.items or ((self.host, self.detail),)
 
 
 @dataclass
@@ -115,10 +132,17 @@ class Probe:
 
 
 def run_health(
-    inventory: str, stale_after_seconds: float | None = None, write_metrics: bool = True
+    inventory: str,
+    stale_after_seconds: float | None = None,
+    write_metrics: bool = True,
+    hosts: Iterable[str] | None = None,
 ) -> HealthReport:
-    """Check every host of ``inventory``; with ``write_metrics``, expose the results on each."""
-    hosts = describe_inventory(inventory)
+    """Check every host of ``inventory`` (or those named in ``hosts``); with
+    ``write_metrics``, expose the results on each."""
+    wanted = None if hosts is None else set(hosts)
+    hosts = [
+        host for host in describe_inventory(inventory) if wanted is None or host.name in wanted
+    ]
     host_probes = probes(stale_after_seconds)
     results = run_scripts(
         inventory,
@@ -220,14 +244,23 @@ def evaluate_host(
 # --- services: units and health endpoints -----------------------------------------------------
 
 
+def service_address(host: HostInfo, service: Service) -> str:
+    """Where ``service`` listens on ``host``: node_exporter on the host's listen address,
+    the observability server's daemons on loopback."""
+    if service is NODE_EXPORTER:
+        return listen_address(host.name, host.groups, host.data)
+    return LOOPBACK
+
+
 def service_commands(host: HostInfo) -> dict[str, str]:
     commands = {}
     for service in services_for(host.groups):
         port = host.data[service.port_key]
+        address = service_address(host, service)
         commands[f"unit:{service.unit}"] = f"systemctl is-active {service.unit}"
         # The status line is enough: /metrics bodies are large.
         commands[f"ready:{service.component}"] = (
-            f"http_get {port} {service.ready_path} | head -n 1"
+            f"http_get {address} {port} {service.ready_path} | head -n 1"
         )
     return commands
 
@@ -239,7 +272,8 @@ def evaluate_services(host: HostInfo, sections: Sections) -> list[Check]:
         checks.append(
             Check(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
         )
-        url = f"127.0.0.1:{host.data[service.port_key]}{service.ready_path}"
+        address = host_port(service_address(host, service), host.data[service.port_key])
+        url = f"{address}{service.ready_path}"
         status = http_status(sections.get(f"ready:{service.component}", ""))
         checks.append(
             Check(
@@ -267,8 +301,8 @@ def prometheus_commands(host: HostInfo) -> dict[str, str]:
     return {
         # The host's own clock: scrape ages are then immune to the controller's clock skew.
         "prometheus:now": "date +%s.%N",
-        "prometheus:targets": f"http_get {port} '{api}/targets?state=active'",
-        "prometheus:alerts": f"http_get {port} {api}/alerts",
+        "prometheus:targets": f"http_get {LOOPBACK} {port} '{api}/targets?state=active'",
+        "prometheus:alerts": f"http_get {LOOPBACK} {port} {api}/alerts",
     }
 
 
@@ -313,7 +347,10 @@ def evaluate_targets(host: str, targets: list[dict[str, Any]]) -> Check:
     down = [t for t in targets if t["health"] == "down"]
     if down:
         names = "; ".join(f"{target_name(t)} down: {t['lastError']}" for t in down)
-        return Check(host, "targets", FAIL, f"{summary}; {names}")
+        items = tuple(
+            (t["labels"].get("instance", ""), f"target {target_name(t)} down") for t in down
+        )
+        return Check(host, "targets", FAIL, f"{summary}; {names}", items)
     unknown = [target_name(t) for t in targets if t["health"] == "unknown"]
     if unknown:
         return Check(host, "targets", WARN, f"{summary}; not scraped yet: {', '.join(unknown)}")
@@ -333,13 +370,16 @@ def evaluate_stale(
 
     Targets never scraped are the targets check's business (health "unknown").
     """
-    stale = []
+    stale, items = [], []
     for target in targets:
         scraped = scrape_time(target)
         if scraped is not None and now - scraped > stale_after_seconds:
             stale.append(f"{target_name(target)} last scraped {now - scraped:.0f}s ago")
+            items.append(
+                (target["labels"].get("instance", ""), f"target {target_name(target)} stale")
+            )
     if stale:
-        return Check(host, "stale", FAIL, "; ".join(stale))
+        return Check(host, "stale", FAIL, "; ".join(stale), tuple(items))
     return Check(host, "stale", PASS, f"every target scraped within {stale_after_seconds:g}s")
 
 
@@ -347,21 +387,26 @@ def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Check:
     """Firing alerts other than IGNORED_ALERTS, with their instances: FAIL when one is
     critical, WARN otherwise (a warning such as high load must not fail a deploy's gate)."""
     firing: dict[str, list[str]] = {}
-    critical = False
+    critical = []
     for alert in alerts:
         name = alert["labels"].get("alertname", "?")
         if alert["state"] == "firing" and name not in IGNORED_ALERTS:
-            critical = critical or alert["labels"].get("severity") == "critical"
+            instance = alert["labels"].get("instance")
             instances = firing.setdefault(name, [])
-            if "instance" in alert["labels"]:
-                instances.append(alert["labels"]["instance"])
+            if instance:
+                instances.append(instance)
+            if alert["labels"].get("severity") == "critical":
+                critical.append((instance or host, f"alert {name} ({instance or 'no instance'})"))
     if not firing:
         return Check(host, "alerts", PASS, "none firing")
     listed = [
         f"{name} ({', '.join(sorted(instances))})" if instances else name
         for name, instances in sorted(firing.items())
     ]
-    return Check(host, "alerts", FAIL if critical else WARN, "firing: " + "; ".join(listed))
+    detail = "firing: " + "; ".join(listed)
+    if critical:
+        return Check(host, "alerts", FAIL, detail, tuple(sorted(set(critical))))
+    return Check(host, "alerts", WARN, detail)
 
 
 # --- TLS: the certificate nginx serves --------------------------------------------------------

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsstack import secrets
-from obsstack.settings import SettingsError, check_data, missing_keys, raise_for
+from obsstack.settings import (
+    INVENTORY_NAME,
+    SettingsError,
+    check_data,
+    missing_keys,
+    raise_for,
+)
 
 if TYPE_CHECKING:
     from pyinfra.api import Host, Inventory
@@ -82,6 +88,11 @@ def check_inventory(path: str, override_data: dict | None = None) -> None:
     inventory = load_inventory(path, override_data)
     problems = []
     for host in inventory:
+        if not INVENTORY_NAME.fullmatch(host.name):
+            problems.append(
+                f"{path}: host {host.name!r}: a host's name is its metrics' instance label: "
+                "letters, digits and . _ - only"
+            )
         data = host.data.dict()
         for key, value in data.items():
             problems += check_data({key: value}, source_of(inventory, host, key, path))

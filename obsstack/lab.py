@@ -8,7 +8,8 @@ key works. The hosts reach the Debian mirror through NAT on the controller. Ever
 the controller while the lab is up (one line tagged ``obs-lab`` in its /etc/hosts), resolves
 ``LAB_DOMAIN`` to ``obs``: the lab's ACME CA on the controller validates that name.
 
-``up`` on a running lab only adds a missing /etc/hosts line; on a half-dead lab (processes
+``up`` on a running lab only adds a missing /etc/hosts line (hosts made from an older base
+image than the code describes are rebuilt); on a half-dead lab (processes
 killed at the end of a session, leaving mounts, cgroups, the bridge, NAT rules and state files)
 it cleans up what is left and boots fresh hosts. ``down`` removes everything but the cached base
 image.
@@ -72,12 +73,17 @@ class LabHost:
     # More names of the host, in every host's /etc/hosts and, while the lab is up, the
     # controller's (where the lab's ACME CA looks names up).
     aliases: tuple[str, ...] = ()
+    # Who deploys log in as: root, or DEPLOY_USER, which becomes root with sudo.
+    login: str = "root"
 
 
+# A user of every lab host with passwordless sudo, as many servers are set up for deploys.
+DEPLOY_USER = "deploy"
 HOSTS: tuple[LabHost, ...] = (
     LabHost("obs", "10.99.0.10", ("observability",), (LAB_DOMAIN,)),
     LabHost("web1", "10.99.0.11", ("monitored",)),
-    LabHost("app1", "10.99.0.12", ("monitored",)),
+    # Deploys reach app1 through sudo: every lab test runs that path on one host.
+    LabHost("app1", "10.99.0.12", ("monitored",), login=DEPLOY_USER),
     LabHost("outsider", "10.99.0.13", ()),
 )
 
@@ -97,6 +103,7 @@ class LabError(Exception):
 
 PREFIX_LENGTH = ipaddress.ip_network(SUBNET).prefixlen
 HOSTS_DIR = STATE_DIR / "hosts"
+HOSTS_BASE_INPUTS = HOSTS_DIR / "base-inputs.json"  # what the running hosts were made from
 BASE_DIR = CACHE_DIR / "base"
 BASE_ROOTFS = BASE_DIR / "rootfs"
 BASE_INPUTS = BASE_DIR / "inputs.json"
@@ -127,7 +134,7 @@ DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 # trixie's systemd package still ships systemd-networkd (no separate package needed).
 BASE_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "ca-certificates",
-    "python3", "curl", "procps", "less",
+    "python3", "curl", "procps", "less", "sudo",
 )
 # Written into the base image: what every lab host shares.
 BASE_FILES = {
@@ -144,6 +151,7 @@ BASE_FILES = {
         'Acquire::Languages "none";\n'
     ),
     "etc/dpkg/dpkg.cfg.d/obs-lab": "force-unsafe-io\n",
+    "etc/sudoers.d/obs-lab-deploy": f"{DEPLOY_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n",
     # Like a real Debian 13 server: point releases and security updates included.
     "etc/apt/sources.list.d/debian.sources": (
         f"Types: deb\nURIs: {DEBIAN_MIRROR}\nSuites: {DEBIAN_SUITE} {DEBIAN_SUITE}-updates\n"
@@ -188,11 +196,14 @@ def up(progress: Callable[[str], None] = print) -> None:
         check_nspawn_usable()
         started = time.monotonic()
         running = {host.name: nspawn_pid(host.name) is not None for host in HOSTS}
-        if all(running.values()):
+        current = all(running.values()) and booted_from_current_base()
+        if current:
             wait_until_all_ready(lambda _line: None, started)
             progress("lab: already up")
         else:
-            if any(running.values()) or HOSTS_DIR.exists():
+            if all(running.values()):
+                progress("lab: the hosts run an older base image; rebuilding them")
+            elif any(running.values()) or HOSTS_DIR.exists():
                 alive = [name for name, is_running in running.items() if is_running]
                 progress(
                     f"lab: found a half-dead lab (running: {', '.join(alive) or 'none'}); "
@@ -217,6 +228,12 @@ def down(progress: Callable[[str], None] = print) -> None:
 
 def restart(host_name: str, progress: Callable[[str], None] = print) -> None:
     """Reboot one host: a clean poweroff, then a boot with its disk as it was."""
+    power_off(host_name, progress)
+    power_on(host_name, progress)
+
+
+def power_off(host_name: str, progress: Callable[[str], None] = print) -> None:
+    """Shut one host down cleanly (its disk stays; ``power_on`` boots it again)."""
     require_root()
     host = lab_host(host_name)
     with exclusive_lock(progress):
@@ -230,6 +247,15 @@ def restart(host_name: str, progress: Callable[[str], None] = print) -> None:
             return nspawn_pid(host.name) is None
 
         wait_for(stopped, STOP_TIMEOUT, f"{host.name} to power off")
+
+
+def power_on(host_name: str, progress: Callable[[str], None] = print) -> None:
+    """Boot a host that was powered off, with its disk as it was."""
+    require_root()
+    host = lab_host(host_name)
+    with exclusive_lock(progress):
+        if nspawn_pid(host.name) is not None:
+            raise LabError(f"{host.name} is already running")
         started = time.monotonic()
         boot_host(host)
         wait_until_ready(host, started, progress)
@@ -460,6 +486,7 @@ def base_image_inputs() -> dict[str, object]:
         "enabled": list(BASE_UNITS_ENABLED),
         "masked": list(BASE_UNITS_MASKED),
         "removed": list(BASE_FILES_REMOVED),
+        "users": [DEPLOY_USER],
     }
 
 
@@ -581,8 +608,10 @@ def prepare_base_rootfs(rootfs: Path) -> None:
         write_file(rootfs / relative, content)
     for relative in BASE_FILES_REMOVED:
         (rootfs / relative).unlink(missing_ok=True)
+    (rootfs / "etc/sudoers.d/obs-lab-deploy").chmod(0o440)
     # Empty: each host gets its own in its upper layer, so none share the image's id.
     (rootfs / "etc/machine-id").write_text("")
+    run(["chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash", DEPLOY_USER])
     run(["chroot", str(rootfs), "systemctl", "enable", *BASE_UNITS_ENABLED])
     run(["chroot", str(rootfs), "systemctl", "mask", *BASE_UNITS_MASKED])
     run(["chroot", str(rootfs), "apt-get", "clean"])
@@ -666,13 +695,25 @@ def prepare_host(host: LabHost, base: Path) -> list[str]:
         root / "etc/systemd/network/10-obs-lab.network",
         render_network_file(host, usable_nameservers(resolv_conf)),
     )
+    public_key = SSH_KEY.with_suffix(".pub").read_text()
     (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
-    write_file(
-        root / "root/.ssh/authorized_keys",
-        SSH_KEY.with_suffix(".pub").read_text(),
-        mode=0o600,
-    )
+    write_file(root / "root/.ssh/authorized_keys", public_key, mode=0o600)
+    deploy_ssh = root / "home" / DEPLOY_USER / ".ssh"
+    deploy_ssh.mkdir(mode=0o700, exist_ok=True)
+    write_file(deploy_ssh / "authorized_keys", public_key, mode=0o600)
+    uid, gid = account_ids(root, DEPLOY_USER)
+    for path in (deploy_ssh, deploy_ssh / "authorized_keys"):
+        os.chown(path, uid, gid)
     return generate_host_keys(host, root)
+
+
+def account_ids(root: Path, user: str) -> tuple[int, int]:
+    """The uid and gid of ``user`` in the passwd file under ``root``."""
+    for line in (root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise LabError(f"no user {user!r} in {root}/etc/passwd: rebuild the base image")
 
 
 def write_known_hosts(host_keys: Iterable[tuple[LabHost, Sequence[str]]]) -> None:
@@ -698,6 +739,10 @@ def host_cgroups(name: str) -> list[Path]:
     return [root / CGROUP_NAME / name for root in cgroup_roots(current_mounts())]
 
 
+# The nspawns this process started, by host: their exit status is known only to us.
+_started: dict[str, subprocess.Popen] = {}
+
+
 def boot_host(host: LabHost) -> None:
     """Start the host's nspawn detached, in its own session and cgroups."""
     cgroups = host_cgroups(host.name)
@@ -714,7 +759,35 @@ def boot_host(host: LabHost) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    _started[host.name] = nspawn
     host_pid_file(host.name).write_text(f"{nspawn.pid}\n")
+
+
+def exit_status(name: str) -> int | None:
+    """How the host's nspawn ended (a negative number: the signal that killed it), or None
+    while it runs. Only known for an nspawn this process started; for another one, -1 once
+    it is gone."""
+    started = _started.get(name)
+    if started is not None and started.pid == recorded_pid(name):
+        return started.poll()
+    pid = recorded_pid(name)
+    return None if pid is not None and process_alive(pid) else -1
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not a zombie). Unlike its argv, which reads empty for a moment
+    while the process replaces itself with exec, this does not flicker."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def describe_exit(status: int) -> str:
+    if status < 0:
+        return f"killed by signal {signal.Signals(-status).name}"
+    return f"exited with status {status}"
 
 
 def process_argv(pid: int) -> list[str]:
@@ -796,19 +869,35 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
 
 def booted_state(host: LabHost) -> str | None:
     """systemd's state once the host finished booting; LabError if its nspawn died."""
-    pid = recorded_pid(host.name)
-    if pid is None or not process_argv(pid):  # still alive, if maybe not yet exec'd nspawn
+    status = exit_status(host.name)
+    if status is not None:
         console = host_console_log(host.name)
+        # Said where the next person looks, since nspawn itself may have printed nothing.
+        with console.open("a") as log:
+            log.write(f"\n[obs-lab] systemd-nspawn {describe_exit(status)}\n")
         tail = "\n".join(console.read_text(errors="replace").splitlines()[-20:])
-        raise LabError(f"{host.name}: systemd-nspawn exited while booting; {console}:\n{tail}")
+        raise LabError(
+            f"{host.name}: systemd-nspawn {describe_exit(status)} while booting; {console}:\n"
+            f"{tail}"
+        )
     leader = leader_pid(host.name)
     state = systemd_state(leader) if leader is not None else "-"
     return state if state in ("running", "degraded") else None
 
 
+def booted_from_current_base() -> bool:
+    """Whether the running hosts were made from the base image the code describes now."""
+    try:
+        return json.loads(HOSTS_BASE_INPUTS.read_text()) == base_image_inputs()
+    except (OSError, ValueError):
+        return False
+
+
 def start_hosts(progress: Callable[[str], None]) -> None:
     """From nothing to every host booted and reachable over SSH."""
     base = ensure_base_image(progress)
+    HOSTS_DIR.mkdir(parents=True, exist_ok=True)
+    HOSTS_BASE_INPUTS.write_text(json.dumps(base_image_inputs()))
     ensure_lab_key()
     ensure_network(progress)
     with ThreadPoolExecutor(len(HOSTS)) as pool:
@@ -851,6 +940,28 @@ def ensure_network(progress: Callable[[str], None]) -> None:
             # Inserted first, ahead of any DROP rule of the controller's own firewall.
             run(["iptables", "-w", "-t", table, "-I", chain, "1", *rule])
     progress(f"lab: bridge {BRIDGE} {GATEWAY}/{PREFIX_LENGTH}, NAT for {SUBNET}")
+
+
+def veth_name(host: LabHost) -> str:
+    """The host side of the host's veth, as ``--network-bridge`` names it (IFNAMSIZ)."""
+    return f"vb-{host.name}"[:15]
+
+
+def remove_leftover_veths(progress: Callable[[str], None]) -> None:
+    """A killed host's veth outlives its processes until the kernel frees the network
+    namespace, and a new nspawn cannot create one by the same name meanwhile."""
+    leftovers = [
+        veth_name(host) for host in HOSTS if Path(f"/sys/class/net/{veth_name(host)}").exists()
+    ]
+    for name in leftovers:
+        subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
+    if leftovers:
+        wait_for(
+            lambda: not any(Path(f"/sys/class/net/{name}").exists() for name in leftovers),
+            KILL_TIMEOUT,
+            f"the veths {', '.join(leftovers)} to go",
+        )
+        progress(f"lab: removed leftover veths {', '.join(leftovers)}")
 
 
 def remove_network(progress: Callable[[str], None]) -> None:
@@ -1026,6 +1137,7 @@ def tear_down(progress: Callable[[str], None]) -> None:
     """Remove every trace of lab hosts, running or not; keeps the lab key and the cache."""
     stop_hosts(progress)
     kill_lab_processes(progress)
+    remove_leftover_veths(progress)
     remove_lab_cgroups()
     if STATE_DIR.exists():
         unmount_all(STATE_DIR, progress)

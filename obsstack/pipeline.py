@@ -1,33 +1,36 @@
 """``invoke deploy``: inputs → preflight → current releases → deploy → health gate → rollback.
 
-A deploy is kept only if every host converged and the health check passes afterwards.
-Otherwise the hosts go back to the release they ran before (``deploys/rollback.py``),
-health is checked again, and the outcome names what failed and what was rolled back.
-Every deployed host gets a deploy log line and deploy metrics either way.
+A deploy is kept only if every host converged and the health check passes afterwards,
+but for failures that were there before it about hosts it did not touch (a monitored host
+that is down while the server gets a new threshold). Otherwise the hosts go back to the
+release they ran before (``deploys/rollback.py``), health is checked again, and the
+outcome names what failed and what was rolled back. Every deployed host gets a deploy log
+line and deploy metrics either way.
 
 Example::
 
     from obsstack.pipeline import deploy_pipeline
     outcome = deploy_pipeline("inventories/lab.py")
-    outcome.ok, outcome.failures, outcome.rolled_back
+    outcome.ok, outcome.failures, outcome.rolled_back, outcome.preexisting
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsstack.agents import detection_summary, with_checked_agents
+from obsstack.agents import DetectionError, detection_summary, with_checked_agents
 from obsstack.deploy import ROLLBACK, DeployResult, run_deploy
 from obsstack.deploylog import DeployRecord, write_records
-from obsstack.health import run_health
+from obsstack.health import HealthReport, run_health
 from obsstack.inventory import check_inputs
 from obsstack.preflight import run_preflight
 from obsstack.provenance import deploy_commit, deployer
-from obsstack.releases import list_releases
-from obsstack.remote import HostInfo, describe_inventory
+from obsstack.releases import current_release_ids, list_releases
+from obsstack.remote import HostInfo, describe_inventory, select_hosts
 from obsstack.settings import SettingsError, parse_duration
 
 HEALTH_POLL_SECONDS = 2
@@ -39,6 +42,8 @@ class PipelineOutcome:
     failures: list[str] = field(default_factory=list)
     rolled_back: dict[str, str] = field(default_factory=dict)  # host -> release id
     deploy: DeployResult | None = None
+    # Health failures the gate let pass: there before the deploy, about hosts it did not touch.
+    preexisting: list[str] = field(default_factory=list)
 
 
 def deploy_pipeline(
@@ -52,28 +57,48 @@ def deploy_pipeline(
     echo: bool = True,
     progress: Callable[[str], None] = print,
 ) -> PipelineOutcome:
-    """Run the pipeline; with ``canary``, the canary hosts go first and alone."""
+    """Run the pipeline on the hosts ``limit`` names (every host without it); with
+    ``canary``, the canary hosts go first and alone.
+
+    Preflight, detection, the health gate and a rollback look only at the hosts being
+    deployed (and, for the gate, the observability servers that scrape them): a host down
+    elsewhere never stops a deploy, and the server keeps its targets as they are.
+    """
     outcome = PipelineOutcome()
     progress("deploy: 1/5 checking inputs")
     check_inputs(inventory, data)
+    inventory_hosts = describe_inventory(inventory)
+    targets = [host.name for host in select_hosts(inventory_hosts, limit)]
+    watched = set(targets) | {h.name for h in inventory_hosts if "observability" in h.groups}
 
-    progress("deploy: 2/5 preflight")
-    preflight = run_preflight(inventory)
+    progress(f"deploy: 2/5 preflight ({', '.join(targets)})")
+    preflight = run_preflight(inventory, hosts=targets)
     if not preflight.ok:
         outcome.failures = [
             f"preflight {f.host} {f.check}: {f.detail}" for f in preflight.failing()
         ]
         return outcome
 
-    progress("deploy: 3/5 reading the current releases, detecting agents")
-    before = {host: _current(history) for host, history in list_releases(inventory).items()}
-    # Once for every wave and the rollback: all see the same agents and pools.
-    data = with_checked_agents(inventory, data)
+    progress("deploy: 3/5 reading the current releases and health, detecting agents")
+    # Three reads of the hosts, each in its own child process: side by side.
+    with ThreadPoolExecutor(3) as pool:
+        releases = pool.submit(current_release_ids, inventory, hosts=targets)
+        health = pool.submit(run_health, inventory, write_metrics=False, hosts=watched)
+        # Once for every wave and the rollback: all see the same agents and pools.
+        detection = pool.submit(
+            with_checked_agents, inventory, data, hosts=targets, described=inventory_hosts
+        )
+        before, baseline = releases.result(), health.result()
+        try:
+            data = detection.result()
+        except DetectionError as error:
+            outcome.failures = [f"detection: {error}"]
+            return outcome
     for line in detection_summary(data):
         progress(f"deploy:   {line}")
 
     started = time.time()
-    waves = canary_waves(describe_inventory(inventory)) if canary else [limit]
+    waves = canary_waves(select_hosts(inventory_hosts, limit)) if canary else [limit]
     deployed: set[str] = set()
     for number, wave in enumerate(waves, start=1):
         name = "canary" if canary and number == 1 else "hosts"
@@ -82,15 +107,20 @@ def deploy_pipeline(
             inventory, limit=wave, data=data, verbosity=verbosity, diff=diff, echo=echo
         )
         outcome.deploy = _merged(outcome.deploy, result)
-        wave_hosts = set(result.changed) | set(result.failed)
+        wave_hosts = {h.name for h in select_hosts(inventory_hosts, wave)}
         deployed |= wave_hosts
-        failures = _gate(inventory, data, result, progress)
+        failures = _gate(inventory, result, wave_hosts, deployed, baseline, outcome, progress)
         if failures:
             outcome.failures = [f"{name}: {failure}" for failure in failures]
             if auto_rollback:
-                _roll_back(inventory, wave, data, before, wave_hosts, outcome, echo, progress)
+                _roll_back(
+                    inventory, wave, data, before, wave_hosts, deployed, baseline, outcome, echo,
+                    progress,
+                )
             break
     outcome.ok = not outcome.failures
+    for line in outcome.preexisting:
+        progress(f"deploy:   pre-existing, not caused by this deploy: {line}")
     _record(inventory, outcome, deployed, started)
     return outcome
 
@@ -108,18 +138,28 @@ def canary_waves(hosts: list[HostInfo]) -> list[str]:
 
 def _gate(
     inventory: str,
-    data: Mapping[str, Any] | None,
     result: DeployResult,
+    wave_hosts: set[str],
+    deployed: set[str],
+    baseline: HealthReport,
+    outcome: PipelineOutcome,
     progress: Callable[[str], None],
 ) -> list[str]:
     if not result.ok:
         failed = [f"deploy failed on {host}" for host in sorted(result.failed)]
+        if result.unreadable:
+            failed.append(result.unreadable)
         return failed or ["deploy failed (see the log above)"]
+    missing = wave_hosts - result.hosts
+    if missing:
+        return [f"pyinfra reported nothing for {', '.join(sorted(missing))}"]
     progress("deploy: 5/5 health gate")
-    return _health_gate(inventory, data)
+    return _health_gate(inventory, deployed, baseline, outcome)
 
 
-def _roll_back(inventory, wave, data, before, wave_hosts, outcome, echo, progress) -> None:
+def _roll_back(
+    inventory, wave, data, before, wave_hosts, deployed, baseline, outcome, echo, progress
+) -> None:
     """Return the wave's hosts to the release they ran before this pipeline."""
     targets = {host: rid for host, rid in before.items() if rid and host in wave_hosts}
     progress(f"deploy: rolling back {', '.join(sorted(targets)) or 'nothing'}")
@@ -128,11 +168,13 @@ def _roll_back(inventory, wave, data, before, wave_hosts, outcome, echo, progres
     rollback = run_deploy(
         inventory, ROLLBACK, limit=wave, data={**(data or {}), "rollback_to": targets}, echo=echo
     )
-    if rollback.ok:
+    if rollback.ok and rollback.hosts >= set(targets):
         outcome.rolled_back = targets
     else:
         outcome.failures.append("rollback failed: see the log above")
-    outcome.failures += [f"after rollback: {f}" for f in _health_gate(inventory, data)]
+    outcome.failures += [
+        f"after rollback: {f}" for f in _health_gate(inventory, deployed, baseline, outcome)
+    ]
 
 
 def _merged(first: DeployResult | None, second: DeployResult) -> DeployResult:
@@ -143,35 +185,55 @@ def _merged(first: DeployResult | None, second: DeployResult) -> DeployResult:
         first.log + second.log,
         {**first.changed, **second.changed},
         {**first.failed, **second.failed},
+        first.unreadable or second.unreadable,
     )
 
 
-def _current(history) -> str | None:
-    return next((release.id for release in history if release.current), None)
+def gate_failures(
+    report: HealthReport, baseline: HealthReport, deployed: set[str]
+) -> tuple[list[str], list[str]]:
+    """``(caused, preexisting)``: the failures of ``report`` the gate counts, and those it
+    lets pass. A failure about a deployed host always counts (the deploy must leave it
+    healthy); one about another host counts only if it was not failing in ``baseline``."""
+    before = {(c.host, c.name, item) for c in baseline.checks for item in c.failing_items}
+    caused, preexisting = [], []
+    for check in report.checks:
+        for about, what in check.failing_items:
+            line = f"health {check.host} {check.name}: {what}"
+            if about in deployed or (check.host, check.name, (about, what)) not in before:
+                caused.append(line)
+            else:
+                preexisting.append(line)
+    return caused, preexisting
 
 
-def _health_gate(inventory: str, data: Mapping[str, Any] | None) -> list[str]:
-    """Health failures that persist for the gate's grace period (none: the gate passes).
+def _health_gate(
+    inventory: str, deployed: set[str], baseline: HealthReport, outcome: PipelineOutcome
+) -> list[str]:
+    """Health failures the deploy caused that persist for the gate's grace period (none:
+    the gate passes).
 
     Restarted daemons need a scrape interval or two before Prometheus sees them up again,
     so the gate polls until health passes or ``health_gate_timeout`` runs out.
     """
+    watched = {check.host for check in baseline.checks} | deployed
     timeout = max(
         parse_duration(host.data["health_gate_timeout"]) for host in describe_inventory(inventory)
     )
     deadline = time.monotonic() + timeout
     while True:
-        report = run_health(inventory)
-        failures = [f"health {c.host} {c.name}: {c.detail}" for c in report.failures()]
-        if not failures or time.monotonic() > deadline:
-            return failures
+        report = run_health(inventory, hosts=watched)
+        caused, preexisting = gate_failures(report, baseline, deployed)
+        if not caused or time.monotonic() > deadline:
+            outcome.preexisting = preexisting
+            return caused
         time.sleep(HEALTH_POLL_SECONDS)
 
 
 def _record(inventory: str, outcome: PipelineOutcome, hosts: set[str], started: float) -> None:
     """Log and expose the outcome on every host the deploy reached."""
     finished = time.time()
-    after = {host: history for host, history in list_releases(inventory).items() if host in hosts}
+    after = list_releases(inventory, hosts=hosts) if hosts else {}
     records = {}
     for host, history in after.items():
         current = next((release for release in history if release.current), None)

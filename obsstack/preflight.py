@@ -30,6 +30,7 @@ from typing import Any
 
 import requests
 
+from obsstack.addresses import LOOPBACK, AddressError, listen_address
 from obsstack.artifacts import GITHUB, archive_location
 from obsstack.components import COMPONENTS
 from obsstack.inventory import repo_path
@@ -121,6 +122,8 @@ section pid1; cat /proc/1/comm
 section system-state; systemctl is-system-running 2>&1
 section timedatectl; timedatectl show -p NTPSynchronized -p CanNTP 2>&1
 section container; systemd-detect-virt --container 2>/dev/null
+section uid; id -u
+section addresses; ip -o address show 2>/dev/null | awk '{{print $4}}'
 section missing-commands
 for command in {" ".join(COMMAND_PACKAGES)}; do
   command -v "$command" >/dev/null || echo "$command"
@@ -201,14 +204,22 @@ class HostFacts:
     missing_commands: list[str]
     listeners: list[Listener] | None  # None: ss is missing, ports could not be read
     executables: dict[int, str]  # pid -> path of its binary
+    uid: str  # who the deploy's commands run as (0 once sudo, where used, worked)
+    addresses: list[str]  # the host's IP addresses
 
 
 # ------------------------------------------------------------------------- public API
 
 
-def run_preflight(inventory: str, fix: bool = False) -> PreflightReport:
-    """Check every host of ``inventory`` and the artifact source; ``fix`` installs packages."""
-    hosts = describe_inventory(inventory)
+def run_preflight(
+    inventory: str, fix: bool = False, hosts: Iterable[str] | None = None
+) -> PreflightReport:
+    """Check every host of ``inventory`` (or those named in ``hosts``) and the artifact
+    source of their archives; ``fix`` installs packages."""
+    wanted = None if hosts is None else set(hosts)
+    hosts = [
+        host for host in describe_inventory(inventory) if wanted is None or host.name in wanted
+    ]
     # The controller's HEAD requests run while the hosts run their scripts.
     with ThreadPoolExecutor(2) as pool:
         artifact_findings = pool.submit(check_artifact_source, hosts)
@@ -279,10 +290,13 @@ def evaluate_reachability(result: RemoteResult) -> Outcome:
             "then try `ssh USER@HOST true` by hand",
         )
     if SECTION_MARK not in result.stdout:
+        message = result.stderr.strip()[-200:]
         return Outcome(
             FAIL,
-            f"connected, but the check script did not run: {result.stderr.strip()[-200:]}",
-            "the host needs bash: apt-get install -y bash",
+            f"connected, but the check script did not run: {message}",
+            "give ssh_user passwordless sudo (NOPASSWD), or log in as root"
+            if "sudo" in message
+            else "the host needs bash: apt-get install -y bash",
         )
     return Outcome(PASS, "connected")
 
@@ -308,6 +322,8 @@ def parse_facts(output: str) -> HostFacts:
         missing_commands=sections.get("missing-commands", "").split(),
         listeners=None if listening is None else parse_listeners(listening),
         executables=parse_executables(sections.get("executables", "")),
+        uid=sections.get("uid", "").strip(),
+        addresses=[line.split("/")[0] for line in sections.get("addresses", "").split()],
     )
 
 
@@ -392,6 +408,18 @@ def _ports(host: HostInfo, facts: HostFacts) -> Outcome:
     return evaluate_ports(required_ports(host), facts.listeners, facts.executables)
 
 
+def _privileges(host: HostInfo, facts: HostFacts) -> Outcome:
+    return evaluate_privileges(facts.uid, bool(host.data.get("_sudo")))
+
+
+def _listen_address(host: HostInfo, facts: HostFacts) -> Outcome:
+    try:
+        address = listen_address(host.name, host.groups, host.data)
+    except AddressError as error:
+        return Outcome(FAIL, str(error), "set listen_address in the host's data")
+    return evaluate_listen_address(address, facts.addresses)
+
+
 HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Outcome]], ...] = (
     ("os", _os),
     ("architecture", _architecture),
@@ -401,6 +429,8 @@ HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Outcome]], ...] = 
     ("clock", _clock),
     ("commands", _commands),
     ("ports", _ports),
+    ("privileges", _privileges),
+    ("listen address", _listen_address),
 )
 
 
@@ -521,6 +551,29 @@ def evaluate_clock(timedatectl: Mapping[str, str], container: str) -> Outcome:
         FAIL,
         f"not synchronised (NTPSynchronized={synchronised})",
         "install systemd-timesyncd or chrony, then `timedatectl set-ntp true`",
+    )
+
+
+def evaluate_privileges(uid: str, sudo: bool) -> Outcome:
+    if uid == "0":
+        return Outcome(PASS, "root through passwordless sudo" if sudo else "root")
+    return Outcome(
+        FAIL,
+        f"the deploy's commands run as uid {uid or '?'}, not root",
+        "log in as root, or give ssh_user passwordless sudo and set _sudo = True",
+    )
+
+
+def evaluate_listen_address(address: str, addresses: list[str]) -> Outcome:
+    """The exporters' listen address must be one of the host's own."""
+    if address == LOOPBACK or address in addresses:
+        return Outcome(PASS, f"exporters listen on {address}")
+    return Outcome(
+        FAIL,
+        f"exporters would listen on {address}, which is not an address of this host "
+        f"({', '.join(addresses) or 'none found'})",
+        "behind NAT, set listen_address in its data to the host's own address that the "
+        "observability server's scrapes arrive at",
     )
 
 

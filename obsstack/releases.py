@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from obsstack.remote import describe_inventory, run_scripts
@@ -61,9 +62,15 @@ def parse_history(output: str) -> list[ReleaseSummary]:
     return summaries
 
 
-def list_releases(inventory: str) -> dict[str, list[ReleaseSummary]]:
-    """Each host's releases, newest first; raises naming the hosts that could not be read."""
-    hosts = [host.name for host in describe_inventory(inventory)]
+def list_releases(
+    inventory: str, hosts: Iterable[str] | None = None
+) -> dict[str, list[ReleaseSummary]]:
+    """Each host's (of ``hosts``; None: every host's) releases, newest first; raises naming
+    the hosts that could not be read."""
+    wanted = None if hosts is None else set(hosts)
+    hosts = [
+        host.name for host in describe_inventory(inventory) if wanted is None or host.name in wanted
+    ]
     results = run_scripts(inventory, dict.fromkeys(hosts, LIST_SCRIPT))
     unreadable = [name for name, result in results.items() if not result.ok]
     if unreadable:
@@ -72,9 +79,11 @@ def list_releases(inventory: str) -> dict[str, list[ReleaseSummary]]:
     return {name: parse_history(results[name].stdout) for name in hosts}
 
 
-def current_release_ids(inventory: str) -> dict[str, str | None]:
+def current_release_ids(
+    inventory: str, hosts: Iterable[str] | None = None
+) -> dict[str, str | None]:
     """The current release of each host (None before its first recorded release)."""
     return {
         name: next((r.id for r in history if r.current), None)
-        for name, history in list_releases(inventory).items()
+        for name, history in list_releases(inventory, hosts).items()
     }

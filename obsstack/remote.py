@@ -1,9 +1,10 @@
 """Describe an inventory's hosts and run a shell script on each, without a deploy.
 
 Read-only tools (preflight, health, releases) gather what they need from a host with one
-bash script per host over pyinfra's own connector (the inventory's SSH settings), all hosts
-in parallel. pyinfra's API needs gevent's monkey-patching, so the work happens in a child
-process (``python -m obsstack.remote``) and the caller gets plain data back.
+bash script per host over pyinfra's own connector (the inventory's SSH settings, and sudo
+where the host's data sets ``_sudo``), all hosts in parallel. pyinfra's API needs gevent's
+monkey-patching, so the work happens in a child process (``python -m obsstack.remote``)
+and the caller gets plain data back.
 
 Example::
 
@@ -19,6 +20,7 @@ import json
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,37 @@ def describe_inventory(inventory: str) -> list[HostInfo]:
     return [HostInfo(**host) for host in _child(["describe", inventory], "")]
 
 
+def limit_patterns(limit: str | None) -> list[str]:
+    """The patterns of a ``--limit`` value: comma-separated host names, globs or groups."""
+    return [pattern.strip() for pattern in (limit or "").split(",") if pattern.strip()]
+
+
+def select_hosts(hosts: list[HostInfo], limit: str | None) -> list[HostInfo]:
+    """The hosts ``limit`` names, as pyinfra's ``--limit`` picks them (each pattern a group
+    name, else a glob of host names), in inventory order; every host without a limit.
+
+    LimitError for a pattern that matches nothing: a typo must not deploy to nobody.
+    """
+    patterns = limit_patterns(limit)
+    if not patterns:
+        return list(hosts)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        in_group = {host.name for host in hosts if pattern in host.groups}
+        matched = in_group or {host.name for host in hosts if fnmatch(host.name, pattern)}
+        if not matched:
+            raise LimitError(
+                f"--limit {pattern!r} matches no host or group of the inventory; hosts: "
+                + ", ".join(host.name for host in hosts)
+            )
+        chosen |= matched
+    return [host for host in hosts if host.name in chosen]
+
+
+class LimitError(Exception):
+    """A ``--limit`` pattern that names no host."""
+
+
 def run_scripts(
     inventory: str, scripts: dict[str, str], timeout: int = 60
 ) -> dict[str, RemoteResult]:
@@ -75,7 +108,7 @@ def _child(argv: list[str], stdin: str) -> Any:
 
 def _describe(inventory_path: str) -> list[dict]:
     from obsstack.inventory import load_inventory
-    from obsstack.settings import CONNECTION_SCHEMA, SCHEMA
+    from obsstack.settings import CONNECTION_SCHEMA, PRIVILEGE_KEYS, SCHEMA
 
     return [
         asdict(
@@ -85,7 +118,7 @@ def _describe(inventory_path: str) -> list[dict]:
                 {
                     key: value
                     for key, value in host.data.dict().items()
-                    if key in SCHEMA or key in CONNECTION_SCHEMA
+                    if key in SCHEMA or key in CONNECTION_SCHEMA or key in PRIVILEGE_KEYS
                 },
             )
         )
@@ -118,6 +151,8 @@ def _run(inventory_path: str, scripts: dict[str, str], timeout: int) -> dict[str
             print_input=False,
             _timeout=timeout,
             _shell_executable="bash",
+            # A login user other than root becomes root the way the deploy does.
+            _sudo=bool(host.data.get("_sudo")),
         )
         results[host.name] = asdict(RemoteResult(ok, output.stdout, output.stderr))
 

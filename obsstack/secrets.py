@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import secrets as token_source
 import stat
 from collections.abc import Iterable
@@ -24,6 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_PREFIX = "OBS_SECRET_"
+# A password we generate is 43 characters of URL-safe base64 (256 bits). One of the same
+# kind supplied from elsewhere (an environment variable filled from a CI secret) must be
+# at least this long and this varied, or it is refused as a placeholder or a guessable word.
+MIN_GENERATED_LENGTH = 16
+MIN_DISTINCT_CHARACTERS = 8
+# Characters that would end the value early in a file format that holds it (a line break
+# in .my.cnf or htpasswd starts another entry).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,9 @@ class SecretSpec:
     name: str
     purpose: str
     generated: bool  # False: the value belongs to someone else (e.g. a mail relay password)
+    # The characters its value may use, where the file that carries it needs a limit.
+    charset: re.Pattern | None = None
+    charset_text: str = ""
 
 
 SECRETS: dict[str, SecretSpec] = {
@@ -38,7 +50,12 @@ SECRETS: dict[str, SecretSpec] = {
     for spec in (
         SecretSpec("smtp_password", "password Alertmanager logs in to the SMTP relay with", False),
         SecretSpec(
-            "mysql_exporter_password", "password of the MySQL/MariaDB monitoring account", True
+            "mysql_exporter_password",
+            "password of the MySQL/MariaDB monitoring account",
+            True,
+            # mysqld_exporter's .my.cnf has no quoting we can rely on for '#', ';' or quotes.
+            re.compile(r"[A-Za-z0-9._~+=/-]+"),
+            "letters, digits and . _ ~ + = / -",
         ),
     )
 }
@@ -71,10 +88,15 @@ def env_name(name: str) -> str:
 
 
 def read(name: str, store: Path) -> str:
-    """The value of secret ``name`` from the environment or ``store``; never logged."""
+    """The value of secret ``name`` from the environment or ``store``; never logged.
+
+    A value that is empty or only whitespace, holds a control character, or (for a kind
+    we generate) is too short to be a password, is an error naming where it came from:
+    an unset CI secret arrives as an empty variable and must never become a login.
+    """
     spec = spec_for(name)
     if env_name(name) in os.environ:
-        return os.environ[env_name(name)]
+        return checked(spec, os.environ[env_name(name)].strip(), f"${env_name(name)}")
     path = store / name
     if not path.exists():
         raise SecretError(
@@ -84,9 +106,29 @@ def read(name: str, store: Path) -> str:
         )
     _check_private(store, 0o700)
     _check_private(path, 0o600)
-    value = path.read_text().strip()
+    return checked(spec, path.read_text().strip(), str(path))
+
+
+def checked(spec: SecretSpec, value: str, source: str) -> str:
+    """``value`` if it can serve as secret ``spec``; SecretError naming ``source`` otherwise."""
+    where = f"secret {spec.name!r} from {source}"
     if not value:
-        raise SecretError(f"secret {name!r} in {path} is empty")
+        raise SecretError(
+            f"{where} is empty: set it to the value "
+            + ("(`invoke secrets.rotate` makes one)" if spec.generated else "you were given")
+        )
+    if CONTROL.search(value):
+        raise SecretError(f"{where} contains a control character (a line break?)")
+    if spec.charset and not spec.charset.fullmatch(value):
+        raise SecretError(f"{where} may only use {spec.charset_text}")
+    if spec.generated and (
+        len(value) < MIN_GENERATED_LENGTH or len(set(value)) < MIN_DISTINCT_CHARACTERS
+    ):
+        raise SecretError(
+            f"{where} is too weak: at least {MIN_GENERATED_LENGTH} characters with "
+            f"{MIN_DISTINCT_CHARACTERS} different ones (`invoke secrets.rotate {spec.name}` "
+            "generates one)"
+        )
     return value
 
 
@@ -117,7 +159,11 @@ def init(store: Path, names: Iterable[str], include_provided: bool = False) -> d
     report = {}
     for spec in (spec_for(name) for name in sorted(set(names))):
         if env_name(spec.name) in os.environ:
-            report[spec.name] = f"from ${env_name(spec.name)}"
+            try:
+                read(spec.name, store)
+                report[spec.name] = f"from ${env_name(spec.name)}"
+            except SecretError as error:
+                report[spec.name] = f"refused: {error}"
         elif (store / spec.name).exists():
             report[spec.name] = "present"
         elif spec.generated or include_provided:
@@ -151,10 +197,11 @@ def rotate(name: str, store: Path, include_provided: bool = False) -> Path:
 
 def set_value(name: str, value: str, store: Path) -> Path:
     """Store a value someone gave us (e.g. a new relay password) as secret ``name``."""
-    spec_for(name)
+    spec = spec_for(name)
     value = value.strip()
     if not value:
         raise SecretError(f"no value given for secret {name!r}; nothing was changed")
+    checked(spec, value, "the value given")
     if env_name(name) in os.environ:
         raise SecretError(f"secret {name!r} comes from ${env_name(name)}: set that instead")
     return write(name, value, store)

@@ -25,17 +25,30 @@ from obsstack.roles import services_for
 
 Check = Callable[[Any], str | None]
 
-DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
-VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Every pattern is matched against the whole value (fullmatch): "$" would let a trailing
+# line break through into the file the value is written to.
+DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
+VERSION = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({LABEL}\.)*{LABEL}$")
-HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
-FLAG = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9._-]*(=\S+)?$")
-HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
-HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$")
-SIZE = re.compile(r"^(0|\d+(B|KB|MB|GB|TB|PB|EB))$")
+HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({LABEL}\.)*{LABEL}")
+# A host's name in an inventory: it becomes the instance label of its metrics and alerts.
+INVENTORY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
+# A plain address: no quotes, commas, backslashes or spaces that a mail header, a YAML
+# scalar or Alertmanager's address parser could read as a second recipient.
+EMAIL = re.compile(rf"[A-Za-z0-9._%+-]{{1,64}}@({LABEL}\.)+{LABEL}")
+HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
+FLAG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9._-]*(=[^\s]+)?")
+# URL paths and queries: RFC 3986's unreserved, sub-delims (but ',' and quotes) and '%'.
+URL_TAIL = r"(/[A-Za-z0-9._~!$&()*+;=:@%/-]*)?(\?[A-Za-z0-9._~!$&()*+;=:@%/?-]*)?"
+HTTP_URL = re.compile(rf"https?://[A-Za-z0-9.-]+(:\d{{1,5}})?{URL_TAIL}")
+HTTPS_URL = re.compile(rf"https://[A-Za-z0-9.-]+(:\d{{1,5}})?{URL_TAIL}")
+SIZE = re.compile(r"0|\d+(B|KB|MB|GB|TB|PB|EB)")
+# What a release id looks like (operations/releases.py): the run's start, a fingerprint.
+RELEASE_ID = re.compile(r"\d{8}T\d{6}Z(-[0-9a-f]{12})?")
+FIREWALL_COMMENT = re.compile(r"[A-Za-z0-9 _.,:/()+-]{0,100}")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
 PYINFRA_KEY_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "local_", "chroot_", "terraform_")
@@ -46,7 +59,7 @@ DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 6048
 
 def parse_duration(text: str) -> float:
     """Seconds in a Prometheus duration such as ``1h30m`` or ``15s``."""
-    if not DURATION.match(text):
+    if not DURATION.fullmatch(text):
         raise SettingsError(f"{text!r} is not a Prometheus duration such as 30s, 5m, 15d")
     return sum(
         int(number) * DURATION_UNITS[unit]
@@ -70,7 +83,7 @@ def _is(kind: type | tuple[type, ...], expected: str) -> Field:
 
 def _match(pattern: re.Pattern, expected: str) -> Field:
     def check(value: Any) -> str | None:
-        return None if isinstance(value, str) and pattern.match(value) else "bad format"
+        return None if isinstance(value, str) and pattern.fullmatch(value) else "bad format"
 
     return Field(check, expected)
 
@@ -87,7 +100,7 @@ def _int_range(low: int, high: int, expected: str) -> Field:
 def _email(value: Any) -> str | None:
     if not isinstance(value, str):
         return "wrong type"
-    return _placeholder(value) or (None if EMAIL.match(value) else "bad format")
+    return _placeholder(value) or (None if EMAIL.fullmatch(value) else "bad format")
 
 
 def _placeholder(value: str) -> str | None:
@@ -106,7 +119,7 @@ def _smarthost(value: Any) -> str | None:
         return "wrong type"
     if placeholder := _placeholder(value):
         return placeholder
-    if not HOST_PORT.match(value):
+    if not HOST_PORT.fullmatch(value):
         return "bad format"
     if not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
         return "port out of range"
@@ -116,7 +129,7 @@ def _smarthost(value: Any) -> str | None:
 def _flags(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(flag, str) for flag in value):
         return "wrong type"
-    return None if all(FLAG.match(flag) for flag in value) else "bad format"
+    return None if all(FLAG.fullmatch(flag) for flag in value) else "bad format"
 
 
 def _optional_path(value: Any) -> str | None:
@@ -128,13 +141,13 @@ def _domain(value: Any) -> str | None:
         return "wrong type"
     if placeholder := _placeholder(value):
         return placeholder
-    return None if HOSTNAME.match(value) and "." in value else "bad format"
+    return None if HOSTNAME.fullmatch(value) and "." in value else "bad format"
 
 
 def _https_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return "wrong type"
-    return None if HTTPS_URL.match(value) else "bad format"
+    return None if HTTPS_URL.fullmatch(value) else "bad format"
 
 
 # What can be monitored on a monitored host besides the host itself (node_exporter); each
@@ -160,22 +173,31 @@ def _agents(value: Any) -> str | None:
     return None
 
 
-# What the reverse proxy can put behind basic auth (paths and ports: deploys/proxy.py).
+# What the reverse proxy can let a user do (paths and ports: deploys/proxy.py). A location
+# name lets its users read (GET and HEAD, and Prometheus' query endpoints by POST);
+# "alertmanager_write" also lets them create and expire silences and post alerts.
 PROXY_LOCATIONS = ("prometheus", "alertmanager", "grafana", "loki")
-PROXY_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+PROXY_WRITE_PERMISSIONS = {"alertmanager_write": "alertmanager"}
+PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+PROXY_PERMISSIONS = (*PROXY_LOCATIONS, *PROXY_WRITE_PERMISSIONS)
 
 
 def _proxy_users(value: Any) -> str | None:
     if not isinstance(value, dict) or not value:
         return "wrong type"
-    for user, locations in value.items():
-        if not isinstance(user, str) or not PROXY_USER.match(user):
+    for user, permissions in value.items():
+        if not isinstance(user, str) or not PROXY_USER.fullmatch(user):
             return f"bad user name {user!r}"
-        if not isinstance(locations, list) or not locations:
+        if not isinstance(permissions, list) or not permissions:
             return f"user {user!r} needs a non-empty list of locations"
-        unknown = [item for item in locations if item not in PROXY_LOCATIONS]
+        unknown = [item for item in permissions if item not in PROXY_PERMISSIONS]
         if unknown:
-            return f"user {user!r} has unknown location {unknown[0]!r}"
+            close = difflib.get_close_matches(str(unknown[0]), PROXY_PERMISSIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"user {user!r} has unknown location {unknown[0]!r}{hint}"
+        for permission, needed in PROXY_WRITE_PERMISSIONS.items():
+            if permission in permissions and needed not in permissions:
+                return f"user {user!r}: {permission!r} needs {needed!r} in the list too"
     return None
 
 
@@ -206,9 +228,55 @@ def _firewall_rules(value: Any) -> str | None:
             return f"{rule!r}: proto must be tcp or udp"
         if rule.get("source") is not None and not _network(rule["source"]):
             return f"{rule!r}: source must be an address or network such as 198.51.100.0/24"
-        if "'" in str(rule.get("comment", "")):
-            return f"{rule!r}: no quote characters in comments"
+        comment = rule.get("comment", "")
+        if not isinstance(comment, str) or not FIREWALL_COMMENT.fullmatch(comment):
+            return (
+                f"{rule!r}: comment must be at most 100 letters, digits, spaces and _ . , : / "
+                "( ) + -"
+            )
     return None
+
+
+def _host_address(value: Any) -> str | None:
+    """None for one usable IP address (a /32 or /128 network counts as one)."""
+    if not isinstance(value, str):
+        return "wrong type"
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "bad format"
+    if network.num_addresses != 1:
+        return f"{value} is a network of {network.num_addresses} addresses, not one host"
+    if network.network_address.is_unspecified or network.network_address.is_multicast:
+        return f"{value} is not the address of a host"
+    return None
+
+
+def _release_target(value: Any) -> str | None:
+    def is_release(text: Any) -> bool:
+        return isinstance(text, str) and (text == "previous" or bool(RELEASE_ID.fullmatch(text)))
+
+    if isinstance(value, dict):
+        return None if all(is_release(item) for item in value.values()) else "bad format"
+    return None if is_release(value) else "bad format"
+
+
+POOL_ENTRY = {"php": re.compile(r"\d{1,2}\.\d{1,2}"), "pool": re.compile(r"[A-Za-z0-9_.-]{1,64}")}
+
+
+def _pool_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(pool, dict)
+        and set(pool) == set(POOL_ENTRY)
+        and all(isinstance(pool[k], str) and POOL_ENTRY[k].fullmatch(pool[k]) for k in pool)
+        for pool in value
+    )
+
+
+def _per_host(value: Any, entry_ok: Callable[[Any], bool]) -> str | None:
+    if not isinstance(value, dict) or not all(isinstance(name, str) for name in value):
+        return "wrong type"
+    return None if all(entry_ok(entry) for entry in value.values()) else "bad format"
 
 
 PORT = _int_range(1, 65535, "a TCP port number 1-65535")
@@ -292,7 +360,7 @@ ALERT_RULES = Section(
 )
 
 SCHEMA: dict[str, Field | Section] = {
-    "environment": _match(re.compile(r"^[a-z][a-z0-9-]*$"), "a lowercase name such as production"),
+    "environment": _match(ENVIRONMENT, "a lowercase name such as production"),
     "artifact_source": Field(
         lambda v: None if isinstance(v, str) and v else "wrong type",
         "'github', an http(s):// mirror URL or a local directory",
@@ -309,7 +377,7 @@ SCHEMA: dict[str, Field | Section] = {
     "blackbox_targets": Field(
         lambda v: (
             None
-            if isinstance(v, list) and all(isinstance(u, str) and HTTP_URL.match(u) for u in v)
+            if isinstance(v, list) and all(isinstance(u, str) and HTTP_URL.fullmatch(u) for u in v)
             else "bad format"
         ),
         "a list of http:// or https:// URLs to probe, e.g. ['https://www.yourcompany.tld/']",
@@ -348,11 +416,11 @@ SCHEMA: dict[str, Field | Section] = {
         _agents, "'auto' (detect installed services) or a list from " + ", ".join(AGENTS)
     ),
     "detected_agents": Field(
-        lambda v: None if isinstance(v, dict) else "wrong type",
+        lambda v: _per_host(v, lambda found: isinstance(found, list) and set(found) <= set(AGENTS)),
         "{host: [agents]} (set by invoke deploy when agents is 'auto')",
     ),
     "php_fpm_pools": Field(
-        lambda v: None if isinstance(v, dict) else "wrong type",
+        lambda v: _per_host(v, _pool_list),
         "{host: [{'php': '8.4', 'pool': 'www'}]} (set by invoke deploy for php_fpm hosts)",
     ),
     "firewall_extra_rules": Field(
@@ -361,9 +429,15 @@ SCHEMA: dict[str, Field | Section] = {
         "address/network, 'comment': '...'} allowed in besides SSH and the scrapes",
     ),
     "scrape_address": Field(
-        lambda v: None if v is None or (isinstance(v, str) and _network(v)) else "bad format",
-        "the address the observability server's scrapes come from as monitored hosts see "
-        "it (None: its ssh_hostname)",
+        lambda v: None if v is None else _host_address(v),
+        "one IP address such as 203.0.113.7, the address the observability server's scrapes "
+        "come from as monitored hosts see it (None: its ssh_hostname); a network would open "
+        "the exporters to every address in it",
+    ),
+    "listen_address": Field(
+        lambda v: None if v is None else _host_address(v),
+        "one IP address of this host such as 10.0.0.5, where its exporters listen for the "
+        "observability server's scrapes (None: the address it is scraped at)",
     ),
     "proxy_users": Field(
         _proxy_users,
@@ -375,8 +449,9 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "purge": _is(bool, "True or False (set by invoke uninstall --purge)"),
     "rollback_to": Field(
-        lambda v: None if isinstance(v, (str, dict)) else "wrong type",
-        "'previous', a release id, or {host: release id} (set by invoke rollback)",
+        lambda v: _release_target(v),
+        "'previous', a release id such as 20261127T012544Z-1a2b3c4d5e6f (or its run prefix "
+        "20261127T012544Z), or {host: release id} (set by invoke rollback)",
     ),
 }
 
@@ -389,7 +464,7 @@ def _address(value: Any) -> str | None:
         ipaddress.ip_address(value)
     except ValueError:
         looks_numeric = all(part.isdigit() for part in value.split("."))
-        return "bad format" if looks_numeric or not HOSTNAME.match(value) else None
+        return "bad format" if looks_numeric or not HOSTNAME.fullmatch(value) else None
     return None
 
 
@@ -400,10 +475,61 @@ CONNECTION_SCHEMA: dict[str, Field] = {
 }
 
 
+# How the deploy gets root on a host: it logs in as root, or as a user with passwordless
+# sudo (``_sudo``: True). pyinfra's other ways are refused before any host is touched: a
+# sudo or su password travels in a command's environment, and the others are untested.
+PRIVILEGE_KEYS: dict[str, Field] = {
+    "_sudo": _is(bool, "True (log in as ssh_user, become root with passwordless sudo) or False"),
+    "_sudo_user": Field(
+        lambda v: None if v in (None, "root") else "not supported",
+        "None or 'root': the deploy needs root on every host",
+    ),
+}
+REFUSED_PRIVILEGE_KEYS = (
+    "_sudo_password",
+    "_use_sudo_login",
+    "_preserve_sudo_env",
+    "_su_user",
+    "_use_su_login",
+    "_preserve_su_env",
+    "_su_shell",
+    "_su_password",
+    "_doas",
+    "_doas_user",
+    "_dzdo",
+    "_dzdo_user",
+)
+
+
+def _has_control_character(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(CONTROL_CHARACTER.search(value))
+    if isinstance(value, dict):
+        return any(_has_control_character(k) or _has_control_character(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_control_character(item) for item in value)
+    return False
+
+
 def check_data(data: Mapping[str, Any], source: str) -> list[str]:
     """Problems in one mapping of settings (a group_data file or a host's data)."""
     problems: list[str] = []
     for key, value in data.items():
+        if _has_control_character(key) or _has_control_character(value):
+            problems.append(
+                f"{source}: {key!r} holds a control character (a line break?); every value "
+                "ends up in a file on a host, where it would start a new line"
+            )
+            continue
+        if key in PRIVILEGE_KEYS:
+            problems.extend(_check_value(PRIVILEGE_KEYS, key, value, source, key))
+            continue
+        if key in REFUSED_PRIVILEGE_KEYS and value not in (None, False):
+            problems.append(
+                f"{source}: {key} = {value!r}: not supported; expected ssh_user 'root', or a "
+                "user with passwordless sudo and _sudo = True"
+            )
+            continue
         if key in CONNECTION_SCHEMA:
             problems.extend(_check_value(CONNECTION_SCHEMA, key, value, source, key))
             continue
@@ -445,6 +571,7 @@ OPTIONAL_KEYS = frozenset(
         "rollback_to",
         "purge",
         "scrape_address",
+        "listen_address",
         "detected_agents",
         "php_fpm_pools",
     }

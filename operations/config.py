@@ -19,14 +19,19 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import shlex
+from collections.abc import Callable, Iterable, Iterator
 from io import StringIO
 from pathlib import PurePosixPath
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.util import format_text
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
+
+from operations.digest import KeyedSha256File, keyed_sha256
+from operations.upload import private_upload
 
 BACKUP_ROOT = "/var/backups/observability-stack"
 CANDIDATE_SUFFIX = ".obs-new"
@@ -53,21 +58,38 @@ def managed_config(
     + validate: shell command run on the candidate file, ``{path}`` is replaced by its path;
       a non-zero exit keeps the live file and fails the deploy with the validator's message
     + user/group/mode: ownership and permissions of the live file
-    + secret: never print a diff of this file (it holds a secret); the candidate is created
-      with mode 0600 before any byte is written, so the content is never readable by others
+    + secret: the file holds a secret: it is compared by a keyed digest (never a plain
+      hash, which ``-vvv`` would print), never diffed, never kept as a backup (earlier
+      backups of it are removed when it changes); the candidate is created with mode 0600
+      before any byte is written, so the content is never readable by others
     + keep_backups: how many timestamped copies of replaced files to keep
     + backup_root: where the copies go (``backup_root/<dest path>.<timestamp>``)
 
     The candidate lives next to the live file (so relative paths inside it resolve the same
     way), and replaces it with an atomic rename after a timestamped backup.
     """
-    desired_sha256 = hashlib.sha256(content.encode()).hexdigest()
-    current_sha256 = host.get_fact(Sha256File, path=dest)
+    if secret:
+        desired_sha256 = keyed_sha256(content)
+        current_sha256 = host.get_fact(KeyedSha256File, path=dest)
+    else:
+        desired_sha256 = hashlib.sha256(content.encode()).hexdigest()
+        current_sha256 = host.get_fact(Sha256File, path=dest)
 
     if current_sha256 != desired_sha256:
         if state.config.DIFF and not secret:
             _log_diff(dest, content, exists=current_sha256 is not None)
-        yield from _replace(dest, content, validate, user, group, mode, keep_backups, backup_root)
+        backup = forget_backups(dest, backup_root) if secret else backup_command(
+            dest, keep_backups, backup_root
+        )
+        yield from replace_file(
+            dest,
+            lambda candidate: private_upload(StringIO(content), candidate),
+            validate,
+            user,
+            group,
+            mode,
+            backup,
+        )
         return
 
     current = host.get_fact(File, path=dest)
@@ -104,22 +126,34 @@ def in_config_tree(live: str, check: str) -> str:
     )
 
 
-def _replace(dest, content, validate, user, group, mode, keep_backups, backup_root):
+def replace_file(
+    dest: str,
+    fill: Callable[[str], Iterable[PyinfraCommand]],
+    validate: str | None,
+    user: str,
+    group: str,
+    mode: str,
+    backup: str,
+) -> Iterator[PyinfraCommand]:
+    """The commands that put a new ``dest`` in place: a 0600 candidate next to it that
+    ``fill(candidate)``'s commands write (an upload, or a command run on the host), its
+    owner and mode, ``validate`` (``{path}``: the candidate), ``backup``, an atomic rename.
+    """
     candidate = dest + CANDIDATE_SUFFIX
     q_dest, q_candidate = shlex.quote(dest), shlex.quote(candidate)
-    # An empty 0600 file first: the upload keeps these permissions, so no other user can
-    # read the content in between, whatever the umask.
+    # An empty 0600 file first: what fills it keeps these permissions, so no other user
+    # can read the content in between, whatever the umask.
     yield StringCommand(f"install -m 0600 -o root -g root /dev/null {q_candidate}")
-    yield FileUploadCommand(StringIO(content), candidate, remote_temp_filename=candidate)
+    yield from fill(candidate)
     yield StringCommand(f"chown {user}:{group} {q_candidate} && chmod {mode} {q_candidate}")
     if validate:
         check = validate.format(path=q_candidate)
         yield StringCommand(f"{check} || {{ status=$?; rm -f {q_candidate}; exit $status; }}")
-    yield StringCommand(_backup_command(dest, keep_backups, backup_root))
+    yield StringCommand(backup)
     yield StringCommand(f"mv -f {q_candidate} {q_dest}")
 
 
-def _backup_command(dest: str, keep: int, backup_root: str) -> str:
+def backup_command(dest: str, keep: int, backup_root: str = BACKUP_ROOT) -> str:
     """Copy the live file aside with a timestamp and prune all but the newest ``keep``."""
     backup_dir = shlex.quote(backup_root + str(PurePosixPath(dest).parent))
     stem = shlex.quote(PurePosixPath(dest).name)
@@ -130,6 +164,13 @@ def _backup_command(dest: str, keep: int, backup_root: str) -> str:
         f" && ls -1t {backup_dir}/{stem}.* | tail -n +{keep + 1} | xargs -r rm -f --;"
         " fi"
     )
+
+
+def forget_backups(dest: str, backup_root: str = BACKUP_ROOT) -> str:
+    """Remove every backup of ``dest`` (a secret file: an old secret must not outlive it)."""
+    backup_dir = shlex.quote(backup_root + str(PurePosixPath(dest).parent))
+    stem = shlex.quote(PurePosixPath(dest).name)
+    return f"rm -f {backup_dir}/{stem}.*"
 
 
 def _log_diff(dest: str, content: str, exists: bool) -> None:

@@ -10,8 +10,12 @@ Example::
 from __future__ import annotations
 
 import re
+import shlex
+from typing import Any
 
+import yaml
 from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
 # Prometheus-family programs (and nginx-prometheus-exporter since 1.0) print "NAME, version
@@ -91,3 +95,48 @@ class FileNames(FactBase[list[str]]):
     @override
     def process(self, output: list[str]) -> list[str]:
         return sorted(line for line in output if line)
+
+
+class FileSdGroups(FactBase[dict[str, list[Any]]]):
+    """
+    Returns the target groups of each Prometheus file_sd file (``*.yml``) in a directory,
+    by the file's name without ``.yml`` (the job); empty when there are none.
+
+    + directory: the file_sd directory
+
+    A file that is not valid YAML fails the fact: a deploy never rewrites targets it
+    could not read.
+
+    .. code:: python
+
+        {"node": [{"targets": ["10.0.0.5:9100"], "labels": {"instance": "web1"}}]}
+    """
+
+    default = dict
+
+    @override
+    def command(self, directory: str) -> str:
+        return (
+            f"for f in {shlex.quote(directory)}/*.yml;"
+            ' do [ -f "$f" ] || continue; echo "@file ${f##*/}"; cat "$f"; echo; done'
+        )
+
+    @override
+    def process(self, output: list[str]) -> dict[str, list[Any]]:
+        files: dict[str, list[str]] = {}
+        lines: list[str] = []
+        for line in output:
+            if line.startswith("@file "):
+                lines = files.setdefault(line.removeprefix("@file ").removesuffix(".yml"), [])
+            else:
+                lines.append(line)
+        groups = {}
+        for job, text in files.items():
+            try:
+                document = yaml.safe_load("\n".join(text)) or []
+            except yaml.YAMLError as error:
+                raise FactProcessError(f"file_sd/{job}.yml is not YAML: {error}") from error
+            if not isinstance(document, list):
+                raise FactProcessError(f"file_sd/{job}.yml is not a list of target groups")
+            groups[job] = document
+        return groups

@@ -2,7 +2,8 @@
 
 Rules are compared in the form ``ufw show added`` prints them, so a host that already
 matches gets no command at all. Rules are added before any is removed and before the
-firewall is enabled, and the SSH rule is mandatory: a deploy cannot lock itself out.
+firewall is enabled, and a rule for every SSH port in use is mandatory: a deploy cannot
+lock itself out.
 
 Example (a deploy file)::
 
@@ -10,7 +11,7 @@ Example (a deploy file)::
     ufw_firewall(
         name="Firewall",
         rules=[FirewallRule(22, comment="ssh"), FirewallRule(9100, source="10.0.0.5")],
-        ssh_port=22,
+        ssh_ports=[22],
     )
 """
 
@@ -23,8 +24,10 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
+from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
+UFW_DEFAULTS = "/etc/default/ufw"
 # ufw's word for the policy, by the iptables target /etc/default/ufw stores.
 POLICY_NAMES = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
 
@@ -90,7 +93,7 @@ class UfwState(FactBase[dict[str, Any]]):
     def command(self) -> str:
         return (
             "ufw status | head -n 1;"
-            " grep -E '^DEFAULT_(INPUT|OUTPUT)_POLICY=' /etc/default/ufw;"
+            f" grep -E '^DEFAULT_(INPUT|OUTPUT)_POLICY=' {UFW_DEFAULTS};"
             " ufw show added"
         )
 
@@ -109,23 +112,70 @@ class UfwState(FactBase[dict[str, Any]]):
         return state
 
 
+class SshdPorts(FactBase[list[int]]):
+    """
+    Returns the TCP ports sshd listens on (its own sockets, and those systemd holds for a
+    socket-activated ``ssh.socket``), sorted; empty when neither listens.
+
+    .. code:: python
+
+        [22, 2222]
+    """
+
+    requires_command = "ss"
+
+    @staticmethod
+    def default() -> list[int]:
+        return []
+
+    @override
+    def command(self) -> str:
+        # ss failing is an error, not "no sshd": the firewall must never guess.
+        return (
+            "sockets=$(ss -ltnpH) || exit 1\n"
+            "printf '%s\\n' \"$sockets\" | awk '/\\(\\(\"sshd\"/ {print \"@listen \" $4}'\n"
+            "for unit in ssh.socket sshd.socket; do\n"
+            '  [ "$(systemctl is-active "$unit" 2>/dev/null)" = active ] || continue\n'
+            '  for address in $(systemctl show -p Listen --value "$unit"); do\n'
+            '    case "$address" in *:[0-9]*) echo "@listen $address";; esac\n'
+            "  done\n"
+            "done\n"
+        )
+
+    @override
+    def process(self, output: list[str]) -> list[int]:
+        ports = set()
+        for line in output:
+            if not line.startswith("@listen "):
+                continue
+            port = line.rsplit(":", 1)[-1].strip()
+            if not port.isdigit():
+                raise FactProcessError(f"cannot read a port from {line!r}")
+            ports.add(int(port))
+        return sorted(ports)
+
+
 @operation()
-def ufw_firewall(rules: Sequence[FirewallRule], ssh_port: int):
+def ufw_firewall(rules: Sequence[FirewallRule], ssh_ports: Sequence[int]):
     """
     Make UFW deny all inbound traffic but ``rules``, and enable it.
 
     + rules: every inbound rule the host should have; other added rules are deleted; of
       rules with the same port, protocol and source, the first one's comment is kept
-    + ssh_port: the port this deploy connects to; a rule allowing it from anywhere must
-      be among ``rules``, or the operation fails before any command runs
+    + ssh_ports: the port this deploy is connected on and every port sshd listens on;
+      a rule allowing each of them from anywhere must be among ``rules``, or the
+      operation fails before any command runs
 
     Outbound traffic stays allowed. Established connections (this deploy's own SSH
     session among them) survive enabling: UFW accepts related and established traffic.
     """
-    if not any(rule.covers_ssh(ssh_port) for rule in rules):
+    uncovered = [
+        port for port in ssh_ports if not any(rule.covers_ssh(port) for rule in rules)
+    ]
+    if uncovered or not ssh_ports:
         raise OperationError(
-            f"no firewall rule allows SSH on port {ssh_port} from anywhere: refusing to "
-            "enable a firewall that would lock the deployer out"
+            f"no firewall rule allows SSH on port {', '.join(map(str, uncovered)) or '?'} "
+            "from anywhere: refusing a firewall that would lock the deployer out"
         )
     state = host.get_fact(UfwState)
     # One rule per spec: ufw keeps one, with the comment it was last given.

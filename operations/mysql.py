@@ -21,8 +21,10 @@ import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 from typing_extensions import override
+
+from operations.upload import private_upload
 
 SQL_FILE = "/root/.observability-stack-mysql-user.sql"
 # What mysqld_exporter's default collectors read. MariaDB (executable comment, 10.5.9+)
@@ -86,9 +88,7 @@ def monitoring_user(user: str, password: str, force: bool = False):
         return
     q_sql = shlex.quote(SQL_FILE)
     yield StringCommand(f"install -m 0600 -o root -g root /dev/null {q_sql}")
-    yield FileUploadCommand(
-        StringIO(user_sql(user, password)), SQL_FILE, remote_temp_filename=SQL_FILE
-    )
+    yield from private_upload(StringIO(user_sql(user, password)), SQL_FILE)
     yield StringCommand(f"mysql < {q_sql}; status=$?; rm -f {q_sql}; exit $status")
 
 

@@ -1,9 +1,9 @@
-"""PHP-FPM's pools, and the status-page line the php_fpm agent keeps in their files.
+"""PHP-FPM's pools, and the status-page lines the php_fpm agent keeps in their files.
 
-The pool files belong to the user: the operation changes only our own two lines (a marker
-comment and ``pm.status_path``) and keeps the file's owner and mode; FPM checks the result
-(``php-fpmX.Y -t`` on the whole configuration, with the candidate in place) before it goes
-live, and the old file is kept as a backup.
+The pool files belong to the user: the operation changes only our own lines (a marker
+comment, ``pm.status_path`` and ``pm.status_listen``) and keeps the file's owner and mode;
+FPM checks the result (``php-fpmX.Y -t`` on the whole configuration, with the candidate in
+place) before it goes live, and the old file is kept as a backup.
 
 Example (a deploy file)::
 
@@ -21,27 +21,44 @@ Example (a deploy file)::
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from pyinfra import host
-from pyinfra.api import FactBase, operation
-from pyinfra.facts.files import File, FileContents
+from pyinfra.api import FactBase, StringCommand, operation
+from pyinfra.api.exceptions import FactProcessError
+from pyinfra.facts.files import File
 from typing_extensions import override
 
-from obsstack.php_fpm import POOLS_SCRIPT, PhpFpmInstall, parse_pools, with_status_lines
-from operations.config import DEFAULT_KEEP_BACKUPS, in_config_tree, managed_config
+from obsstack.php_fpm import (
+    POOLS_SCRIPT,
+    PhpFpmInstall,
+    PoolsReadError,
+    edit_command,
+    has_our_lines,
+    layout_command,
+    parse_pools,
+)
+from operations.config import (
+    DEFAULT_KEEP_BACKUPS,
+    backup_command,
+    in_config_tree,
+    replace_file,
+)
 
 
 class PhpFpmPools(FactBase[list[PhpFpmInstall]]):
     """
     Returns the installed PHP-FPMs (``/usr/sbin/php-fpmX.Y``) with their pools as
-    ``php-fpmX.Y -tt`` shows them, or the reason their configuration cannot be read.
+    ``php-fpmX.Y -tt`` shows them, or the reason their configuration cannot be read. Only
+    pool names, listen addresses and status settings leave the host.
 
     .. code:: python
 
         [PhpFpmInstall(php="8.4", pools=(PhpFpmPool(php="8.4", name="www",
             listen="/run/php/php8.4-fpm.sock", status_path=None,
-            file="/etc/php/8.4/fpm/pool.d/www.conf"),), marked_files=(), error=None)]
+            file="/etc/php/8.4/fpm/pool.d/www.conf", status_listen=None),),
+            marked_files=(), error=None)]
     """
 
     shell_executable = "bash"
@@ -57,7 +74,37 @@ class PhpFpmPools(FactBase[list[PhpFpmInstall]]):
 
     @override
     def process(self, output: list[str]) -> list[PhpFpmInstall]:
-        return parse_pools("\n".join(output))
+        try:
+            return parse_pools("\n".join(output))
+        except PoolsReadError as error:
+            raise FactProcessError(str(error)) from error
+
+
+class PoolFileLayout(FactBase[list[str] | None]):
+    """
+    Returns a pool file's section headers and our own status lines, each as
+    ``"NUMBER:TEXT"``, or ``None`` when the file does not exist. Nothing else of the file
+    is shown: pool files hold applications' passwords (``env[...]``).
+
+    + path: the pool file
+
+    .. code:: python
+
+        ["2:[www]", "3:; observability-stack: ...", "4:pm.status_path = ...", "10:[admin]"]
+    """
+
+    @override
+    def command(self, path: str) -> str:
+        missing = f"test -f {shlex.quote(path)} || {{ echo '@missing'; exit 0; }}"
+        return f"{missing}; {layout_command(path)}"
+
+    @override
+    def process(self, output: list[str]) -> list[str] | None:
+        return None if output == ["@missing"] else list(output)
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
 
 
 @operation()
@@ -65,7 +112,7 @@ def pool_status_lines(
     path: str, php: str, pools: Sequence[str], keep_backups: int = DEFAULT_KEEP_BACKUPS
 ):
     """
-    Keep our status line under the ``[pool]`` header of each of ``pools`` in ``path``, and
+    Keep our status lines under the ``[pool]`` header of each of ``pools`` in ``path``, and
     nowhere else in it.
 
     + path: a file PHP-FPM ``php`` reads its pools from
@@ -73,23 +120,24 @@ def pool_status_lines(
     + pools: the pools opened in ``path`` that get our status page (empty: none, so any
       line of ours is removed)
     + keep_backups: how many copies of the replaced file to keep
+
+    The file is edited on the host (awk), so its content never reaches the controller or
+    pyinfra's output.
     """
-    lines = host.get_fact(FileContents, path=path)
-    if lines is None:
+    layout = host.get_fact(PoolFileLayout, path=path)
+    if layout is None:
         host.noop(f"{path} does not exist")
         return
-    current = "".join(f"{line}\n" for line in lines)
-    desired = with_status_lines(current, pools)
-    if desired == current:
+    if has_our_lines(layout, pools, php):
         host.noop(f"{path} has the status lines it needs")
         return
     live = host.get_fact(File, path=path)
-    yield from managed_config._inner(
-        dest=path,
-        content=desired,
-        validate=in_config_tree(path, f"/usr/sbin/php-fpm{php} -t"),
-        user=live["user"],
-        group=live["group"],
-        mode=f"{live['mode']:04d}",
-        keep_backups=keep_backups,
+    yield from replace_file(
+        path,
+        lambda candidate: [StringCommand(edit_command(path, candidate, pools, php))],
+        in_config_tree(path, f"/usr/sbin/php-fpm{php} -t"),
+        live["user"],
+        live["group"],
+        f"{live['mode']:04d}",
+        backup_command(path, keep_backups),
     )

@@ -23,12 +23,13 @@ import shlex
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
+from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.files import Link
 
 from obsstack.artifacts import ArtifactError, fetch_archive
 from obsstack.components import COMPONENTS
 from operations.facts import InstalledVersion, version_line_regex
+from operations.upload import private_upload
 
 INSTALL_ROOT = "/opt"
 BIN_DIR = "/usr/local/bin"
@@ -122,7 +123,7 @@ def _install_archive(archive: Path, top_directory: str | None, version_dir: str,
     remote_archive = f"{parent}/.{archive.name}"
     staging = f"{version_dir}.partial"
     yield StringCommand(f"install -d -m 0755 -o root -g root {shlex.quote(parent)}")
-    yield FileUploadCommand(str(archive), remote_archive, remote_temp_filename=remote_archive)
+    yield from private_upload(str(archive), remote_archive)
     q_archive, q_staging, q_dir = map(shlex.quote, (remote_archive, staging, version_dir))
     unpack = ["tar", "-xzf", remote_archive, "-C", staging, "--no-same-owner"]
     if top_directory:

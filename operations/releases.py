@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from datetime import datetime
 from io import StringIO
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+from pyinfra.api import FactBase, StringCommand, operation
+from pyinfra.api.exceptions import PyinfraError
 from typing_extensions import override
 
+from obsstack.settings import RELEASE_ID
+from operations.upload import private_upload
+
 STATE_DIR = "/var/lib/observability-stack"
+EXAMPLE_ID = "20261127T012544Z-1a2b3c4d5e6f"
 RELEASES_DIR = f"{STATE_DIR}/releases"
 CURRENT = f"{STATE_DIR}/current"
 
@@ -70,6 +74,9 @@ class Release(FactBase[dict[str, Any] | None]):
 
     @override
     def command(self, release_id: str) -> str:
+        if release_id != "previous" and not RELEASE_ID.fullmatch(release_id):
+            # A path ("../../tmp/x") would make this fact read any file as root.
+            raise PyinfraError(f"{release_id!r} is not a release id such as {EXAMPLE_ID}")
         if release_id == "previous":
             return (
                 f"cd {RELEASES_DIR} 2>/dev/null && current=$(cat {CURRENT})"
@@ -77,7 +84,7 @@ class Release(FactBase[dict[str, Any] | None]):
                 " | awk -v c=\"$current\" '$0 < c' | tail -n 1)"
                 " && test -n \"$previous\" && cat \"$previous.json\" || true"
             )
-        pattern = f"{RELEASES_DIR}/{shlex.quote(release_id)}*.json"
+        pattern = f"{RELEASES_DIR}/{release_id}*.json"
         return (
             f"found=$(ls -1 {pattern} 2>/dev/null | sort | tail -n 1);"
             ' test -n "$found" && cat "$found" || true'
@@ -146,7 +153,7 @@ def activate(release_id: str, document: str | None, keep: int):
     yield StringCommand(f"install -d -m 0700 {RELEASES_DIR}")
     if document is not None:
         yield StringCommand(f"install -m 0600 /dev/null {path}")
-        yield FileUploadCommand(StringIO(document), path, remote_temp_filename=path)
+        yield from private_upload(StringIO(document), path)
     yield StringCommand(
         f"echo {release_id} > {CURRENT}.new && mv -f {CURRENT}.new {CURRENT}"
         f" && cd {RELEASES_DIR} && ls -1 *.json | sort | grep -vx {release_id}.json"

@@ -11,16 +11,22 @@ mirror of release-shaped archives built from the Debian 12 and 13 packages' bina
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import runpy
+import secrets as token_source
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 import testinfra
+from argv_sampler import ArgvSampler
+from prerequisites import require
 
 from obsstack import lab, labdata, secrets
 from obsstack.deploy import DeployResult, run_deploy
@@ -61,10 +67,7 @@ def pytest_collection_modifyitems(config, items):
 def require_lab() -> None:
     """Skip (or, in CI, fail) the calling test when the lab cannot run here."""
     reason = lab_unavailable_reason()
-    if reason:
-        if os.environ.get("CI") or os.environ.get("OBS_REQUIRE_LAB"):
-            pytest.fail(f"lab tests are required here but cannot run: {reason}")
-        pytest.skip(reason)
+    require(reason is None, f"the lab: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -177,5 +180,101 @@ def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedPro
 
 
 def tcp_connects(source: str, target: str, port: int) -> bool:
-    """Whether a TCP connection from lab host ``source`` to ``target:port`` opens within 3 s."""
-    return on_host(source, f"timeout 3 bash -c 'exec 3<>/dev/tcp/{target}/{port}'").returncode == 0
+    """Whether a TCP connection from lab host ``source`` to ``target:port`` opens within 3 s.
+
+    An SSH failure is an error, never "closed": a closed-port check must not pass because
+    the check itself could not run. Pair each "closed" with an "open" control anyway.
+    """
+    result = on_host(source, f"timeout 3 bash -c 'exec 3<>/dev/tcp/{target}/{port}'")
+    if result.returncode == 255:
+        raise AssertionError(f"cannot run the check on {source}: {result.stderr}")
+    return result.returncode == 0
+
+
+# Every host pyinfra deploys in the lab (outsider is in no group).
+DEPLOYED = frozenset(host.name for host in lab.HOSTS if host.groups)
+
+
+def assert_unchanged(result: DeployResult, hosts: frozenset[str] = DEPLOYED) -> None:
+    """A deploy that succeeded, reported on every one of ``hosts``, and changed nothing."""
+    assert result.ok, result.log[-3000:]
+    assert result.hosts >= hosts, f"pyinfra reported only {sorted(result.hosts)}"
+    assert result.total_changed == 0, result.changed
+
+
+# The sampler sweeps /proc some hundred times a second; a gap this long would let a
+# command's argv (a short-lived process) go unseen.
+LONGEST_SAMPLER_GAP = 0.25
+
+
+@contextlib.contextmanager
+def watching_argv(needles: list[str], on: str = "web1") -> Iterator[ArgvSampler]:
+    """Sample every argv while the block runs; afterwards prove the sampler could see: a
+    process with a random marker, run on lab host ``on`` meanwhile (its command reaches
+    the host on stdin, so the marker is in that host's process only), and pyinfra's own
+    command line on the controller."""
+    marker = f"obs-argv-marker-{token_source.token_hex(8)}"
+    with ArgvSampler(needles, markers=[marker, "deploys/site.py"]) as sampler:
+        running = threading.Thread(
+            target=on_host, args=(on, "bash -s"), kwargs={"stdin": f"exec -a {marker} sleep 3"}
+        )
+        running.start()
+        yield sampler
+        running.join()
+    assert sampler.hits == [], sampler.hits
+    assert sampler.saw(marker), "the sampler never saw the marker process on the lab host"
+    assert sampler.saw("deploys/site.py"), "the sampler never saw pyinfra's command line"
+    assert sampler.longest_gap < LONGEST_SAMPLER_GAP, f"blind for {sampler.longest_gap:.3f}s"
+
+
+# What a deploy decides on a host: its managed configs, units and binary links.
+STATE_SCRIPT = r"""
+for f in /etc/prometheus/prometheus.yml /etc/prometheus/rules/*.yml /etc/prometheus/file_sd/*.yml \
+         /etc/alertmanager/alertmanager.yml /etc/blackbox_exporter/blackbox.yml \
+         /etc/systemd/system/*.service /etc/systemd/system/*.timer \
+         /etc/nginx/conf.d/observability-stack*.conf; do
+  [ -f "$f" ] && md5sum "$f"
+done
+for link in /usr/local/bin/*; do [ -L "$link" ] && echo "link $link $(readlink "$link")"; done
+true
+"""
+
+
+def host_state(name: str) -> dict[str, str]:
+    """``{path: md5 or link target}`` of what a deploy manages on lab host ``name``, read on
+    the host itself (not from the tool's release records)."""
+    result = on_host(name, "bash -s", stdin=STATE_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    state = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("link "):
+            _, path, target = line.split(" ", 2)
+            state[path] = target
+        else:
+            checksum, path = line.split(None, 1)
+            state[path] = checksum
+    return state
+
+
+RUNNING_SCRIPT = r"""
+for unit in node_exporter prometheus alertmanager blackbox_exporter \
+            nginx_exporter mysqld_exporter; do
+  pid=$(systemctl show -p MainPID --value "$unit.service" 2>/dev/null)
+  [ -n "$pid" ] && [ "$pid" != 0 ] && echo "$unit $(readlink "/proc/$pid/exe")"
+done
+true
+"""
+
+
+def running_versions(name: str) -> dict[str, str]:
+    """``{component: version}`` of the processes running now on lab host ``name``, from
+    the binary each one was started from (``/opt/<component>/<version>/...``)."""
+    result = on_host(name, "bash -s", stdin=RUNNING_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    versions = {}
+    for line in result.stdout.splitlines():
+        component, executable = line.split(" ", 1)
+        parts = executable.removesuffix(" (deleted)").split("/")
+        assert parts[1:3] == ["opt", component], executable
+        versions[component] = parts[3]
+    return versions

@@ -9,25 +9,39 @@ bare.
 
 from __future__ import annotations
 
+import secrets as token_source
 from dataclasses import dataclass
 
 import pytest
-from argv_sampler import ArgvSampler
-from conftest import OBS_NAME, address, deploy, on_host, server_get, tcp_connects
+from conftest import (
+    OBS_NAME,
+    TEST_DATA,
+    address,
+    assert_unchanged,
+    deploy,
+    on_host,
+    server_get,
+    tcp_connects,
+    watching_argv,
+)
 from conftest import prometheus_query as query
 from waiting import wait_until
 
 from obsstack import labdata, secrets
 from obsstack.agents import detection_summary, with_detected_agents
 from obsstack.labdata import LAB_INVENTORY
+from obsstack.pipeline import deploy_pipeline
+from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
 
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120"
 TIMER = "obs-fail2ban-metrics.timer"
 TEST_BAN = "203.0.113.9"  # TEST-NET-3: never a real client
+# An application's database password, as pools carry them: it must never leave web1.
+DB_PASSWORD = f"db-{token_source.token_urlsafe(18)}"
 # A pool of the user's that has its own status page, on TCP (Debian's www is on a socket).
-SHOP_POOL = """\
+SHOP_POOL = f"""\
 [shop]
 user = www-data
 group = www-data
@@ -35,7 +49,24 @@ listen = 127.0.0.1:9001
 pm = static
 pm.max_children = 2
 pm.status_path = /status
+env[DB_PASSWORD] = {DB_PASSWORD}
+php_admin_value[mysqli.default_pw] = {DB_PASSWORD}
 """
+# The user's site: a front controller that hands every URI to PHP-FPM's www pool, as many
+# frameworks' nginx examples do. Our status page must not be reachable through it.
+FRONT_CONTROLLER = """\
+server {{
+    listen 80 default_server;
+    listen [::]:80 default_server;
+    root /var/www/html;
+    location / {{
+        include fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME /var/www/html/index.php;
+        fastcgi_pass unix:/run/php/php{php}-fpm.sock;
+    }}
+}}
+"""
+INDEX_PHP = "<?php echo 'the application answers ', $_SERVER['SCRIPT_NAME'], \"\\n\";\n"
 PHP_FPM_STATUS_PORT = 9253
 PHP_FPM_UP = 'phpfpm_up{instance="web1",job="php_fpm"} == 1'
 
@@ -65,7 +96,13 @@ def web1_services(deployed):
         version, dict(line.split()[:2] for line in conffiles.splitlines() if line)[www_conf]
     )
     on_host("web1", f"cat > {php_fpm.pool_dir}/shop.conf", stdin=SHOP_POOL)
-    restarted = on_host("web1", f"systemctl restart php{version}-fpm")
+    on_host("web1", "cat > /var/www/html/index.php", stdin=INDEX_PHP)
+    on_host(
+        "web1",
+        "rm -f /etc/nginx/sites-enabled/default && cat > /etc/nginx/sites-enabled/app",
+        stdin=FRONT_CONTROLLER.format(php=version),
+    )
+    restarted = on_host("web1", f"systemctl restart php{version}-fpm && systemctl reload nginx")
     assert restarted.returncode == 0, restarted.stderr
     result = deploy()
     assert result.ok, result.log[-3000:]
@@ -89,9 +126,44 @@ def test_installed_services_are_detected_per_host(web1_services):
 
 
 def test_a_second_deploy_with_every_agent_changes_nothing(web1_services):
-    result = deploy()
-    assert result.ok, result.log[-3000:]
-    assert result.total_changed == 0, result.changed
+    assert_unchanged(deploy())
+
+
+def test_a_pools_secrets_never_leave_the_host(web1_services):
+    """php-fpm -tt prints every pool's env[...] and php_admin_value[...]: at -vvv pyinfra
+    would print that fact whole, and detection reads it too. Only what the agent needs
+    comes back."""
+    with watching_argv([DB_PASSWORD]):
+        result = deploy(verbosity=3)
+    assert_unchanged(result)
+    assert "PhpFpmPools" in result.log, "the pool fact ran and -vvv printed it"
+    assert DB_PASSWORD not in result.log
+    detected = with_detected_agents(LAB_INVENTORY, {})
+    assert DB_PASSWORD not in repr(detected)
+
+
+def test_our_status_page_is_not_reachable_through_the_users_site(web1_services):
+    """The user's front controller passes any URI to FPM; FPM answers its status path on
+    every socket of the pool, so the path must be one no URI can become."""
+    web1 = address("web1")
+    home = on_host("outsider", f"curl -s http://{web1}/anything")
+    assert home.stdout == "the application answers /anything\n", "control: the site works"
+    for path in (
+        "/observability-stack/./status",
+        "/observability-stack/%2e/status",
+        "/observability-stack/status",
+        "/observability-stack-status",
+    ):
+        page = on_host("outsider", f"curl -s --path-as-is 'http://{web1}{path}?openmetrics'")
+        assert "phpfpm_up" not in page.stdout, path
+        assert page.stdout.startswith("the application answers"), (path, page.stdout)
+    # Our status server still gets it, from the pool's own status socket.
+    status = on_host(
+        OBS_NAME, f"curl -s http://{web1}:{PHP_FPM_STATUS_PORT}/php{web1_services.version}/www"
+    )
+    assert "phpfpm_up 1" in status.stdout
+    sockets = on_host("web1", "ls /run/php/").stdout
+    assert f"observability-stack-php{web1_services.version}-www.sock" in sockets
 
 
 def mysql_accounts(hosts) -> str:
@@ -118,6 +190,7 @@ def test_mysql_metrics_reach_prometheus_through_a_read_only_account(web1_service
     assert not web1.file("/root/.observability-stack-mysql-user.sql").exists
     assert tcp_connects(OBS_NAME, address("web1"), 9104)
     assert not tcp_connects("outsider", address("web1"), 9104)
+    assert tcp_connects("outsider", address("web1"), 22), "control: outsider reaches web1"
 
 
 def client_file(password: str) -> str:
@@ -127,14 +200,15 @@ def client_file(password: str) -> str:
 def test_rotated_mysql_password_reaches_the_server_without_showing(web1_services, hosts):
     name = "mysql_exporter_password"
     old = secrets.read(name, labdata.SECRETS_DIR)
-    with ArgvSampler([old]) as sampler:
+    with watching_argv([old]) as sampler:
         secrets.rotate(name, labdata.SECRETS_DIR)
         new = secrets.read(name, labdata.SECRETS_DIR)
         sampler.needles.append(new.encode())
-        result = deploy(verbosity=2, diff=True)
+        result = deploy(verbosity=3, diff=True)
     assert result.ok, result.log[-3000:]
-    assert sampler.rate >= 20 and sampler.hits == []
     assert old not in result.log and new not in result.log
+    backups = hosts["web1"].run("ls -A /var/backups/observability-stack/etc/mysqld_exporter")
+    assert backups.stdout.strip() == "", "no copy of the old credentials is kept"
     # A login with each password, the password in a 0600 file fed through stdin.
     login = (
         "umask 077; f=$(mktemp); cat > $f; mysql --defaults-extra-file=$f -NBe 'SELECT 1';"
@@ -187,12 +261,13 @@ def test_each_php_fpm_pool_reaches_prometheus_through_its_own_status_page(web1_s
         assert len(query(f'{series}{{instance="web1",job="php_fpm"}}')) == 2, series
     web1 = hosts["web1"]
     www_conf = web1.file(f"{web1_services.pool_dir}/www.conf").content_string
-    assert www_conf.count("pm.status_path = /observability-stack-status") == 1
+    assert www_conf.count("pm.status_path = /observability-stack/./status") == 1
     shop_conf = web1.file(f"{web1_services.pool_dir}/shop.conf").content_string
     assert shop_conf == SHOP_POOL, "a pool with its own status page is left as it is"
     assert web1.run(f"php-fpm{web1_services.version} -t").rc == 0
     assert tcp_connects(OBS_NAME, address("web1"), PHP_FPM_STATUS_PORT)
     assert not tcp_connects("outsider", address("web1"), PHP_FPM_STATUS_PORT)
+    assert tcp_connects("outsider", address("web1"), 22), "control: outsider reaches web1"
     rules = server_get("/prometheus/api/v1/rules").json()["data"]["groups"]
     assert "php_fpm" in {group["name"] for group in rules}
 
@@ -254,6 +329,7 @@ def test_an_agent_taken_off_the_list_is_removed_with_its_series(web1_services, h
     assert www_conf.md5sum == web1_services.www_md5, "Debian's www.conf as it shipped"
     assert web1.service(f"php{web1_services.version}-fpm.service").is_running
     assert not tcp_connects(OBS_NAME, address("web1"), PHP_FPM_STATUS_PORT)
+    assert tcp_connects(OBS_NAME, address("web1"), 9100), "control: obs reaches web1"
     assert not web1.file("/etc/mysqld_exporter").exists
     assert mysql_accounts(hosts) == "0", "the monitoring account is dropped"
     assert web1.service("nginx.service").is_running, "the user's nginx keeps running"
@@ -268,3 +344,38 @@ def test_an_agent_taken_off_the_list_is_removed_with_its_series(web1_services, h
     restored = deploy()
     assert restored.ok, restored.log[-3000:]
     assert web1.service(TIMER).is_enabled
+
+
+def test_detection_that_cannot_look_changes_nothing(web1_services, hosts):
+    """systemctl failing on web1 for one run: nothing is removed from web1 or the server
+    because detection could not see what web1 runs."""
+    web1 = hosts["web1"]
+    watched = (
+        "/etc/systemd/system/nginx_exporter.service /etc/systemd/system/mysqld_exporter.service"
+        f" /etc/systemd/system/{TIMER} /etc/nginx/conf.d/observability-stack-php-fpm.conf"
+        f" {web1_services.pool_dir}/www.conf"
+    )
+    before = web1.check_output(f"md5sum {watched}")
+    file_sd = hosts[OBS_NAME].check_output("cat /etc/prometheus/file_sd/*.yml | md5sum")
+    releases = list_releases(LAB_INVENTORY)
+    shim = "/usr/local/sbin/systemctl"
+    on_host(
+        "web1",
+        f"cat > {shim} && chmod 0755 {shim}",
+        stdin='#!/bin/sh\n[ "$1" = list-unit-files ] && exit 1\nexec /usr/bin/systemctl "$@"\n',
+    )
+    try:
+        outcome = deploy_pipeline(
+            LAB_INVENTORY, data=TEST_DATA, echo=False, progress=lambda _: None
+        )
+    finally:
+        on_host("web1", f"rm -f {shim}")
+    assert not outcome.ok
+    assert outcome.deploy is None, "nothing may be deployed"
+    (failure,) = outcome.failures
+    assert "web1: the detection script failed: systemctl list-unit-files failed" in failure
+    assert web1.check_output(f"md5sum {watched}") == before
+    assert hosts[OBS_NAME].check_output("cat /etc/prometheus/file_sd/*.yml | md5sum") == file_sd
+    assert mysql_accounts(hosts) == "1"
+    assert list_releases(LAB_INVENTORY) == releases
+    assert query('mysql_up{instance="web1"} == 1'), "the server still scrapes web1's agents"

@@ -6,7 +6,10 @@ the smtp_password secret); durations are shortened for the test (InstanceDown af
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from email.message import Message
 
 import pytest
 from conftest import server_get
@@ -44,6 +47,29 @@ def test_instance_down_mail_arrives(deployed, hosts, mail):
         assert message["To"] == "ops@lab.test"
         assert message["From"] == "alertmanager@obs.lab.test"
         assert mail.rejected_logins() == rejected_before
+        text = body(message)
+        # The rule's own description, with the labels filled in, reaches the reader.
+        assert f"Prometheus cannot scrape the node target on {VICTIM}" in text
+        assert "role monitored, env lab" in text
     finally:
         hosts[VICTIM].check_output("systemctl start node_exporter.service")
     wait_until(lambda: target_health(VICTIM) == "up", timeout=60, what=f"{VICTIM} back up")
+    resolved = mail.wait_for(
+        lambda m: "InstanceDown" in m["Subject"] and VICTIM in m["Subject"]
+        and "RESOLVED" in m["Subject"],
+        timeout=120,
+        since_ns=started,
+    )
+    assert resolved is not None, [m["Subject"] for m in mail.messages(since_ns=started)]
+    assert resolved["To"] == "ops@lab.test"
+
+
+def body(message: Message) -> str:
+    """The text of a mail, whatever parts it has, with HTML's line breaks and tags gone."""
+    parts = message.walk() if message.is_multipart() else [message]
+    text = " ".join(
+        part.get_payload(decode=True).decode(errors="replace")
+        for part in parts
+        if part.get_content_maintype() == "text"
+    )
+    return " ".join(re.sub(r"<[^>]+>", " ", html.unescape(text)).split())

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from conftest import deploy, server_get
+from conftest import LAB_INVENTORY, address, assert_unchanged, deploy, server_get
 from waiting import wait_until
 
 from obsstack import lab
 from obsstack.labdata import MIRROR_DIR, mirror_releases
+from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
 
 OBS = "obs"
 ALL_HOSTS = [host.name for host in lab.HOSTS if host.groups]
 DAEMONS = {
-    # user, unit, listening address, data dir
-    "node_exporter": ("node-exp", "node_exporter.service", "tcp://9100", "/var/lib/node_exporter"),
+    # user, unit, listening address ("{host}": the host's own), data dir
+    "node_exporter": (
+        "node-exp", "node_exporter.service", "tcp://{host}:9100", "/var/lib/node_exporter"
+    ),
     # Behind the proxy: loopback only.
     "prometheus": (
         "prometheus", "prometheus.service", "tcp://127.0.0.1:9090", "/var/lib/prometheus"
@@ -42,7 +45,8 @@ def test_daemons_run_as_their_own_locked_down_users(deployed, hosts, name):
         assert host.file(data_dir).user == user and host.file(data_dir).mode == 0o750
         service = host.service(unit)
         assert service.is_enabled and service.is_running
-        assert host.socket(listening).is_listening
+        own = "127.0.0.1" if name == OBS else address(name)
+        assert host.socket(listening.format(host=own)).is_listening
         pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
         assert host.check_output(f"ps -o user= -p {pid}") == user
         unit_text = host.file(f"/etc/systemd/system/{unit}").content_string
@@ -109,7 +113,22 @@ def test_baseline_rules_are_loaded(deployed):
 
 
 def test_second_deploy_changes_nothing(deployed):
-    result = deploy()
-    assert result.ok, result.log[-3000:]
-    assert result.changed and set(result.changed) == set(ALL_HOSTS)
-    assert result.total_changed == 0, result.changed
+    assert_unchanged(deploy())
+
+
+def test_a_host_deployed_through_sudo_gets_the_same_as_the_others(deployed, hosts):
+    """app1's deploys log in as the lab's deploy user and become root with sudo."""
+    app1 = hosts["app1"]
+    logins = app1.check_output("journalctl -u ssh -o cat | grep -c 'Accepted publickey for deploy'")
+    assert int(logins) > 0, "deploys reached app1 as its deploy user"
+    history = list_releases(LAB_INVENTORY)["app1"]
+    assert history and history[0].current, "its release history reads like any other"
+    for path, mode in (
+        ("/etc/systemd/system/node_exporter.service", 0o644),
+        ("/var/lib/observability-stack/digest.key", 0o600),
+        (f"/var/lib/observability-stack/releases/{history[0].id}.json", 0o600),
+    ):
+        written = app1.file(path)
+        assert (written.user, written.group, written.mode) == ("root", "root", mode), path
+    # Uploads went through private directories, all gone.
+    assert app1.run("ls -d /tmp/obs-upload.* 2>/dev/null").stdout == ""

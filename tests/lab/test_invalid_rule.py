@@ -30,7 +30,8 @@ class ReadinessWatch(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(0.1):
+        # Under the proxy's rate per client (5 a second), which would answer 429.
+        while not self.stop.wait(0.25):
             try:
                 status = server_get(self.path).status_code
             except requests.RequestException as error:

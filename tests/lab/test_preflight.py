@@ -79,6 +79,21 @@ def test_the_deployed_lab_passes_preflight(deployed):
             assert (dns.status, dns.detail) == (PASS, f"{lab.LAB_DOMAIN} -> {host.address}")
     controller = [f for f in report.findings if f.host == CONTROLLER]
     assert controller and all(f.status == PASS for f in controller), controller
+    privileges = finding(report, "app1", "privileges")
+    assert (privileges.status, privileges.detail) == (PASS, "root through passwordless sudo")
+    assert finding(report, "web1", "listen address").detail == "exporters listen on 10.99.0.11"
+
+
+def test_a_login_that_is_not_root_without_sudo_is_named(lab_ready, tmp_path):
+    """The lab's deploy user, without _sudo: every command would run unprivileged."""
+    path = tmp_path / "no_sudo.py"
+    path.write_text(
+        OUTSIDER_INVENTORY.replace('"ssh_user": "root"', f'"ssh_user": "{lab.DEPLOY_USER}"')
+    )
+    report = run_preflight(str(path))
+    privileges = finding(report, OUTSIDER, "privileges")
+    assert privileges.status == FAIL
+    assert "not root" in privileges.detail and "_sudo = True" in privileges.fix_hint
 
 
 @pytest.fixture

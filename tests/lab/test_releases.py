@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, deploy, server_get
+from conftest import (
+    LAB_INVENTORY,
+    OBS_NAME,
+    TEST_DATA,
+    assert_unchanged,
+    deploy,
+    host_state,
+    running_versions,
+    server_get,
+)
 from waiting import wait_until
 
 from obsstack.deploy import ROLLBACK, run_deploy
@@ -29,18 +38,38 @@ def prometheus_version() -> str:
 def test_every_changing_deploy_records_a_release_and_a_no_op_does_not(deployed):
     before = list_releases(LAB_INVENTORY)
     assert all(any(r.current for r in history) for history in before.values())
-    assert deploy().ok
+    assert_unchanged(deploy())
     assert list_releases(LAB_INVENTORY) == before
+
+    changed = deploy(prometheus_retention_time="8d")
+    assert changed.ok and changed.changed[OBS_NAME] > 0, changed.log[-3000:]
+    after = list_releases(LAB_INVENTORY)
+    try:
+        newest = after[OBS_NAME][0]
+        assert newest.current and newest.id not in {r.id for r in before[OBS_NAME]}
+        # The newest releases_kept (10) are kept: the new one in, the oldest out past that.
+        assert len(after[OBS_NAME]) == min(len(before[OBS_NAME]) + 1, 10)
+        assert after["web1"] == before["web1"], "a host that did not change records nothing"
+    finally:
+        assert deploy().ok
 
 
 def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
     obs = hosts[OBS_NAME]
     original = current_release(OBS_NAME)
+    state_before = host_state(OBS_NAME)
+    running_before = running_versions(OBS_NAME)
     newer = mirror_releases(MIRROR_DIR, newest=True)
     older = mirror_releases(MIRROR_DIR, newest=False)
 
-    changed = deploy(releases=older, prometheus_retention_time="7d")
-    assert changed.ok, changed.log[-3000:]
+    # On the server alone: the rollback below is to it alone too.
+    changed = run_deploy(
+        LAB_INVENTORY,
+        limit=OBS_NAME,
+        data={**TEST_DATA, "releases": older, "prometheus_retention_time": "7d"},
+        echo=False,
+    )
+    assert changed.ok and changed.hosts == {OBS_NAME}, changed.log[-3000:]
     second = current_release(OBS_NAME)
     assert second != original
     wait_until(lambda: prometheus_version() == older["prometheus"]["version"], 60, "old Prometheus")
@@ -60,14 +89,20 @@ def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
         lambda: prometheus_version() == newer["prometheus"]["version"], 60, "restored Prometheus"
     )
     assert {r.id for r in list_releases(LAB_INVENTORY)[OBS_NAME]} >= {original, second}
+    # On the host itself, not in the tool's records: every config, unit and link as before,
+    # and every daemon running the binary it ran before.
+    assert host_state(OBS_NAME) == state_before
+    wait_until(
+        lambda: running_versions(OBS_NAME) == running_before, 60, "the earlier binaries running"
+    )
 
     # The host now matches the repository again (with the test settings): nothing to do.
-    converged = deploy()
-    assert converged.ok and converged.changed[OBS_NAME] == 0, converged.changed
+    assert_unchanged(deploy())
 
 
 def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, hosts):
     before = {host: current_release(host) for host in ("obs", "web1", "app1")}
+    states = {host: host_state(host) for host in before}
     # Both daemons on one port: validation and preflight pass, but the second cannot bind.
     outcome = deploy_pipeline(
         LAB_INVENTORY,
@@ -80,6 +115,7 @@ def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, h
     assert outcome.rolled_back.get(OBS_NAME) == before[OBS_NAME]
     assert not [f for f in outcome.failures if f.startswith("after rollback")], outcome.failures
     assert {host: current_release(host) for host in before} == before
+    assert {host: host_state(host) for host in before} == states
 
     # The proxy's site was rolled back with the daemons: it reaches them on their old ports.
     for daemon in ("prometheus", "alertmanager"):
@@ -103,6 +139,7 @@ def test_a_good_deploy_through_the_pipeline_passes_its_gate(deployed, hosts):
 
 def test_canary_stops_a_breaking_change_before_the_other_hosts(deployed, hosts):
     before = {host: current_release(host) for host in ("obs", "web1", "app1")}
+    states = {host: host_state(host) for host in before}
     # node_exporter refuses an unknown flag: it passes validation and preflight, then dies.
     outcome = deploy_pipeline(
         LAB_INVENTORY,
@@ -116,7 +153,28 @@ def test_canary_stops_a_breaking_change_before_the_other_hosts(deployed, hosts):
     assert set(outcome.deploy.changed) == {"web1"}, "only the canary was deployed"
     assert outcome.rolled_back == {"web1": before["web1"]}
     assert {host: current_release(host) for host in before} == before
+    assert {host: host_state(host) for host in before} == states
     for name in ("web1", "app1", "obs"):
         unit = hosts[name].file("/etc/systemd/system/node_exporter.service").content_string
         assert "--no-such-flag" not in unit, name
         assert hosts[name].service("node_exporter.service").is_running, name
+
+
+def test_a_good_canary_deploy_reaches_every_host(deployed, hosts):
+    """The second wave names two hosts: each must be deployed (pyinfra takes one host or
+    group per --limit; "obs,app1" once deployed to nobody)."""
+    outcome = deploy_pipeline(
+        LAB_INVENTORY,
+        data={**TEST_DATA, "node_exporter_extra_flags": ["--collector.processes"]},
+        canary=True,
+        echo=False,
+        progress=lambda _: None,
+    )
+    try:
+        assert outcome.ok, outcome.failures
+        assert outcome.deploy.hosts == {"obs", "web1", "app1"}
+        for name in ("obs", "web1", "app1"):
+            unit = hosts[name].file("/etc/systemd/system/node_exporter.service").content_string
+            assert "--collector.processes" in unit, name
+    finally:
+        assert deploy().ok

@@ -1,34 +1,107 @@
-"""A secret never shows in any host's process list, nor in the deploy output at -vv --diff."""
+"""A secret never shows in any host's process list, nor in the deploy output at -vvv --diff,
+whether it comes from the store or from the environment (as deploy.yml passes it); an empty
+one is refused before any host is touched."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets as token_source
+import time
 
 import pytest
-from argv_sampler import ArgvSampler
-from conftest import OBS_NAME, deploy
+from conftest import (
+    DEPLOYED,
+    OBS_NAME,
+    PROXY_USER,
+    deploy,
+    on_host,
+    proxy_password,
+    server_get,
+    watching_argv,
+)
 
 from obsstack import labdata, secrets
+from obsstack.settings import SettingsError
+from operations.digest import KEY_FILE
 
 pytestmark = pytest.mark.lab
+
+
+def unhashed(*values: str) -> list[str]:
+    """What an unkeyed hash of each value (or of a file holding it) looks like."""
+    return [hashlib.sha256(value.encode()).hexdigest() for value in values]
 
 
 def test_rotated_smtp_password_travels_without_showing(deployed, hosts, mail):
     old = secrets.read("smtp_password", labdata.SECRETS_DIR)
     new = token_source.token_urlsafe(24)
     secrets.write("smtp_password", new, labdata.SECRETS_DIR)
+    key = hosts[OBS_NAME].file(KEY_FILE)
+    assert (key.user, key.mode) == ("root", 0o600)
 
-    with ArgvSampler([old, new]) as sampler:
-        result = deploy(verbosity=2, diff=True)
+    with watching_argv([old, new]):
+        result = deploy(verbosity=3, diff=True)
 
     assert result.ok, result.log[-3000:]
     assert result.changed["obs"] > 0, "the new password must really have been deployed"
-    assert sampler.rate >= 20, f"sampled only {sampler.rate:.1f} times a second"
-    assert sampler.hits == []
-    assert new not in result.log and old not in result.log
+    assert "Loaded fact" in result.log, "-vvv prints facts: the check must see them"
+    for shown in (old, new, key.content_string, *unhashed(old, new)):
+        assert shown not in result.log
     password_file = hosts[OBS_NAME].file("/etc/alertmanager/smtp_password")
     assert password_file.content_string == new
     assert (password_file.user, password_file.group, password_file.mode) == (
         "root", "alertmanager", 0o640
     )
     assert not hosts[OBS_NAME].file("/etc/alertmanager/smtp_password.obs-new").exists
+    # The old password does not live on in a backup.
+    backups = hosts[OBS_NAME].run("ls /var/backups/observability-stack/etc/alertmanager/")
+    assert "smtp_password" not in backups.stdout
+
+
+def test_a_secret_from_the_environment_travels_without_showing(deployed, monkeypatch):
+    """deploy.yml hands secrets to the deploy as OBS_SECRET_* variables."""
+    stored = proxy_password()
+    from_env = token_source.token_urlsafe(24)
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", from_env)
+    with watching_argv([stored, from_env]):
+        result = deploy(verbosity=3)
+    assert result.ok, result.log[-3000:]
+    assert from_env not in result.log and stored not in result.log
+    assert server_get("/prometheus/-/ready", auth=(PROXY_USER, from_env)).status_code == 200
+    assert server_get("/prometheus/-/ready", auth=(PROXY_USER, stored)).status_code == 401
+
+    monkeypatch.delenv("OBS_SECRET_PROXY_PASSWORD_ADMIN")
+    assert deploy().ok
+    assert server_get("/prometheus/-/ready").status_code == 200
+
+
+def ssh_logins(name: str, since: float, until: float) -> int:
+    """SSH logins the lab host's sshd accepted between two moments (the clock is shared)."""
+    found = on_host(
+        name,
+        f"journalctl -u ssh --since @{since:.3f} --until @{until:.3f} -o cat"
+        " | grep -c 'Accepted publickey' || true",
+    )
+    return int(found.stdout.strip() or 0)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_environment_secret_is_refused_and_touches_no_host(
+    deployed, hosts, monkeypatch, value
+):
+    htpasswd = hosts[OBS_NAME].file("/etc/nginx/htpasswd/prometheus").content_string
+    password = proxy_password()
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", value)
+    started = time.time()
+    with pytest.raises(SettingsError, match=r"\$OBS_SECRET_PROXY_PASSWORD_ADMIN is empty"):
+        deploy()
+    finished = time.time()
+    for name in sorted(DEPLOYED):
+        assert ssh_logins(name, started, finished) == 0, f"{name} was contacted"
+    # Control: a login in such a window is seen.
+    before = time.time()
+    on_host("web1", "true")
+    assert ssh_logins("web1", before, time.time()) == 1
+    assert hosts[OBS_NAME].file("/etc/nginx/htpasswd/prometheus").content_string == htpasswd
+    assert server_get("/prometheus/-/ready", auth=(PROXY_USER, "")).status_code == 401
+    assert server_get("/prometheus/-/ready", auth=(PROXY_USER, password)).status_code == 200

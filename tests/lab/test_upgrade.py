@@ -1,4 +1,5 @@
-"""Changing a pinned version installs and runs it; the previous version stays on disk.
+"""Changing a pinned version installs and runs it (every daemon's running process, not the
+file on disk); the previous version stays on disk.
 
 The two versions are real builds of the same programs: Debian 12's and Debian 13's,
 repackaged as release-shaped archives (obsstack/mirror.py), since GitHub release downloads
@@ -8,7 +9,7 @@ are not reachable from our CI machines.
 from __future__ import annotations
 
 import pytest
-from conftest import OBS_NAME, deploy, server_get
+from conftest import DEPLOYED, OBS_NAME, deploy, running_versions, server_get
 from waiting import wait_until
 
 from obsstack.labdata import MIRROR_DIR, mirror_releases
@@ -28,6 +29,17 @@ def wait_for_version(version: str) -> None:
     )
 
 
+def running_as_pinned(pins: dict) -> dict[str, dict[str, str]] | None:
+    """Each deployed host's running versions, once every daemon runs its pinned one."""
+    running = {name: running_versions(name) for name in sorted(DEPLOYED)}
+    pinned = all(
+        version == pins[component]["version"]
+        for versions in running.values()
+        for component, version in versions.items()
+    )
+    return running if pinned else None
+
+
 def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
     older = mirror_releases(MIRROR_DIR, newest=False)
     newer = mirror_releases(MIRROR_DIR, newest=True)
@@ -37,14 +49,17 @@ def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
     result = deploy(releases=older)
     assert result.ok, result.log[-3000:]
     wait_for_version(older["prometheus"]["version"])
+    running = wait_until(lambda: running_as_pinned(older), 60, "every daemon on the old pins")
+    assert {"prometheus", "alertmanager", "node_exporter", "blackbox_exporter"} <= set(
+        running[OBS_NAME]
+    )
     for component in ("prometheus", "alertmanager", "node_exporter"):
         assert obs.file(f"/opt/{component}/{newer[component]['version']}/{component}").exists
 
     result = deploy(releases=newer)
     assert result.ok, result.log[-3000:]
     wait_for_version(newer["prometheus"]["version"])
+    wait_until(lambda: running_as_pinned(newer), 60, "every daemon on the new pins")
     for component in ("prometheus", "alertmanager", "node_exporter"):
         assert obs.file(f"/opt/{component}/{older[component]['version']}/{component}").exists
-        version = obs.check_output(f"/usr/local/bin/{component} --version 2>&1 | head -n1")
-        assert f"version {newer[component]['version']}" in version
     assert server_get("/alertmanager/-/ready").status_code == 200

@@ -7,8 +7,8 @@ import shutil
 import stat
 import subprocess
 
-import pytest
 from fakehost import run_operation
+from prerequisites import require
 
 from operations.acme import CertbotLineage, acme_certificate, placeholder_certificate
 
@@ -193,8 +193,8 @@ def test_missing_certificate_gets_a_self_signed_one_generated_under_umask_077():
     assert commands[-1] == f"chmod 0644 {TLS_DIR}/fullchain.pem"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed here")
 def test_placeholder_commands_make_a_private_key_and_a_readable_certificate(tmp_path):
+    require(shutil.which("openssl") is not None, "openssl is not installed here")
     """Run the generated commands locally in a directory whose name needs quoting."""
     directory = tmp_path / "tls dir" / DOMAIN
     run = placeholder({}, directory=str(directory))

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from obsstack.debian import extract_binaries
 from obsstack.render import TEMPLATES_DIR, render_template
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -56,12 +57,6 @@ def alert_rules_in(paths: list[Path]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def promtool() -> Path:
     """promtool 2.42 from Debian 12's prometheus package."""
-    try:
-        from obsstack.debian import extract_binaries
-    except ImportError as error:
-        if error.name != "obsstack.debian":
-            raise
-        pytest.skip("obsstack.debian.extract_binaries is missing: no promtool to check rules with")
     return extract_binaries("bookworm") / "promtool"
 
 

@@ -97,6 +97,40 @@ CASES = [
         "agents = ['php_fpm', 'fail2ban']: 'php_fpm' needs 'nginx' in the list too",
     ),
     ({"php_fpm_status_port": "9253"}, "php_fpm_status_port = '9253': wrong type"),
+    # Values that pass a loose check and then break out of the file they are written into.
+    (
+        {"alertmanager_email": {**EMAIL, "auth_username": 'a"\nsmtp_smarthost: evil:25\nb: "'}},
+        "'alertmanager_email' holds a control character",
+    ),
+    (
+        {"alertmanager_email": {**EMAIL, "recipients": ["ops@corp.tld\\x2cspy\\x40evil.tld"]}},
+        "alertmanager_email.recipients = ['ops@corp.tld\\\\x2cspy\\\\x40evil.tld']: bad format",
+    ),
+    (
+        {"blackbox_targets": ['https://a.corp.tld/", "https://b.corp.tld/']},
+        "blackbox_targets = ['https://a.corp.tld/\", \"https://b.corp.tld/']: bad format",
+    ),
+    ({"domain": "mon.corp.tld\n"}, "'domain' holds a control character"),
+    ({"proxy_users": {"admin\n": ["prometheus"]}}, "'proxy_users' holds a control character"),
+    ({"node_exporter_extra_flags": ["--x\n"]}, "'node_exporter_extra_flags' holds a control"),
+    (
+        {"firewall_extra_rules": [{"port": 25, "comment": "mail; rm -rf /"}]},
+        "comment must be at most 100 letters",
+    ),
+    ({"scrape_address": "0.0.0.0/0"}, "scrape_address = '0.0.0.0/0': 0.0.0.0/0 is a network of"),
+    ({"scrape_address": "::/0"}, "scrape_address = '::/0': ::/0 is a network of"),
+    ({"scrape_address": "10.0.0.0/24"}, "10.0.0.0/24 is a network of 256 addresses, not one host"),
+    ({"listen_address": "0.0.0.0"}, "0.0.0.0 is not the address"),  # noqa: S104 (refused)
+    ({"rollback_to": "../../../../tmp/x"}, "rollback_to = '../../../../tmp/x': bad format"),
+    ({"rollback_to": {"obs": "x/../y"}}, "rollback_to = {'obs': 'x/../y'}: bad format"),
+    ({"_sudo_password": "hunter2"}, "_sudo_password = 'hunter2': not supported"),
+    ({"_sudo_user": "bob"}, "_sudo_user = 'bob': not supported"),
+    ({"_su_user": "root"}, "_su_user = 'root': not supported"),
+    ({"_sudo": "yes"}, "_sudo = 'yes': wrong type"),
+    (
+        {"proxy_users": {"ops": ["alertmanager_write"]}},
+        "user 'ops': 'alertmanager_write' needs 'alertmanager' in the list too",
+    ),
 ]
 
 
@@ -124,7 +158,7 @@ def listener() -> Listener:
 @pytest.fixture
 def inventory(tmp_path, listener) -> str:
     store = tmp_path / "secrets"
-    secrets.write("proxy_password_admin", "a proxy password", store)
+    secrets.write("proxy_password_admin", secrets.generate(), store)
     path = tmp_path / "target_site.py"
     host = {
         "ssh_hostname": "127.0.0.1",
@@ -147,6 +181,30 @@ def test_bad_input_is_named_and_no_host_is_contacted(inventory, listener, data, 
         run_deploy(inventory, data=data, echo=False)
     assert expected in str(error.value)
     assert listener.connections == before, "a host was contacted despite bad input"
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_secret_in_the_environment_stops_the_deploy(
+    inventory, listener, monkeypatch, value
+):
+    """What an unset GitHub secret gives: the deploy must not write a passwordless login."""
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", value)
+    before = listener.connections
+    with pytest.raises(SettingsError) as error:
+        run_deploy(inventory, echo=False)
+    assert "proxy_users.admin is set, but secret 'proxy_password_admin'" in str(error.value)
+    assert "$OBS_SECRET_PROXY_PASSWORD_ADMIN is empty" in str(error.value)
+    assert listener.connections == before
+
+
+def test_a_bad_host_name_is_refused(tmp_path, listener):
+    inventory = tmp_path / "site.py"
+    host = {"ssh_hostname": "127.0.0.1", "ssh_port": listener.port}
+    inventory.write_text(f"monitored = [('web 1', {host!r})]\n")
+    before = listener.connections
+    with pytest.raises(SettingsError, match="host 'web 1': a host's name is its metrics'"):
+        run_deploy(str(inventory), echo=False)
+    assert listener.connections == before
 
 
 def test_missing_secret_is_named_without_a_value(inventory, listener, tmp_path):

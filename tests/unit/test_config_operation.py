@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 
 from fakehost import run_operation
 
@@ -114,3 +115,80 @@ def test_backups_are_pruned_to_the_configured_count():
     backup = next(command for command in run.commands if "cp -p" in command)
     assert "tail -n +4" in backup
     assert "/var/backups/observability-stack/etc/prometheus/prometheus.yml." in backup
+
+
+KEY = "ab" * 32
+# The controller's read of the host's key (the digest fact's command starts otherwise).
+KEY_READ = re.compile(r"^cat /var/lib/observability-stack/digest\.key 2>")
+SECRET = "hunter2-very-secret"
+
+
+def keyed(content: str) -> str:
+    return hashlib.sha256(KEY.encode() + content.encode()).hexdigest()
+
+
+def write_secret(live_digest: str, **responses: str):
+    """managed_config of SECRET on a host with key KEY whose file has ``live_digest``."""
+    return run_operation(
+        managed_config,
+        {KEY_READ: KEY, "sha256sum": live_digest, **responses},
+        name="password",
+        dest=DEST,
+        content=SECRET,
+        mode="0640",
+        secret=True,
+    )
+
+
+def test_a_secret_file_is_compared_by_a_keyed_digest_never_a_plain_hash():
+    """At -vvv pyinfra prints every fact: a plain sha256 of a password is guessable."""
+    run = write_secret(keyed("old"))
+    assert run.succeeded
+    digest = next(command for command in run.commands if "sha256sum" in command)
+    assert "cat /var/lib/observability-stack/digest.key /etc/prometheus/prometheus.yml" in digest
+    assert not any(hashlib.sha256(SECRET.encode()).hexdigest() in c for c in run.commands)
+
+
+def test_an_unchanged_secret_file_is_left_alone():
+    run = write_secret(keyed(SECRET), **{"stat ": stat_line(group="root", mode="-rw-r-----")})
+    assert run.succeeded
+    assert not any(command.startswith(("install ", "mv ")) for command in run.commands)
+
+
+def test_a_replaced_secret_file_keeps_no_backup_and_drops_older_ones():
+    run = write_secret(keyed("old"))
+    assert not any("cp -p" in command for command in run.commands)
+    assert "rm -f /var/backups/observability-stack/etc/prometheus/prometheus.yml.*" in run.commands
+
+
+def test_a_host_without_a_key_gets_its_secret_files_written():
+    run = run_operation(
+        managed_config,
+        {KEY_READ: "", "sha256sum": ""},
+        name="password",
+        dest=DEST,
+        content=SECRET,
+        secret=True,
+    )
+    assert run.succeeded
+    assert f"mv -f {CANDIDATE} {DEST}" in run.commands
+
+
+def test_through_sudo_the_content_goes_through_a_private_directory():
+    """SFTP writes as the login user: never into a name in /tmp that others can read."""
+    run = run_operation(
+        managed_config,
+        {"sha256sum": sha256_line("old\n")},
+        data={"_sudo": True},
+        name="config",
+        dest=DEST,
+        content="new\n",
+    )
+    assert run.succeeded
+    commands = run.commands
+    made = next(i for i, c in enumerate(commands) if c.startswith("mkdir -m 0700 /tmp/obs-upload."))
+    staging = commands[made].split()[-1]
+    copied = commands.index(f"cp {staging}/content {CANDIDATE}")
+    removed = commands.index(f"rm -rf {staging}")
+    assert commands.index(f"install -m 0600 -o root -g root /dev/null {CANDIDATE}") < made
+    assert made < copied < removed

@@ -1,4 +1,5 @@
-"""The rendered Prometheus and Alertmanager configs pass the programs' own validators.
+"""The Prometheus, Alertmanager and blackbox configs pass the programs' own validators, and a
+value never breaks out of its place in a file.
 
 Uses promtool and amtool from Debian 12's packages (obsstack.debian); the lab tests run the
 same validation on the hosts with the deployed versions.
@@ -12,7 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploys import alertmanager, blackbox_exporter, prometheus
+from deploys.prometheus import FILE_SD_CHECK
 from obsstack.render import render_template
+from obsstack.serialize import MANAGED, systemd_word, yaml_file
+from obsstack.targets import target_group
 
 EMAIL = {
     "smarthost": "smtp.mail.lan:587",
@@ -20,16 +25,9 @@ EMAIL = {
     "recipients": ["team@ops.lan", "oncall@ops.lan"],
     "auth_username": "alerts",
     "require_tls": True,
-    "ca_file": "ignored-by-template",
+    "ca_file": "ignored-by-the-config",
 }
-ALERTMANAGER_CONTEXT = {
-    "email": EMAIL,
-    "password_file": "/etc/alertmanager/smtp_password",
-    "ca_file": "/etc/alertmanager/smtp_ca.pem",
-    "group_wait": "30s",
-    "group_interval": "5m",
-    "repeat_interval": "4h",
-}
+INTERVALS = ("30s", "5m", "4h")
 
 
 @pytest.fixture(scope="module")
@@ -44,37 +42,28 @@ def validate(command: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def prometheus_config(**changes) -> dict:
+    values = {
+        "scrape_interval": "15s",
+        "evaluation_interval": "15s",
+        "environment": "prod",
+        "alertmanager_address": "127.0.0.1:9093",
+        "jobs": ["node", "prometheus"],
+        "blackbox_address": "127.0.0.1:9115",
+    }
+    return prometheus.config(**{**values, **changes})
+
+
 def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debian_bin):
     (tmp_path / "rules").mkdir()
     (tmp_path / "file_sd").mkdir()
-    targets = [
-        {
-            "address": "10.0.0.5:9100",
-            "labels": {"instance": "web1", "role": "monitored", "env": "prod"},
-        }
-    ]
-    node = render_template("prometheus/file_sd.yml.j2", {"targets": targets})
-    assert yaml.safe_load(node) == [{"targets": ["10.0.0.5:9100"], "labels": targets[0]["labels"]}]
-    assert yaml.safe_load(render_template("prometheus/file_sd.yml.j2", {"targets": []})) == []
+    labels = {"instance": "web1", "role": "monitored", "env": "prod"}
+    node = yaml_file([target_group("10.0.0.5:9100", labels)], MANAGED)
+    assert yaml.safe_load(node) == [{"targets": ["10.0.0.5:9100"], "labels": labels}]
+    assert yaml.safe_load(yaml_file([], MANAGED)) == []
     (tmp_path / "file_sd" / "node.yml").write_text(node)
     config = tmp_path / "prometheus.yml"
-    config.write_text(
-        render_template(
-            "prometheus/prometheus.yml.j2",
-            {
-                "scrape_interval": "15s",
-                "evaluation_interval": "15s",
-                "environment": "prod",
-                "alertmanager_address": "127.0.0.1:9093",
-                "alertmanager_path_prefix": "/alertmanager",
-                "jobs": [
-                    {"name": "node", "metrics_path": "/metrics"},
-                    {"name": "prometheus", "metrics_path": "/prometheus/metrics"},
-                ],
-                "blackbox_address": "127.0.0.1:9115",
-            },
-        )
-    )
+    config.write_text(yaml_file(prometheus_config(), MANAGED))
     validate([str(debian_bin / "promtool"), "check", "config", str(config)])
     parsed = yaml.safe_load(config.read_text())
     assert parsed["alerting"]["alertmanagers"][0]["path_prefix"] == "/alertmanager"
@@ -88,9 +77,32 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
     assert relabel[2] == {"target_label": "__address__", "replacement": "127.0.0.1:9115"}
 
 
+def test_file_sd_check_rejects_what_prometheus_would_not_read(tmp_path, debian_bin):
+    """The validator the deploy runs on the host, with the real promtool."""
+    check = FILE_SD_CHECK.replace("/usr/local/bin/promtool", str(debian_bin / "promtool"))
+    good = tmp_path / "good.yml.obs-new"
+    good.write_text(yaml_file([target_group("10.0.0.5:9100", {"instance": "web1"})], MANAGED))
+    assert subprocess.run(["bash", "-c", check.format(path=good)], check=False).returncode == 0
+    bad = tmp_path / "bad.yml.obs-new"
+    bad.write_text('- targets: ["10.0.0.5:9100"]\n  labels:\n    "bad-label": x\n')
+    result = subprocess.run(
+        ["bash", "-c", check.format(path=bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "is not a valid label name" in result.stderr
+    # Read without an error, but not what we wrote: a group with no target.
+    short = tmp_path / "short.yml.obs-new"
+    short.write_text("- targets: []\n  labels:\n    instance: web1\n")
+    result = subprocess.run(
+        ["bash", "-c", check.format(path=short)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "promtool discovered 0 of 1 targets" in result.stderr
+
+
 def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):
     config = tmp_path / "alertmanager.yml"
-    config.write_text(render_template("alertmanager/alertmanager.yml.j2", ALERTMANAGER_CONTEXT))
+    config.write_text(yaml_file(alertmanager.config(EMAIL, *INTERVALS), MANAGED))
     validate([str(debian_bin / "amtool"), "check-config", str(config)])
     parsed = yaml.safe_load(config.read_text())
     assert parsed["global"]["smtp_auth_password_file"] == "/etc/alertmanager/smtp_password"
@@ -99,12 +111,24 @@ def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):
 
 
 def test_relay_without_login_has_no_password_file(tmp_path, debian_bin):
-    context = {**ALERTMANAGER_CONTEXT, "email": {**EMAIL, "auth_username": None}, "ca_file": None}
-    text = render_template("alertmanager/alertmanager.yml.j2", context)
+    email = {**EMAIL, "auth_username": None, "ca_file": None}
+    text = yaml_file(alertmanager.config(email, *INTERVALS), MANAGED)
     assert "smtp_auth" not in text and "tls_config" not in text
     config = tmp_path / "alertmanager.yml"
     config.write_text(text)
     validate([str(debian_bin / "amtool"), "check-config", str(config)])
+
+
+@pytest.mark.parametrize(
+    "username",
+    ['alerts"\nsmtp_smarthost: evil.lan:25\nx: "', "alerts\\x2cspy", "a: b", "'; #"],
+)
+def test_a_value_never_escapes_its_place_in_the_file(username):
+    """Whatever a value holds, the file read back gives exactly that value in its key."""
+    email = {**EMAIL, "auth_username": username}
+    parsed = yaml.safe_load(yaml_file(alertmanager.config(email, *INTERVALS), MANAGED))
+    assert parsed["global"]["smtp_auth_username"] == username
+    assert parsed["global"]["smtp_smarthost"] == EMAIL["smarthost"]
 
 
 def test_unit_template_is_hardened_and_lists_each_flag():
@@ -135,13 +159,32 @@ def test_unit_template_is_hardened_and_lists_each_flag():
 
 def test_blackbox_config_passes_its_own_check(tmp_path, debian_bin):
     config = tmp_path / "blackbox.yml"
-    config.write_text(render_template("blackbox/blackbox.yml.j2", {"ca_file": None}))
+    config.write_text(yaml_file(blackbox_exporter.config(None), MANAGED))
     validate([str(debian_bin / "blackbox_exporter"), "--config.check", f"--config.file={config}"])
     http = yaml.safe_load(config.read_text())["modules"]["http_2xx"]["http"]
     assert "tls_config" not in http
 
 
 def test_blackbox_probes_trust_the_given_ca_file():
-    text = render_template("blackbox/blackbox.yml.j2", {"ca_file": "/etc/blackbox_exporter/ca.pem"})
+    text = yaml_file(blackbox_exporter.config("/etc/blackbox_exporter/ca.pem"), MANAGED)
     http = yaml.safe_load(text)["modules"]["http_2xx"]["http"]
     assert http["tls_config"] == {"ca_file": "/etc/blackbox_exporter/ca.pem"}
+
+
+@pytest.mark.parametrize(
+    ("argument", "word"),
+    [
+        ("--web.listen-address=10.0.0.5:9100", "--web.listen-address=10.0.0.5:9100"),
+        ("--x=a b", '"--x=a b"'),
+        ("--y=100%", '"--y=100%%"'),
+        ("--z=^/(dev|proc)($|/)", '"--z=^/(dev|proc)($$|/)"'),
+        ('--q="x" \\', '"--q=\\"x\\" \\\\"'),
+    ],
+)
+def test_unit_arguments_are_quoted_the_way_systemd_reads_them(argument, word):
+    assert systemd_word(argument) == word
+
+
+def test_a_line_break_never_reaches_a_unit():
+    with pytest.raises(ValueError, match="control characters"):
+        systemd_word("--x=1\nExecStartPre=/bin/sh")

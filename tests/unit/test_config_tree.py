@@ -13,13 +13,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prerequisites import require
 
 from operations.config import CANDIDATE_SUFFIX, in_config_tree
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="needs root and util-linux unshare (mount namespaces)",
-)
+
+@pytest.fixture(autouse=True)
+def mount_namespaces() -> None:
+    require(
+        os.geteuid() == 0 and shutil.which("unshare") is not None,
+        "needs root and util-linux unshare (mount namespaces)",
+    )
 
 COPIES = "/run/obs-check.*"
 

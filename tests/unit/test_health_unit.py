@@ -41,6 +41,7 @@ from obsstack.health import (
     metrics_text,
     parse_sections,
     probes,
+    service_commands,
     tls_commands,
 )
 from obsstack.remote import HostInfo, RemoteResult
@@ -57,7 +58,9 @@ OBS = HostInfo(
         "domain": "obs.lab.test",
     },
 )
-WEB1 = HostInfo("web1", ["monitored", "lab"], {"node_exporter_port": 9100})
+WEB1 = HostInfo(
+    "web1", ["monitored", "lab"], {"node_exporter_port": 9100, "ssh_hostname": "10.99.0.11"}
+)
 
 # web1's health script output, captured with its node_exporter stopped.
 WEB1_STOPPED_STDOUT = (
@@ -195,8 +198,14 @@ def test_stopped_unit_and_silent_endpoint_fail():
         "web1", "unit:node_exporter.service", FAIL, "inactive"
     )
     assert checks["ready:node_exporter"] == Check(
-        "web1", "ready:node_exporter", FAIL, "no answer from 127.0.0.1:9100/metrics"
+        "web1", "ready:node_exporter", FAIL, "no answer from 10.99.0.11:9100/metrics"
     )
+
+
+def test_exporters_are_asked_where_they_listen():
+    web1 = service_commands(WEB1)["ready:node_exporter"]
+    assert web1 == "http_get 10.99.0.11 9100 /metrics | head -n 1"
+    assert service_commands(OBS)["ready:node_exporter"].startswith("http_get 127.0.0.1 9100 ")
 
 
 def test_every_expected_service_is_checked_on_the_server():
@@ -400,6 +409,7 @@ def test_report_json():
         "name": "unit:node_exporter.service",
         "status": FAIL,
         "detail": "inactive",
+        "items": [],
     }
 
 
@@ -482,7 +492,7 @@ def local_daemon() -> Iterator[int]:
 
 
 def http_get(port: int, path: str) -> str:
-    script = f"{HTTP_GET_FUNCTION}http_get {port} '{path}'\n"
+    script = f"{HTTP_GET_FUNCTION}http_get 127.0.0.1 {port} '{path}'\n"
     return subprocess.run(["bash"], input=script, capture_output=True, text=True).stdout
 
 

@@ -326,3 +326,51 @@ def test_a_live_nspawn_of_another_root_is_not_this_host(hosts_dir):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_process_is_alive_until_it_is_a_zombie():
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        assert lab.process_alive(process.pid)
+    finally:
+        process.kill()
+    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    assert not lab.process_alive(process.pid)
+    process.wait()
+    assert not lab.process_alive(process.pid)
+
+
+def test_an_nspawn_just_started_is_not_taken_for_dead(hosts_dir):
+    """Right after exec a process's argv can read empty: that must not count as an exit
+    (a lab.up once failed "nspawn exited while booting" with an empty console log)."""
+    lab.host_console_log("obs").write_text("")
+    for _ in range(20):
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import os; os.execvp('sleep', ['sleep', '30'])"]
+        )
+        lab._started["obs"] = process
+        record_pid(process.pid)
+        try:
+            assert lab.exit_status("obs") is None
+            assert lab.booted_state(lab.lab_host("obs")) is None  # booting, not failed
+        finally:
+            process.kill()
+            process.wait()
+
+
+def test_an_nspawn_that_exits_says_how_in_its_console_log(hosts_dir):
+    lab.host_console_log("obs").write_text("")
+    process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    process.wait()
+    lab._started["obs"] = process
+    record_pid(process.pid)
+    with pytest.raises(lab.LabError, match="systemd-nspawn exited with status 3 while booting"):
+        lab.booted_state(lab.lab_host("obs"))
+    console = lab.host_console_log("obs").read_text()
+    assert "[obs-lab] systemd-nspawn exited with status 3" in console
+    assert lab.describe_exit(-9) == "killed by signal SIGKILL"
+
+
+def test_a_veth_name_is_what_nspawn_gives_it():
+    assert lab.veth_name(lab.lab_host("outsider")) == "vb-outsider"
+    assert len(lab.veth_name(lab.LabHost("a-very-long-host-name", "10.0.0.1", ()))) == 15

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prerequisites import require
 
 from obsstack import debian
 from obsstack.artifacts import sha256_of
@@ -38,10 +39,11 @@ def _apt_reaches_debian(scratch: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def debian_available(tmp_path_factory: pytest.TempPathFactory) -> None:
-    if os.geteuid() != 0:
-        pytest.skip(f"needs root: apt and the package cache under {debian.CACHE_DIR}")
-    if not _apt_reaches_debian(tmp_path_factory.mktemp("probe")):
-        pytest.skip(f"apt cannot reach the Debian archive ({PROBE_URL})")
+    require(os.geteuid() == 0, f"needs root: apt and the package cache under {debian.CACHE_DIR}")
+    require(
+        _apt_reaches_debian(tmp_path_factory.mktemp("probe")),
+        f"apt cannot reach the Debian archive ({PROBE_URL})",
+    )
 
 
 @pytest.fixture(scope="module")

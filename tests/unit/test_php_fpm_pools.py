@@ -1,21 +1,30 @@
-"""PHP-FPM pools read from ``php-fpm -tt`` and the status line kept in their files (the
-script itself, and FPM answering the status page, run on a real host in tests/lab)."""
+"""PHP-FPM pools read from ``php-fpm -tt`` and the status lines kept in their files, by
+awk as on a host (the scripts on real hosts, and FPM answering the page, in tests/lab)."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from fakehost import run_operation
 
-from obsstack.agents import DETECTION_SCRIPT, parse_detected, served_pools
+from obsstack.agents import DetectionError, served_pools
 from obsstack.php_fpm import (
+    KEPT_LINES,
+    LEGACY_STATUS_PATH,
     MARKER,
     STATUS_LINE,
     STATUS_PATH,
     PhpFpmPool,
+    PoolsReadError,
+    edit_command,
+    fastcgi_address,
+    has_our_lines,
+    layout_command,
     parse_pools,
     pool_problem,
-    with_status_lines,
-    without_status_lines,
 )
 from operations.php_fpm import PhpFpmPools, pool_status_lines
 
@@ -48,6 +57,19 @@ OUTPUT = """\
 @section /etc/php/8.4/fpm/pool.d/shop.conf [shop]
 @section /etc/php/8.4/fpm/pool.d/www.conf [www]
 @section /etc/php/8.4/fpm/pool.d/zz-tuning.conf [www]
+@end
+"""
+# What php-fpm -tt prints of a pool, secrets included: only some of it may leave the host.
+TT_DUMP = """\
+[01-Dec-2026 18:53:55] NOTICE: [www]
+[01-Dec-2026 18:53:55] NOTICE: \tprefix = undefined
+[01-Dec-2026 18:53:55] NOTICE: \tlisten = /run/php/php8.4-fpm.sock
+[01-Dec-2026 18:53:55] NOTICE: \tlisten.owner = www-data
+[01-Dec-2026 18:53:55] NOTICE: \tpm.status_path = /status
+[01-Dec-2026 18:53:55] NOTICE: \tpm.status_listen = undefined
+[01-Dec-2026 18:53:55] NOTICE: \tenv[DB_PASSWORD] = hunter2-from-env
+[01-Dec-2026 18:53:55] NOTICE: \tphp_admin_value[mysqli.default_pw] = hunter2-admin
+[01-Dec-2026 18:53:55] NOTICE: configuration file /etc/php/8.4/fpm/php-fpm.conf test is successful
 """
 
 TIMES = "atime=0 mtime=0 ctime=0"
@@ -73,18 +95,42 @@ def test_pools_come_from_the_effective_configuration():
     assert current.error is None and current.unit == "php8.4-fpm.service"
     assert current.pools == (
         PhpFpmPool("8.4", "shop", "127.0.0.1:9001", "/status", "/etc/php/8.4/fpm/pool.d/shop.conf"),
-        # The first file that opens the section is the one that gets our line.
+        # The first file that opens the section is the one that gets our lines.
         PhpFpmPool(
             "8.4", "www", "/run/php/php8.4-fpm.sock", None, "/etc/php/8.4/fpm/pool.d/www.conf"
         ),
     )
 
 
-def test_the_fact_reads_the_same_output_and_means_none_when_silent():
+def test_the_fact_reads_the_same_output_and_refuses_half_of_it():
     fact = PhpFpmPools()
     assert fact.process(OUTPUT.splitlines()) == parse_pools(OUTPUT)
     assert fact.default() == []
-    assert parse_pools("") == []
+    assert parse_pools("@end\n") == []
+    with pytest.raises(PoolsReadError, match="ended early"):
+        parse_pools(OUTPUT.replace("@end\n", ""))
+
+
+def test_an_odd_php_version_from_a_host_is_refused():
+    # A trailing backslash once made the server's whole scrape config unreadable.
+    with pytest.raises(PoolsReadError, match=r"not named php-fpmX\.Y"):
+        parse_pools("@php 8.3\\\n@test 0\n@end\n")
+    with pytest.raises(DetectionError):
+        served_pools('@php 8.3"\n@test 0\n@end\n')
+
+
+def test_only_pool_names_addresses_and_status_settings_leave_the_host():
+    kept = subprocess.run(
+        ["grep", "-E", KEPT_LINES], input=TT_DUMP, capture_output=True, text=True, check=True
+    ).stdout
+    assert "hunter2" not in kept
+    assert "listen.owner" not in kept and "prefix" not in kept
+    assert [line.split("NOTICE: ")[1] for line in kept.splitlines()] == [
+        "[www]",
+        "\tlisten = /run/php/php8.4-fpm.sock",
+        "\tpm.status_path = /status",
+        "\tpm.status_listen = undefined",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +144,17 @@ def test_the_fact_reads_the_same_output_and_means_none_when_silent():
     ],
 )
 def test_nginx_reaches_a_wildcard_listener_on_loopback(listen, address):
-    assert PhpFpmPool("8.4", "www", listen, None, None).fastcgi_address == address
+    assert fastcgi_address(listen) == address
+
+
+def test_the_status_page_is_asked_on_its_own_socket_when_it_has_one():
+    pool = PhpFpmPool("8.4", "www", "/run/php/php8.4-fpm.sock", STATUS_PATH, None)
+    assert pool.status_address == "unix:/run/php/php8.4-fpm.sock"
+    separate = PhpFpmPool("8.4", "www", "9000", STATUS_PATH, None, "/run/php/s.sock")
+    assert separate.status_address == "unix:/run/php/s.sock"
+    assert not separate.has_status_of_its_own
+    assert not PhpFpmPool("8.4", "w", "9000", LEGACY_STATUS_PATH, None).has_status_of_its_own
+    assert PhpFpmPool("8.4", "w", "9000", "/status", None).has_status_of_its_own
 
 
 def test_a_pool_the_agent_cannot_serve_is_named_with_the_reason():
@@ -112,42 +168,104 @@ def test_a_pool_the_agent_cannot_serve_is_named_with_the_reason():
     assert f"set pm.status_path = {STATUS_PATH}" in pool_problem(pool(file=None))
     assert pool_problem(pool(file=None, status_path="/status")) is None
     assert "no listen address" in pool_problem(pool(listen=""))
+    assert "is not a socket path" in pool_problem(pool(listen="/run/a b.sock"))
+    assert "is not a socket path" in pool_problem(pool(status_listen="x;y"))
 
 
-def test_the_status_line_goes_right_under_its_pools_header_only():
-    changed = with_status_lines(POOL_FILE, ["www"])
-    assert changed.splitlines()[1:4] == ["[www]", MARKER, STATUS_LINE]
+def edited(tmp_path: Path, text: str, pools: list[str], php: str = "8.4") -> str:
+    """``text`` as ``edit_command`` leaves it, run by bash and awk like on a host."""
+    live, candidate = tmp_path / "pool.conf", tmp_path / "pool.conf.obs-new"
+    live.write_text(text)
+    result = subprocess.run(
+        ["bash", "-c", edit_command(str(live), str(candidate), pools, php)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return candidate.read_text()
+
+
+def layout(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "layout.conf"
+    path.write_text(text)
+    return subprocess.run(
+        ["bash", "-c", layout_command(str(path))], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+
+
+LISTEN_LINE = "pm.status_listen = /run/php/observability-stack-php8.4-www.sock"
+
+
+def test_the_status_lines_go_right_under_their_pools_header_only(tmp_path):
+    changed = edited(tmp_path, POOL_FILE, ["www"])
+    assert changed.splitlines()[1:5] == ["[www]", MARKER, STATUS_LINE, LISTEN_LINE]
     assert changed.count(STATUS_LINE) == 1, "[www-admin] is another pool"
-    assert with_status_lines(changed, ["www"]) == changed
-    assert without_status_lines(changed) == POOL_FILE
-    both = with_status_lines(changed, ["www", "www-admin"])
+    assert edited(tmp_path, changed, ["www"]) == changed
+    assert edited(tmp_path, changed, []) == POOL_FILE
+    both = edited(tmp_path, changed, ["www", "www-admin"])
     assert both.count(STATUS_LINE) == 2
-    assert with_status_lines(both, []) == POOL_FILE
-    assert with_status_lines("[www]", ["www"]) == f"[www]\n{MARKER}\n{STATUS_LINE}\n"
-    with pytest.raises(ValueError, match=r"no \[shop\] section"):
-        with_status_lines(POOL_FILE, ["shop"])
+    assert edited(tmp_path, both, []) == POOL_FILE
+    assert edited(tmp_path, "[www]", ["www"]) == f"[www]\n{MARKER}\n{STATUS_LINE}\n{LISTEN_LINE}\n"
 
 
-def test_a_pool_file_that_already_has_the_lines_is_left_alone():
-    lines = with_status_lines(POOL_FILE, ["www"]).splitlines()
+def test_a_pool_the_file_does_not_open_is_an_error(tmp_path):
+    live = tmp_path / "pool.conf"
+    live.write_text(POOL_FILE)
+    result = subprocess.run(
+        ["bash", "-c", edit_command(str(live), str(tmp_path / "new"), ["shop"], "8.4")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 3 and "no [shop] section" in result.stderr
+
+
+def test_the_line_earlier_versions_added_is_replaced(tmp_path):
+    ours = f"{MARKER}\npm.status_path = {LEGACY_STATUS_PATH}\n"
+    earlier = POOL_FILE.replace("[www]\n", f"[www]\n{ours}")
+    assert edited(tmp_path, earlier, []) == POOL_FILE
+    assert edited(tmp_path, earlier, ["www"]) == edited(tmp_path, POOL_FILE, ["www"])
+
+
+def test_only_headers_and_our_lines_are_shown_and_they_tell_when_to_edit(tmp_path):
+    secret = POOL_FILE + "env[DB_PASSWORD] = hunter2\n"
+    changed = edited(tmp_path, secret, ["www"])
+    shown = layout(tmp_path, changed)
+    assert "hunter2" not in "".join(shown) and "user = www-data" not in "".join(shown)
+    assert has_our_lines(shown, ["www"], "8.4")
+    assert not has_our_lines(shown, ["www", "www-admin"], "8.4")
+    assert not has_our_lines(shown, [], "8.4")
+    assert not has_our_lines(layout(tmp_path, secret), ["www"], "8.4")
+    assert has_our_lines(layout(tmp_path, secret), [], "8.4")
+    swapped = f"{LISTEN_LINE}\n{STATUS_LINE}"
+    moved = changed.replace(f"{STATUS_LINE}\n", "").replace(LISTEN_LINE, swapped)
+    assert not has_our_lines(layout(tmp_path, moved), ["www"], "8.4")
+
+
+def test_no_uri_through_a_site_can_become_our_status_path():
+    # nginx removes dot segments from every URI ($uri, $fastcgi_script_name): what a site
+    # passes to FPM as SCRIPT_NAME can never hold "/./" (tests/lab proves it on web1).
+    assert "/./" in STATUS_PATH
+
+
+def test_a_pool_file_that_already_has_the_lines_is_left_alone(tmp_path):
+    path = "/etc/php/8.4/fpm/pool.d/www.conf"
     run = run_operation(
         pool_status_lines,
-        {"cat /etc/php/8.4/fpm/pool.d/www.conf": "\n".join(lines)},
-        path="/etc/php/8.4/fpm/pool.d/www.conf",
+        {"awk -v marker": layout(tmp_path, edited(tmp_path, POOL_FILE, ["www"]))},
+        path=path,
         php="8.4",
         pools=["www"],
     )
     assert run.succeeded
-    assert [command for command in run.commands if "&& cat " not in command] == []
+    assert [command for command in run.commands if "awk -v marker" not in command] == []
 
 
-def test_a_changed_pool_file_is_checked_by_fpm_and_keeps_its_owner_and_mode():
+def test_a_changed_pool_file_is_edited_on_the_host_checked_by_fpm_keeping_owner_and_mode(
+    tmp_path,
+):
     path = "/etc/php/8.4/fpm/pool.d/www.conf"
     run = run_operation(
         pool_status_lines,
         {
-            f"cat {path}": POOL_FILE.rstrip("\n"),
-            "sha256sum": "",
+            re.compile("^test -f .* awk"): layout(tmp_path, POOL_FILE),
             "stat ": f"user=root group=www-data mode=-rw-r----- {TIMES} size=1 '{path}'",
         },
         path=path,
@@ -156,19 +274,19 @@ def test_a_changed_pool_file_is_checked_by_fpm_and_keeps_its_owner_and_mode():
     )
     assert run.succeeded
     commands = run.commands
+    edit = next(i for i, c in enumerate(commands) if "-v pools=www" in c)
+    assert commands[edit].endswith(f"{path} > {path}.obs-new")
     check = next(i for i, c in enumerate(commands) if "/usr/sbin/php-fpm8.4 -t" in c)
     swap = commands.index(f"mv -f {path}.obs-new {path}")
-    assert check < swap and "unshare --mount" in commands[check]
+    assert edit < check < swap and "unshare --mount" in commands[check]
     assert f"chown root:www-data {path}.obs-new && chmod 0640 {path}.obs-new" in commands
 
 
-def test_php_fpm_is_detected_only_where_nginx_serves_its_status():
-    assert "'php*-fpm.service'" in DETECTION_SCRIPT, "the unit glob must reach systemctl unexpanded"
-    assert parse_detected("@agent php_fpm\n@agent fail2ban\n") == ["fail2ban"]
-    assert parse_detected("@agent php_fpm\n@agent nginx\n") == ["nginx", "php_fpm"]
-    # Words in the pool listing that follows are not agents.
-    assert parse_detected(OUTPUT + "nginx\n") == []
-
-
 def test_the_observability_server_gets_the_pools_the_agent_serves():
-    assert served_pools(OUTPUT) == [{"php": "8.4", "pool": "shop"}, {"php": "8.4", "pool": "www"}]
+    working = OUTPUT[OUTPUT.index("@php 8.4") :]
+    assert served_pools(working) == [{"php": "8.4", "pool": "shop"}, {"php": "8.4", "pool": "www"}]
+
+
+def test_a_configuration_fpm_rejects_stops_detection():
+    with pytest.raises(DetectionError, match="user has not been defined"):
+        served_pools(OUTPUT)

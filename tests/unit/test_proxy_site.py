@@ -5,33 +5,46 @@ from __future__ import annotations
 import re
 
 import pytest
+from fakehost import run_operation
 
-from deploys.proxy import ACME_WEBROOT, HTPASSWD_DIR, LOCATIONS, TLS_ROOT
+from deploys.proxy import (
+    ACME_WEBROOT,
+    AUTH_BURST,
+    AUTH_RATE_PER_SECOND,
+    HTPASSWD_DIR,
+    LOCATIONS,
+    TLS_ROOT,
+)
 from obsstack.render import render_template
-from obsstack.settings import PROXY_LOCATIONS
+from obsstack.settings import PROXY_PERMISSIONS
+from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
 DOMAIN = "obs.lab.test"
-# Backend ports a host could have set (prometheus_port, alertmanager_port), others fixed.
+# Backend ports a host could have set (prometheus_port, alertmanager_port).
 PORTS = {"prometheus": 19090, "alertmanager": 19093}
 
 
-def site(websocket: bool | None = None) -> str:
-    """The site as deploys/proxy.py component() renders it; ``websocket`` overrides all."""
-    locations = [
-        {
-            "path": location.path,
-            "realm": f"{DOMAIN} {location.name}",
-            "htpasswd": f"{HTPASSWD_DIR}/{location.name}",
-            "port": PORTS.get(location.name, location.port),
-            "websocket": location.websocket if websocket is None else websocket,
-        }
-        for location in LOCATIONS
-    ]
+def site() -> str:
+    """The site as deploys/proxy.py component() renders it."""
     context = {
         "domain": DOMAIN,
         "acme_webroot": ACME_WEBROOT,
         "tls_dir": f"{TLS_ROOT}/{DOMAIN}",
-        "locations": locations,
+        "auth_rate": AUTH_RATE_PER_SECOND,
+        "auth_burst": AUTH_BURST,
+        **{
+            location.name: {
+                "realm": f"{DOMAIN} {location.name}",
+                "htpasswd": f"{HTPASSWD_DIR}/{location.name}",
+                "write_htpasswd": (
+                    f"{HTPASSWD_DIR}/{location.write_permission}"
+                    if location.write_permission
+                    else None
+                ),
+                "port": PORTS[location.name],
+            }
+            for location in LOCATIONS
+        },
     }
     return render_template("nginx/site.conf.j2", context)
 
@@ -49,8 +62,13 @@ def blocks(text: str, opening: str) -> list[str]:
     return found
 
 
+def servers(text: str, port: int) -> list[str]:
+    return [body for body in blocks(text, "server") if f"listen {port}" in body]
+
+
 def server(text: str, port: int) -> str:
-    (body,) = [body for body in blocks(text, "server") if f"listen {port}" in body]
+    """The server of ``port`` that serves the domain."""
+    (body,) = [body for body in servers(text, port) if f"server_name {DOMAIN};" in body]
     return body
 
 
@@ -59,16 +77,18 @@ def location(server_body: str, path: str) -> str:
     return body
 
 
-def test_proxy_locations_are_the_locations_settings_accept():
+def test_every_served_location_is_a_permission_settings_accept():
     names = [location.name for location in LOCATIONS]
     assert len(names) == len(set(names))
-    assert sorted(names) == sorted(PROXY_LOCATIONS)
+    permissions = names + [loc.write_permission for loc in LOCATIONS if loc.write_permission]
+    assert set(permissions) <= set(PROXY_PERMISSIONS)
 
 
-def test_location_paths_are_distinct_and_slash_terminated():
-    paths = [location.path for location in LOCATIONS]
-    assert len(paths) == len(set(paths))
-    assert all(path.startswith("/") and path.endswith("/") for path in paths)
+def test_only_deployed_components_get_a_location():
+    """Grafana and Loki are not deployed yet: no location may point at their ports."""
+    https = server(site(), 443)
+    assert "127.0.0.1:3000" not in https and "127.0.0.1:3100" not in https
+    assert location(https, "/").strip() == "return 404;"
 
 
 def test_braces_are_balanced():
@@ -76,29 +96,66 @@ def test_braces_are_balanced():
     assert text.count("{") == text.count("}")
 
 
-def test_port_80_answers_acme_challenges_before_redirecting_to_https():
+def test_port_80_answers_acme_challenges_then_redirects_to_the_domain_only():
     http = server(site(), 80)
     acme = http.index("location ^~ /.well-known/acme-challenge/")
-    redirect = http.index("return 301 https://$host$request_uri;")
+    redirect = http.index(f"return 301 https://{DOMAIN}$request_uri;")
     assert acme < redirect
+    assert "$host" not in http, "a redirect to the Host header is an open redirect"
     assert f"root {ACME_WEBROOT};" in blocks(http, r"location \^~ /\.well-known/acme-challenge/")[0]
     assert "listen [::]:80;" in http
-    assert f"server_name {DOMAIN};" in http
 
 
-def test_port_443_has_one_location_block_per_location():
-    https = server(site(), 443)
-    assert len(blocks(https, r"location \S+")) == len(LOCATIONS)
+@pytest.mark.parametrize("port", [80, 443])
+def test_names_other_than_the_domain_get_no_answer(port):
+    text = site()
+    first = servers(text, port)[0]
+    assert "server_name" not in first, "the first server of a port is nginx's default"
+    assert first.strip().endswith("return 444;")
 
 
-@pytest.mark.parametrize("name", [location.name for location in LOCATIONS])
-def test_each_location_is_behind_basic_auth_and_proxied_to_its_local_port(name):
-    item = next(location for location in LOCATIONS if location.name == name)
+@pytest.mark.parametrize("item", LOCATIONS, ids=lambda item: item.name)
+def test_each_location_is_read_only_behind_basic_auth_and_rate_limited(item):
     body = location(server(site(), 443), item.path)
-    assert f"auth_basic_user_file {HTPASSWD_DIR}/{name};" in body
-    assert f'auth_basic "{DOMAIN} {name}";' in body
-    assert f"proxy_pass http://127.0.0.1:{PORTS.get(name, item.port)};" in body
+    assert f"auth_basic_user_file {HTPASSWD_DIR}/{item.name};" in body
+    assert f'auth_basic "{DOMAIN} {item.name}";' in body
+    assert f"proxy_pass http://127.0.0.1:{PORTS[item.name]};" in body
     assert 'proxy_set_header Authorization "";' in body
+    assert f"limit_req zone=obs_auth burst={AUTH_BURST} nodelay;" in body
+    assert re.search(r"limit_except GET \{\s*deny all;\s*\}", body)
+
+
+def test_authentication_attempts_have_a_rate_per_client():
+    text = site()
+    zone = f"limit_req_zone $binary_remote_addr zone=obs_auth:10m rate={AUTH_RATE_PER_SECOND}r/s;"
+    assert zone in text
+    assert "limit_req_status 429;" in server(text, 443)
+    # Uptime checks are not throttled.
+    assert "limit_req" not in location(server(text, 443), "= /healthz")
+
+
+@pytest.mark.parametrize(
+    "path", ["/prometheus/debug/", "/prometheus/api/v1/admin/", "/prometheus/-/quit",
+             "/prometheus/-/reload", "/alertmanager/debug/", "/alertmanager/-/reload"]
+)
+def test_profiling_admin_and_lifecycle_paths_are_closed(path):
+    body = location(server(site(), 443), f"^~ {path}")
+    assert body.strip() == "return 403;"
+
+
+def test_prometheus_queries_may_come_by_post_and_read_nothing_else():
+    https = server(site(), 443)
+    (query,) = blocks(https, r"location ~ \^/prometheus/api/v1/\(query\S*")
+    assert re.search(r"limit_except GET POST \{\s*deny all;\s*\}", query)
+
+
+def test_writing_silences_and_alerts_needs_the_write_permission():
+    https = server(site(), 443)
+    (writes,) = blocks(https, r"location ~ \^/alertmanager/api/v2/\(silences\S*")
+    assert f"auth_basic_user_file {HTPASSWD_DIR}/alertmanager;" in writes
+    (limit,) = blocks(writes, "limit_except GET")
+    assert f"auth_basic_user_file {HTPASSWD_DIR}/alertmanager_write;" in limit
+    assert "deny" not in limit
 
 
 def test_tls_allows_only_tls_1_2_and_1_3_with_the_certificate_from_the_tls_dir():
@@ -111,18 +168,23 @@ def test_tls_allows_only_tls_1_2_and_1_3_with_the_certificate_from_the_tls_dir()
     assert "listen 443 ssl;" in https and "listen [::]:443 ssl;" in https
 
 
-def test_websocket_map_and_upgrade_headers_only_where_a_location_has_websocket():
-    text = site()
-    https = server(text, 443)
-    assert len(blocks(text, r"map \$http_upgrade \$obs_connection_upgrade")) == 1
-    for item in LOCATIONS:
-        body = location(https, item.path)
-        assert ("proxy_set_header Upgrade $http_upgrade;" in body) is item.websocket
-        assert ("$obs_connection_upgrade" in body) is item.websocket
+@pytest.mark.parametrize(
+    ("answer", "state"), [("absent", "absent"), ("packaged", "packaged"), ("changed", "changed")]
+)
+def test_the_default_site_is_removed_only_while_it_is_debians_own(answer, state):
+    run = run_operation(
+        remove_packaged_default_site,
+        {"readlink -f": answer},
+        name="default site",
+        link="/etc/nginx/sites-enabled/default",
+    )
+    assert run.succeeded
+    removed = "rm -f /etc/nginx/sites-enabled/default" in run.commands
+    assert removed is (state == "packaged")
 
 
-def test_no_websocket_location_means_no_map_and_no_reference_to_its_variable():
-    text = site(websocket=False)
-    assert "map $http_upgrade" not in text
-    assert "$obs_connection_upgrade" not in text
-    assert "proxy_set_header Upgrade" not in text
+def test_an_answer_the_default_site_fact_does_not_give_fails_it():
+    """Never read as "not Debian's": the lab runs the fact on Debian's nginx for real."""
+    with pytest.raises(Exception, match="unexpected answer"):
+        DefaultSiteState().process(["maybe"])
+    assert DefaultSiteState().process(["packaged"]) == "packaged"

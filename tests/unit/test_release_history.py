@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fakehost import run_operation
+from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.deploylog import DeployRecord, metrics_text, parse_metrics
 from obsstack.drift import plan_changes
@@ -15,7 +16,7 @@ from obsstack.releases import MARK, parse_history
 from obsstack.remote import HostInfo
 from obsstack.settings import SettingsError, parse_duration
 from operations.component import Component, ConfigFile, ManagedDirectory
-from operations.releases import fingerprint, record_release
+from operations.releases import Release, fingerprint, record_release
 
 COMPONENT = Component(
     name="alertmanager",
@@ -128,3 +129,17 @@ def test_canary_is_the_canary_group_else_the_first_monitored_host():
     assert canary_waves(hosts) == ["web3", "obs,web1,web2"]
     with pytest.raises(SettingsError, match="--canary needs"):
         canary_waves([HostInfo("obs", ["observability"])])
+
+
+@pytest.mark.parametrize("release_id", ["../../../../tmp/x", "20261127T010203Z/../x", "*", ""])
+def test_a_release_id_that_is_not_one_is_never_read(release_id):
+    """The fact reads a file as root: a path in the id would read any JSON file."""
+    with pytest.raises(PyinfraError, match="is not a release id"):
+        Release().command(release_id)
+
+
+@pytest.mark.parametrize(
+    "release_id", ["previous", "20261127T010203Z", "20261127T010203Z-1a2b3c4d5e6f"]
+)
+def test_release_ids_and_run_prefixes_are_read(release_id):
+    assert "/var/lib/observability-stack" in Release().command(release_id)

@@ -95,3 +95,67 @@ def test_unknown_secret_names_list_the_known_ones(tmp_path):
     known = r"known: mysql_exporter_password, smtp_password, proxy_password_<user>"
     with pytest.raises(secrets.SecretError, match=known):
         secrets.read("smtp_pasword", tmp_path)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n"])
+def test_an_empty_environment_secret_is_refused_not_used(tmp_path, monkeypatch, value):
+    """An unset GitHub secret arrives as an empty variable: it must never become a login."""
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", value)
+    with pytest.raises(secrets.SecretError, match=r"\$OBS_SECRET_PROXY_PASSWORD_ADMIN is empty"):
+        secrets.read("proxy_password_admin", tmp_path)
+
+
+def test_a_whitespace_only_file_secret_is_refused(tmp_path):
+    path = secrets.write("smtp_password", "  \n", tmp_path)
+    with pytest.raises(secrets.SecretError, match=f"from {path} is empty"):
+        secrets.read("smtp_password", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "weak", ["hunter2", "aaaaaaaaaaaaaaaaaaaaaaaa", "password1234567", "abababababababababab"]
+)
+def test_a_weak_value_for_a_generated_kind_of_secret_is_refused(tmp_path, monkeypatch, weak):
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", weak)
+    with pytest.raises(secrets.SecretError) as error:
+        secrets.read("proxy_password_admin", tmp_path)
+    assert "too weak" in str(error.value)
+    assert weak not in str(error.value)
+
+
+def test_a_provided_secret_may_be_short_but_not_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBS_SECRET_SMTP_PASSWORD", "short")
+    assert secrets.read("smtp_password", tmp_path) == "short"
+
+
+def test_a_line_break_inside_a_secret_is_refused(tmp_path, monkeypatch):
+    """In .my.cnf or htpasswd a line break would start a second entry."""
+    monkeypatch.setenv("OBS_SECRET_MYSQL_EXPORTER_PASSWORD", "a-long-password\nhost=evil")
+    with pytest.raises(secrets.SecretError, match="control character"):
+        secrets.read("mysql_exporter_password", tmp_path)
+
+
+def test_the_mysql_password_keeps_to_what_its_cnf_file_can_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBS_SECRET_MYSQL_EXPORTER_PASSWORD", "abcdefgh#ijklmnop;q")
+    with pytest.raises(secrets.SecretError, match="may only use"):
+        secrets.read("mysql_exporter_password", tmp_path)
+
+
+def test_generated_secrets_are_long_and_varied_and_pass_their_own_checks(tmp_path):
+    values = {secrets.generate() for _ in range(20)}
+    assert len(values) == 20
+    for value in values:
+        assert len(value) >= 43 and len(set(value)) >= secrets.MIN_DISTINCT_CHARACTERS
+        for name in ("proxy_password_admin", "mysql_exporter_password"):
+            assert secrets.checked(secrets.spec_for(name), value, "test") == value
+
+
+def test_secrets_init_reports_an_empty_environment_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBS_SECRET_PROXY_PASSWORD_ADMIN", "")
+    report = secrets.init(tmp_path, ["proxy_password_admin"])
+    assert report["proxy_password_admin"].startswith("refused: ")
+
+
+def test_set_refuses_what_read_would_refuse(tmp_path):
+    with pytest.raises(secrets.SecretError, match="too weak"):
+        secrets.set_value("proxy_password_admin", "admin\n", tmp_path)
+    assert not (tmp_path / "proxy_password_admin").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -249,3 +250,45 @@ def test_deploy_secrets_go_to_private_files_and_the_deploy_step_only():
     assert not any("upload-artifact" in step.get("uses", "") for step in job["steps"])
     cleanup = job["steps"][-1]
     assert cleanup["if"] == "always()" and "deploy_ssh_key" in cleanup["run"]
+
+
+def secret_check_step(job: dict) -> dict:
+    return job["steps"][step_index(job, "::error::secret $name is not set")]
+
+
+def test_every_secret_the_deploy_uses_is_checked_first_without_its_value():
+    job = load("deploy.yml")["jobs"]["deploy"]
+    check = secret_check_step(job)
+    used = {
+        match
+        for step in job["steps"]
+        for value in step.get("env", {}).values()
+        for match in re.findall(r"secrets\.([A-Z_]+)", str(value))
+    }
+    assert set(check["env"]) == used, "each secret of the workflow is checked"
+    for name, value in check["env"].items():
+        assert value == f"${{{{ secrets.{name} != '' }}}}", "the check sees a boolean only"
+    first_user = min(
+        index
+        for index, step in enumerate(job["steps"])
+        if step is not check and "secrets." in str(step.get("env", {}))
+    )
+    assert job["steps"].index(check) < first_user
+
+
+def test_the_secret_check_names_every_unset_secret_and_fails(tmp_path):
+    """The step's script, run by bash with two secrets unset."""
+    check = secret_check_step(load("deploy.yml")["jobs"]["deploy"])
+    script = check["run"].replace("${{ inputs.environment || 'staging' }}", "staging")
+    flags = dict.fromkeys(check["env"], "true") | {"SMTP_PASSWORD": "false", "DEPLOY_SSH_KEY": ""}
+    result = subprocess.run(
+        ["bash", "-c", script], env=flags, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "::error::secret DEPLOY_SSH_KEY is not set" in result.stdout
+    assert "::error::secret SMTP_PASSWORD is not set" in result.stdout
+    assert "PROXY_PASSWORD_ADMIN" not in result.stdout
+    all_set = subprocess.run(
+        ["bash", "-c", script], env=dict.fromkeys(check["env"], "true"), check=False
+    )
+    assert all_set.returncode == 0
