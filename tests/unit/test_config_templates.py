@@ -80,24 +80,24 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
 def test_file_sd_check_rejects_what_prometheus_would_not_read(tmp_path, debian_bin):
     """The validator the deploy runs on the host, with the real promtool."""
     check = FILE_SD_CHECK.replace("/usr/local/bin/promtool", str(debian_bin / "promtool"))
-    good = tmp_path / "good.yml.obs-new"
-    good.write_text(yaml_file([target_group("10.0.0.5:9100", {"instance": "web1"})], MANAGED))
-    assert subprocess.run(["bash", "-c", check.format(path=good)], check=False).returncode == 0
-    bad = tmp_path / "bad.yml.obs-new"
-    bad.write_text('- targets: ["10.0.0.5:9100"]\n  labels:\n    "bad-label": x\n')
-    result = subprocess.run(
-        ["bash", "-c", check.format(path=bad)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 1
-    assert "is not a valid label name" in result.stderr
+
+    def checked(name: str, text: str) -> subprocess.CompletedProcess:
+        path = tmp_path / f"{name}.yml.obs-new"
+        path.write_text(text)
+        return subprocess.run(
+            ["bash", "-c", check.format(path=path)], capture_output=True, text=True, check=False
+        )
+
+    group = target_group("10.0.0.5:9100", {"instance": "web1"})
+    good = checked("good", yaml_file([group], MANAGED))
+    assert good.returncode == 0, good.stderr
+    bad = checked("bad", '- targets: ["10.0.0.5:9100"]\n  labels:\n    "bad-label": x\n')
+    assert bad.returncode == 1
+    assert "is not a valid label name" in bad.stderr
     # Read without an error, but not what we wrote: a group with no target.
-    short = tmp_path / "short.yml.obs-new"
-    short.write_text("- targets: []\n  labels:\n    instance: web1\n")
-    result = subprocess.run(
-        ["bash", "-c", check.format(path=short)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 1
-    assert "promtool discovered 0 of 1 targets" in result.stderr
+    short = checked("short", "- targets: []\n  labels:\n    instance: web1\n")
+    assert short.returncode == 1
+    assert "promtool discovered 0 of 1 targets" in short.stderr
 
 
 def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):
