@@ -19,7 +19,6 @@ PASSWORD_FILE = f"{CONFIG_DIR}/smtp_password"
 CA_FILE = f"{CONFIG_DIR}/smtp_ca.pem"
 
 
-
 def config(email: dict, group_wait: str, group_interval: str, repeat_interval: str) -> dict:
     """alertmanager.yml: every alert mailed to the recipients, Watchdog to nowhere."""
     smtp = {

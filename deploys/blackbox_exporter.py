@@ -28,7 +28,6 @@ def address() -> str:
     return f"127.0.0.1:{host.data.blackbox_exporter_port}"
 
 
-
 def config(ca_file: str | None) -> dict:
     """blackbox.yml: an HTTP(S) endpoint answers 2xx (after redirects); TLS is verified,
     and its certificate's expiry becomes probe_ssl_earliest_cert_expiry."""

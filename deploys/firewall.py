@@ -18,9 +18,8 @@ from operations.packages import deb_packages
 
 
 def apply() -> None:
-    rules = [
-        FirewallRule(port, comment="observability-stack: ssh") for port in ssh_ports()
-    ]
+    ports = ssh_ports()
+    rules = [FirewallRule(port, comment="observability-stack: ssh") for port in ports]
     if "observability" in host.groups:
         rules += [
             FirewallRule(80, comment="observability-stack: http (ACME, redirect)"),
@@ -43,7 +42,7 @@ def apply() -> None:
     ]
     deb_packages(name="Install ufw", packages=["ufw"])
     ufw_firewall(
-        name="Firewall: deny inbound but the listed rules", rules=rules, ssh_ports=ssh_ports()
+        name="Firewall: deny inbound but the listed rules", rules=rules, ssh_ports=ports
     )
 
 

@@ -22,6 +22,7 @@ from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
 from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
 from obsstack.serialize import MANAGED, yaml_file
+from obsstack.settings import AGENTS
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
 from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.facts import FileNames, FileSdGroups
@@ -198,7 +199,7 @@ def rule_files(jobs: dict[str, list[dict]]) -> dict[str, str]:
         live = host.get_fact(FileNames, path=RULES_DIR)
         in_use |= {
             agent
-            for agent in [*SCRAPED_AGENTS, "fail2ban"]
+            for agent in AGENTS
             if f"{agent}.rules.yml" in live
         }
     for agent in sorted(in_use) + (["blackbox"] if blackbox_exporter.wanted() else []):

@@ -23,7 +23,7 @@ from typing import Any
 
 from obsstack.inventory import missing_secrets
 from obsstack.php_fpm import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
-from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scripts
+from obsstack.remote import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
 from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
 
 AUTO = "auto"
@@ -107,11 +107,10 @@ def with_detected_agents(
     caller has them already.
     """
     data = dict(data or {})
-    wanted = None if hosts is None else set(hosts)
     settings = {
         host.name: data.get("agents", host.data.get("agents"))
-        for host in described or describe_inventory(inventory)
-        if "monitored" in host.groups and (wanted is None or host.name in wanted)
+        for host in hosts_named(inventory, hosts, described)
+        if "monitored" in host.groups
     }
     auto_hosts = [name for name, agents in settings.items() if agents == AUTO]
     pool_hosts = [

@@ -41,7 +41,7 @@ from functools import partial
 from typing import Any
 
 from obsstack.addresses import LOOPBACK, host_port, listen_address
-from obsstack.remote import HostInfo, RemoteResult, describe_inventory, run_scripts
+from obsstack.remote import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.report import format_table
 from obsstack.roles import NODE_EXPORTER, PROMETHEUS, Service, services_for
 from obsstack.settings import parse_duration
@@ -136,13 +136,12 @@ def run_health(
     stale_after_seconds: float | None = None,
     write_metrics: bool = True,
     hosts: Iterable[str] | None = None,
+    described: list[HostInfo] | None = None,
 ) -> HealthReport:
     """Check every host of ``inventory`` (or those named in ``hosts``); with
-    ``write_metrics``, expose the results on each."""
-    wanted = None if hosts is None else set(hosts)
-    hosts = [
-        host for host in describe_inventory(inventory) if wanted is None or host.name in wanted
-    ]
+    ``write_metrics``, expose the results on each. ``described``: the inventory's hosts,
+    when the caller has them already."""
+    hosts = hosts_named(inventory, hosts, described)
     host_probes = probes(stale_after_seconds)
     results = run_scripts(
         inventory,

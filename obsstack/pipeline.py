@@ -83,12 +83,15 @@ def deploy_pipeline(
     # Three reads of the hosts, each in its own child process: side by side.
     with ThreadPoolExecutor(3) as pool:
         releases = pool.submit(current_release_ids, inventory, hosts=targets)
-        health = pool.submit(run_health, inventory, write_metrics=False, hosts=watched)
+        health = pool.submit(
+            run_health, inventory, write_metrics=False, hosts=watched, described=inventory_hosts
+        )
         # Once for every wave and the rollback: all see the same agents and pools.
         detection = pool.submit(
             with_checked_agents, inventory, data, hosts=targets, described=inventory_hosts
         )
-        before, baseline = releases.result(), health.result()
+        before = releases.result()
+        gate = HealthGate(inventory, inventory_hosts, health.result())
         try:
             data = detection.result()
         except DetectionError as error:
@@ -109,12 +112,12 @@ def deploy_pipeline(
         outcome.deploy = _merged(outcome.deploy, result)
         wave_hosts = {h.name for h in select_hosts(inventory_hosts, wave)}
         deployed |= wave_hosts
-        failures = _gate(inventory, result, wave_hosts, deployed, baseline, outcome, progress)
+        failures = _gate(gate, result, wave_hosts, deployed, outcome, progress)
         if failures:
             outcome.failures = [f"{name}: {failure}" for failure in failures]
             if auto_rollback:
                 _roll_back(
-                    inventory, wave, data, before, wave_hosts, deployed, baseline, outcome, echo,
+                    inventory, wave, data, before, wave_hosts, deployed, gate, outcome, echo,
                     progress,
                 )
             break
@@ -137,11 +140,10 @@ def canary_waves(hosts: list[HostInfo]) -> list[str]:
 
 
 def _gate(
-    inventory: str,
+    gate: HealthGate,
     result: DeployResult,
     wave_hosts: set[str],
     deployed: set[str],
-    baseline: HealthReport,
     outcome: PipelineOutcome,
     progress: Callable[[str], None],
 ) -> list[str]:
@@ -154,11 +156,11 @@ def _gate(
     if missing:
         return [f"pyinfra reported nothing for {', '.join(sorted(missing))}"]
     progress("deploy: 5/5 health gate")
-    return _health_gate(inventory, deployed, baseline, outcome)
+    return gate.failures(deployed, outcome)
 
 
 def _roll_back(
-    inventory, wave, data, before, wave_hosts, deployed, baseline, outcome, echo, progress
+    inventory, wave, data, before, wave_hosts, deployed, gate, outcome, echo, progress
 ) -> None:
     """Return the wave's hosts to the release they ran before this pipeline."""
     targets = {host: rid for host, rid in before.items() if rid and host in wave_hosts}
@@ -173,7 +175,7 @@ def _roll_back(
     else:
         outcome.failures.append("rollback failed: see the log above")
     outcome.failures += [
-        f"after rollback: {f}" for f in _health_gate(inventory, deployed, baseline, outcome)
+        f"after rollback: {f}" for f in gate.failures(deployed, outcome)
     ]
 
 
@@ -207,27 +209,32 @@ def gate_failures(
     return caused, preexisting
 
 
-def _health_gate(
-    inventory: str, deployed: set[str], baseline: HealthReport, outcome: PipelineOutcome
-) -> list[str]:
-    """Health failures the deploy caused that persist for the gate's grace period (none:
-    the gate passes).
+@dataclass(frozen=True)
+class HealthGate:
+    """What the gate judges a deploy against: the inventory's hosts, described once for
+    the whole pipeline, and their health before it."""
 
-    Restarted daemons need a scrape interval or two before Prometheus sees them up again,
-    so the gate polls until health passes or ``health_gate_timeout`` runs out.
-    """
-    watched = {check.host for check in baseline.checks} | deployed
-    timeout = max(
-        parse_duration(host.data["health_gate_timeout"]) for host in describe_inventory(inventory)
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        report = run_health(inventory, hosts=watched)
-        caused, preexisting = gate_failures(report, baseline, deployed)
-        if not caused or time.monotonic() > deadline:
-            outcome.preexisting = preexisting
-            return caused
-        time.sleep(HEALTH_POLL_SECONDS)
+    inventory: str
+    hosts: list[HostInfo]
+    baseline: HealthReport
+
+    def failures(self, deployed: set[str], outcome: PipelineOutcome) -> list[str]:
+        """Health failures the deploy caused that persist for the gate's grace period
+        (none: the gate passes).
+
+        Restarted daemons need a scrape interval or two before Prometheus sees them up
+        again, so the gate polls until health passes or ``health_gate_timeout`` runs out.
+        """
+        watched = {check.host for check in self.baseline.checks} | deployed
+        timeout = max(parse_duration(host.data["health_gate_timeout"]) for host in self.hosts)
+        deadline = time.monotonic() + timeout
+        while True:
+            report = run_health(self.inventory, hosts=watched, described=self.hosts)
+            caused, preexisting = gate_failures(report, self.baseline, deployed)
+            if not caused or time.monotonic() > deadline:
+                outcome.preexisting = preexisting
+                return caused
+            time.sleep(HEALTH_POLL_SECONDS)
 
 
 def _record(inventory: str, outcome: PipelineOutcome, hosts: set[str], started: float) -> None:

@@ -37,7 +37,7 @@ from obsstack.inventory import repo_path
 from obsstack.remote import (
     HostInfo,
     RemoteResult,
-    describe_inventory,
+    hosts_named,
     run_scripts,
 )
 from obsstack.report import format_table
@@ -216,10 +216,7 @@ def run_preflight(
 ) -> PreflightReport:
     """Check every host of ``inventory`` (or those named in ``hosts``) and the artifact
     source of their archives; ``fix`` installs packages."""
-    wanted = None if hosts is None else set(hosts)
-    hosts = [
-        host for host in describe_inventory(inventory) if wanted is None or host.name in wanted
-    ]
+    hosts = hosts_named(inventory, hosts)
     # The controller's HEAD requests run while the hosts run their scripts.
     with ThreadPoolExecutor(2) as pool:
         artifact_findings = pool.submit(check_artifact_source, hosts)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from obsstack.remote import describe_inventory, run_scripts
+from obsstack.remote import hosts_named, run_scripts
 from operations.releases import CURRENT, RELEASES_DIR
 
 MARK = "### obs-release"
@@ -67,10 +67,7 @@ def list_releases(
 ) -> dict[str, list[ReleaseSummary]]:
     """Each host's (of ``hosts``; None: every host's) releases, newest first; raises naming
     the hosts that could not be read."""
-    wanted = None if hosts is None else set(hosts)
-    hosts = [
-        host.name for host in describe_inventory(inventory) if wanted is None or host.name in wanted
-    ]
+    hosts = [host.name for host in hosts_named(inventory, hosts)]
     results = run_scripts(inventory, dict.fromkeys(hosts, LIST_SCRIPT))
     unreadable = [name for name, result in results.items() if not result.ok]
     if unreadable:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -51,6 +52,19 @@ class RemoteError(Exception):
 def describe_inventory(inventory: str) -> list[HostInfo]:
     """Every host of ``inventory`` with its groups and settings; connects to nothing."""
     return [HostInfo(**host) for host in _child(["describe", inventory], "")]
+
+
+def hosts_named(
+    inventory: str, names: Iterable[str] | None = None, described: list[HostInfo] | None = None
+) -> list[HostInfo]:
+    """The hosts of ``inventory`` named in ``names`` (None: all), in inventory order;
+    ``described``: the inventory's hosts, when the caller has them already."""
+    wanted = None if names is None else set(names)
+    return [
+        host
+        for host in described or describe_inventory(inventory)
+        if wanted is None or host.name in wanted
+    ]
 
 
 def limit_patterns(limit: str | None) -> list[str]:

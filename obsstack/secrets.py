@@ -24,15 +24,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from obsstack.serialize import CONTROL_CHARACTER
+
 ENV_PREFIX = "OBS_SECRET_"
 # A password we generate is 43 characters of URL-safe base64 (256 bits). One of the same
 # kind supplied from elsewhere (an environment variable filled from a CI secret) must be
 # at least this long and this varied, or it is refused as a placeholder or a guessable word.
 MIN_GENERATED_LENGTH = 16
 MIN_DISTINCT_CHARACTERS = 8
-# Characters that would end the value early in a file format that holds it (a line break
-# in .my.cnf or htpasswd starts another entry).
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def checked(spec: SecretSpec, value: str, source: str) -> str:
             f"{where} is empty: set it to the value "
             + ("(`invoke secrets.rotate` makes one)" if spec.generated else "you were given")
         )
-    if CONTROL.search(value):
+    if CONTROL_CHARACTER.search(value):
         raise SecretError(f"{where} contains a control character (a line break?)")
     if spec.charset and not spec.charset.fullmatch(value):
         raise SecretError(f"{where} may only use {spec.charset_text}")

@@ -41,6 +41,8 @@ def yaml_file(document: Any, header: str) -> str:
     return comment + body
 
 
+# Characters that end a line or a value early in any file format a value lands in.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_./:=,+@-]+")
 
 
@@ -51,7 +53,7 @@ def systemd_word(argument: str) -> str:
     specifiers and ``$`` variables: anything beyond a plain word is double-quoted with
     those characters escaped. A control character has no place in a unit: ValueError.
     """
-    if re.search(r"[\x00-\x1f\x7f]", argument):
+    if CONTROL_CHARACTER.search(argument):
         raise ValueError(f"{argument!r}: control characters cannot go into a unit file")
     if SYSTEMD_PLAIN.fullmatch(argument):
         return argument

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsstack.components import COMPONENTS
+from obsstack.php_fpm import PHP_VERSION, SAFE_POOL_NAME
 from obsstack.roles import services_for
+from obsstack.serialize import CONTROL_CHARACTER
 
 Check = Callable[[Any], str | None]
 
@@ -47,7 +49,6 @@ SIZE = re.compile(r"0|\d+(B|KB|MB|GB|TB|PB|EB)")
 # What a release id looks like (operations/releases.py): the run's start, a fingerprint.
 RELEASE_ID = re.compile(r"\d{8}T\d{6}Z(-[0-9a-f]{12})?")
 FIREWALL_COMMENT = re.compile(r"[A-Za-z0-9 _.,:/()+-]{0,100}")
-CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
@@ -261,7 +262,8 @@ def _release_target(value: Any) -> str | None:
     return None if is_release(value) else "bad format"
 
 
-POOL_ENTRY = {"php": re.compile(r"\d{1,2}\.\d{1,2}"), "pool": re.compile(r"[A-Za-z0-9_.-]{1,64}")}
+# What detection may hand the deploy for a pool: what obsstack.php_fpm reads from a host.
+POOL_ENTRY = {"php": PHP_VERSION, "pool": SAFE_POOL_NAME}
 
 
 def _pool_list(value: Any) -> bool:
@@ -449,7 +451,7 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "purge": _is(bool, "True or False (set by invoke uninstall --purge)"),
     "rollback_to": Field(
-        lambda v: _release_target(v),
+        _release_target,
         "'previous', a release id such as 20261127T012544Z-1a2b3c4d5e6f (or its run prefix "
         "20261127T012544Z), or {host: release id} (set by invoke rollback)",
     ),

@@ -20,13 +20,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from obsstack.settings import HOSTNAME, INVENTORY_NAME, POOL_ENTRY
+from obsstack.settings import ENVIRONMENT, HOSTNAME, INVENTORY_NAME, POOL_ENTRY
 
 PORT = r"\d{1,5}"
 LABEL_VALUES = {
     "instance": INVENTORY_NAME,
     "role": re.compile(r"observability|monitored"),
-    "env": re.compile(r"[a-z][a-z0-9-]{0,62}"),
+    "env": ENVIRONMENT,
     "pool": POOL_ENTRY["pool"],
     "php_version": POOL_ENTRY["php"],
     "__metrics_path__": re.compile(
