@@ -7,68 +7,27 @@ invoke test              lint, unit tests and lab tests
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json as json_module
 import sys
-from dataclasses import asdict
 
 from invoke import Collection, Exit, task
 
-from obsstack import lab as lab_hosts
-from obsstack import labdata, secrets
-from obsstack.addresses import AddressError
-from obsstack.agents import DetectionError
-from obsstack.artifacts import ArtifactError
-from obsstack.bench import run_benchmarks
-from obsstack.debian import DebianError
+from obslab import tasks as lab_tasks
+from obsstack import secrets
+from obsstack.cli import deploy_and_report, reports_errors
 from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
-from obsstack.drift import DriftError, check_drift
+from obsstack.drift import check_drift
 from obsstack.health import format_report as format_health
 from obsstack.health import run_health
 from obsstack.inventory import secret_stores
-from obsstack.lab import LabError
-from obsstack.mirror import MirrorError
-from obsstack.pipeline import deploy_pipeline
 from obsstack.preflight import format_report as format_preflight
 from obsstack.preflight import run_preflight
-from obsstack.releases import ReleaseHistoryError, list_releases
-from obsstack.remote import LimitError, RemoteError
+from obsstack.releases import list_releases
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
-from obsstack.settings import SettingsError
 
-LAB_INVENTORY = labdata.LAB_INVENTORY
-# Errors a user can act on: shown as one message, not a traceback.
-USER_ERRORS = (
-    AddressError,
-    ArtifactError,
-    DebianError,
-    DetectionError,
-    DriftError,
-    LabError,
-    LimitError,
-    MirrorError,
-    ReleaseHistoryError,
-    RemoteError,
-    SecretError,
-    SettingsError,
-)
-
-
-def reports_errors(function):
-    """Turn the project's user-facing errors into a clean exit with the message."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except USER_ERRORS as error:
-            raise Exit(f"error: {error}", code=2) from error
-
-    return wrapper
-
-
+LAB_INVENTORY = "inventories/lab.py"
 @task(
     help={
         "inventory": "inventory file, e.g. inventories/production.py",
@@ -85,7 +44,7 @@ def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False, c
     """Check inputs, preflight, deploy, health-gate; roll back automatically on failure."""
     if canary and limit:
         raise Exit("--canary chooses its own hosts: use it without --limit", code=2)
-    outcome = deploy_pipeline(
+    deploy_and_report(
         inventory,
         limit=limit,
         verbosity=verbose,
@@ -93,22 +52,6 @@ def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False, c
         auto_rollback=not no_rollback,
         canary=canary,
     )
-    if outcome.deploy:
-        result = outcome.deploy
-        print_table(
-            ("host", "changed", "failed", "rolled back to"),
-            [
-                (
-                    host,
-                    result.changed.get(host, 0),
-                    result.failed.get(host, 0),
-                    outcome.rolled_back.get(host, "-"),
-                )
-                for host in sorted(set(result.changed) | set(result.failed))
-            ],
-        )
-    if not outcome.ok:
-        raise Exit("deploy failed:\n  " + "\n  ".join(outcome.failures), code=1)
 
 
 @task(
@@ -222,100 +165,13 @@ def drift(c, inventory, limit=None, json=False):
         raise Exit(code=1)
 
 
-@task(name="up")
-@reports_errors
-def lab_up(c):
-    """Boot the lab's hosts (cached base image; a no-op when the lab is already up)."""
-    lab_hosts.up()
-    labdata.prepare()
-
-
-@task(name="down")
-@reports_errors
-def lab_down(c):
-    """Remove the lab's hosts, bridge, NAT rules and state; keep the cache."""
-    labdata.stop_daemons()
-    lab_hosts.down()
-
-
-@task(name="status", help={"json": "print JSON instead of a table"})
-@reports_errors
-def lab_status(c, json=False):
-    """Show each lab host: running, SSH reachable, systemd state."""
-    statuses = lab_hosts.status()
-    if json:
-        print(json_module.dumps([asdict(status) for status in statuses], indent=2))
-        return
-    print_table(
-        ("host", "address", "running", "ssh", "systemd"),
-        [
-            (
-                s.name,
-                s.address,
-                "yes" if s.running else "no",
-                "yes" if s.ssh_ok else "no",
-                s.systemd_state,
-            )
-            for s in statuses
-        ],
-    )
-
-
-@task(name="ssh", help={"host": "lab host name (obs, web1, app1, outsider)"})
-def lab_ssh(c, host):
-    """Open a root shell on a lab host."""
-    c.run(" ".join(lab_hosts.ssh_argv(host)), pty=True)
-
-
-@task(name="restart", help={"host": "lab host name (obs, web1, app1, outsider)"})
-@reports_errors
-def lab_restart(c, host):
-    """Reboot one lab host (clean poweroff, boot with its disk as it was)."""
-    lab_hosts.restart(host)
-
-
-@task(name="mail")
-@reports_errors
-def lab_mail(c):
-    """Print the alert mails the lab's relay receives, as they arrive (Ctrl-C to stop)."""
-    labdata.start_mail_relay()
-    spool = labdata.mail_spool()
-    print(f"lab mail relay {lab_hosts.GATEWAY}:{labdata.SMTP_PORT}, spool {spool.directory}")
-    spool.follow(sys.stdout)
-
-
-@task(name="pebble-root")
-@reports_errors
-def lab_pebble_root(c):
-    """Print the root certificate of the lab's ACME CA (new at every start of the CA)."""
-    print(labdata.pebble_root(), end="")
-
-
-@task(name="lab", default=True)
-@reports_errors
-def lab_all(c):
-    """Bring up the lab and deploy the stack onto it, then print where to look."""
-    lab_up(c)
-    deploy(c, LAB_INVENTORY)
-    secret = labdata.SECRETS_DIR / secrets.proxy_password_name("admin")
-    print(
-        f"\nPrometheus:   https://{lab_hosts.LAB_DOMAIN}/prometheus/api/v1/targets\n"
-        f"Alertmanager: https://{lab_hosts.LAB_DOMAIN}/alertmanager/\n"
-        f"Login:        admin, password in {secret}\n"
-        f"TLS:          from the lab's ACME CA; trust its root with "
-        f"`invoke lab.pebble-root > root.pem`\n"
-        f"Shell:        invoke lab.ssh obs\n"
-        "Alert mail:   invoke lab.mail"
-    )
-
-
 @task(name="init", help={"inventory": "inventory whose secrets_dir to fill"})
 @reports_errors
 def secrets_init(c, inventory=LAB_INVENTORY):
     """Generate missing secrets; list the ones you must provide yourself."""
     for store, names in sorted(secret_stores(inventory).items()):
         print(f"secrets in {store}:")
-        report = secrets.init(store, names, include_provided=store == labdata.SECRETS_DIR)
+        report = secrets.init(store, names)
         print_table(("secret", "state"), sorted(report.items()))
 
 
@@ -327,7 +183,7 @@ def secrets_rotate(c, name, inventory=LAB_INVENTORY):
     if not stores:
         raise SecretError(f"no host of {inventory} uses secret {name!r}")
     for store in stores:
-        path = secrets.rotate(name, store, include_provided=store == labdata.SECRETS_DIR)
+        path = secrets.rotate(name, store)
         print(f"rotated {name} in {path}; run `invoke deploy -i {inventory}` to apply it")
 
 
@@ -340,20 +196,6 @@ def secrets_set(c, name, inventory=LAB_INVENTORY):
         print(f"stored {name} in {secrets.set_value(name, value, store)}")
 
 
-@task(help={"runs": "how many runs of each benchmark", "json": "print JSON"})
-@reports_errors
-def bench(c, runs=3, json=False):
-    """Measure fresh-lab and no-op deploy wall times (medians of several runs)."""
-    measurements = run_benchmarks(runs=int(runs))
-    if json:
-        print(json_module.dumps([m.as_dict() for m in measurements], indent=2))
-        return
-    print_table(
-        ("benchmark", "median s", "runs s"),
-        [(m.name, f"{m.median:.1f}", " ".join(f"{r:.1f}" for r in m.runs)) for m in measurements],
-    )
-
-
 @task
 def test(c):
     """Lint, unit tests and lab tests (the lab tests need root)."""
@@ -362,9 +204,6 @@ def test(c):
     c.run("pytest", pty=False)
 
 
-lab_collection = Collection(
-    "lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_restart, lab_mail, lab_pebble_root
-)
 namespace = Collection(
     deploy,
     preflight,
@@ -374,7 +213,7 @@ namespace = Collection(
     uninstall,
     drift,
     test,
-    bench,
-    lab_collection,
+    lab_tasks.bench,
+    lab_tasks.collection,
     Collection("secrets", secrets_init, secrets_rotate, secrets_set),
 )

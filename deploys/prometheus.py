@@ -22,7 +22,7 @@ from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
 from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
 from obsstack.serialize import MANAGED, yaml_file
-from obsstack.settings import AGENTS
+from obsstack.settings import AGENTS, instance_label
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
 from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.facts import FileNames, FileSdGroups
@@ -227,7 +227,8 @@ def scrape_jobs() -> dict[str, list[dict]]:
             continue
         data = target_host.data
         address = scrape_host(target_host.name, target_host.groups, data)
-        labels = {"instance": target_host.name, "role": role, "env": data.environment}
+        instance = instance_label(target_host.name)
+        labels = {"instance": instance, "role": role, "env": data.environment}
         node.append(target_group(host_port(address, data.node_exporter_port), labels))
         if role == "observability":
             # Scraped by the Prometheus on the same server, hence loopback.
@@ -235,7 +236,7 @@ def scrape_jobs() -> dict[str, list[dict]]:
             alertmanager.append(target_group(f"127.0.0.1:{data.alertmanager_port}", labels))
         agents, pools = agents_of(target_host), php_fpm_pools_of(target_host)
         if agents is None or pools is None:
-            unknown.add(target_host.name)
+            unknown.add(instance)
             continue
         for agent, port in scraped_ports(agents, target_host).items():
             if agent != "php_fpm":

@@ -22,6 +22,8 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from obsstack.settings import instance_label
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -38,7 +40,7 @@ def scrape_host(name: str, groups: Iterable[str], data: Mapping[str, Any]) -> st
     """The host name or address Prometheus scrapes the host's exporters at."""
     if on_loopback(groups):
         return LOOPBACK
-    return data.get("ssh_hostname") or name
+    return data.get("ssh_hostname") or instance_label(name)
 
 
 def listen_address(name: str, groups: Iterable[str], data: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ from obsstack.settings import (
     INVENTORY_NAME,
     SettingsError,
     check_data,
+    instance_label,
     missing_keys,
     raise_for,
 )
@@ -88,7 +89,7 @@ def check_inventory(path: str, override_data: dict | None = None) -> None:
     inventory = load_inventory(path, override_data)
     problems = []
     for host in inventory:
-        if not INVENTORY_NAME.fullmatch(host.name):
+        if not INVENTORY_NAME.fullmatch(instance_label(host.name)):
             problems.append(
                 f"{path}: host {host.name!r}: a host's name is its metrics' instance label: "
                 "letters, digits and . _ - only"
@@ -150,7 +151,10 @@ def source_of(inventory: Inventory, host: Host, key: str, inventory_path: str) -
     # pyinfra lets a later group of the host override an earlier one.
     for group in reversed(host.groups):
         if key in inventory.get_group_data(group):
-            return f"group_data/{group}.py"
+            group_file = f"group_data/{group}.py"
+            if (REPO_ROOT / group_file).exists():
+                return group_file
+            return f"{inventory_path} (group {group})"
     return "group_data/all.py"
 
 

@@ -36,6 +36,14 @@ LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({LABEL}\.)*{LABEL}")
 # A host's name in an inventory: it becomes the instance label of its metrics and alerts.
 INVENTORY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
+
+
+def instance_label(host_name: str) -> str:
+    """A host's ``instance`` label: its inventory name without a pyinfra connector's
+    ``@connector/`` prefix (``@docker/web1`` is ``web1``)."""
+    connector, _, name = host_name.partition("/")
+    return name if connector.startswith("@") and name else host_name
+
 # A plain address: no quotes, commas, backslashes or spaces that a mail header, a YAML
 # scalar or Alertmanager's address parser could read as a second recipient.
 EMAIL = re.compile(rf"[A-Za-z0-9._%+-]{{1,64}}@({LABEL}\.)+{LABEL}")
@@ -52,7 +60,9 @@ FIREWALL_COMMENT = re.compile(r"[A-Za-z0-9 _.,:/()+-]{0,100}")
 ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
 PLACEHOLDERS = ("CHANGE_ME", "example.com", "example.org")
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
-PYINFRA_KEY_PREFIXES = ("ssh_", "_", "winrm_", "docker_", "local_", "chroot_", "terraform_")
+PYINFRA_KEY_PREFIXES = (
+    "ssh_", "_", "winrm_", "docker_", "local_", "chroot_", "terraform_", "fake_"
+)
 
 
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}

@@ -28,12 +28,13 @@ import testinfra
 from argv_sampler import ArgvSampler
 from prerequisites import require
 
-from obsstack import lab, labdata, secrets
+from obslab import machines, services
+from obslab.mailcatcher import Spool
+from obsstack import secrets
 from obsstack.deploy import DeployResult, run_deploy
-from obsstack.mailcatcher import Spool
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_INVENTORY = labdata.LAB_INVENTORY
+LAB_INVENTORY = services.LAB_INVENTORY
 OBS_NAME = "obs"
 LAB_ORDER = ("test_lab.py",)  # lifecycle tests reboot hosts: run them before the deploy tests
 # Short durations so alerts fire within seconds, configured for the tests (no sleeps).
@@ -73,14 +74,14 @@ def require_lab() -> None:
 @pytest.fixture(scope="session")
 def lab_ready() -> None:
     require_lab()
-    lab.up()
-    labdata.prepare()
+    machines.up()
+    services.prepare()
 
 
 @pytest.fixture(scope="session")
 def mail(lab_ready) -> Spool:
     """What the lab's SMTP relay (started by lab_ready, always running) has received."""
-    return labdata.mail_spool()
+    return services.mail_spool()
 
 
 def deploy(verbosity: int = 0, diff: bool = False, **data) -> DeployResult:
@@ -103,9 +104,9 @@ def ssh_config(lab_ready, tmp_path_factory) -> Path:
     path.write_text(
         "".join(
             f"Host {host.name}\n  HostName {host.address}\n  User root\n"
-            f"  IdentityFile {lab.SSH_KEY}\n  UserKnownHostsFile {lab.KNOWN_HOSTS}\n"
+            f"  IdentityFile {machines.SSH_KEY}\n  UserKnownHostsFile {machines.KNOWN_HOSTS}\n"
             "  StrictHostKeyChecking yes\n  BatchMode yes\n"
-            for host in lab.HOSTS
+            for host in machines.HOSTS
         )
     )
     return path
@@ -116,12 +117,12 @@ def hosts(ssh_config):
     """testinfra connections by lab host name."""
     return {
         host.name: testinfra.get_host(f"ssh://{host.name}", ssh_config=str(ssh_config))
-        for host in lab.HOSTS
+        for host in machines.HOSTS
     }
 
 
 def address(name: str) -> str:
-    return next(host.address for host in lab.HOSTS if host.name == name)
+    return next(host.address for host in machines.HOSTS if host.name == name)
 
 
 PROXY_USER = "admin"  # the proxy user group_data/observability.py defines
@@ -131,16 +132,16 @@ PROXY_USER = "admin"  # the proxy user group_data/observability.py defines
 def _pebble_root_file(pebble_pid: int | None) -> str:
     """pebble's current root in a file; pebble makes a new root whenever it starts."""
     path = Path(tempfile.mkdtemp(prefix="obs-pebble-")) / "root.pem"
-    path.write_text(labdata.pebble_root())
+    path.write_text(services.pebble_root())
     return str(path)
 
 
 def pebble_root_file() -> str:
-    return _pebble_root_file(labdata.PEBBLE.recorded_pid())
+    return _pebble_root_file(services.PEBBLE.recorded_pid())
 
 
 def proxy_password(user: str = PROXY_USER) -> str:
-    return secrets.read(secrets.proxy_password_name(user), labdata.SECRETS_DIR)
+    return secrets.read(secrets.proxy_password_name(user), services.SECRETS_DIR)
 
 
 ADMIN = ("admin credentials",)  # server_get's default: the proxy admin's current password
@@ -153,7 +154,7 @@ def server_get(
     domain, the certificate checked against pebble's root, the admin's basic auth
     (``auth=None``: no credentials at all)."""
     return requests.get(
-        f"https://{lab.LAB_DOMAIN}{path}",
+        f"https://{machines.LAB_DOMAIN}{path}",
         auth=(PROXY_USER, proxy_password()) if auth is ADMIN else auth,
         verify=pebble_root_file(),
         timeout=10,
@@ -170,7 +171,7 @@ def prometheus_query(expression: str) -> list[dict]:
 def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedProcess:
     """Run ``command`` on lab host ``name`` over SSH (``stdin`` fed to it)."""
     return subprocess.run(
-        lab.ssh_argv(name, command),
+        machines.ssh_argv(name, command),
         input=stdin,
         capture_output=True,
         text=True,
@@ -192,7 +193,7 @@ def tcp_connects(source: str, target: str, port: int) -> bool:
 
 
 # Every host pyinfra deploys in the lab (outsider is in no group).
-DEPLOYED = frozenset(host.name for host in lab.HOSTS if host.groups)
+DEPLOYED = frozenset(host.name for host in machines.HOSTS if host.groups)
 
 
 def assert_unchanged(result: DeployResult, hosts: frozenset[str] = DEPLOYED) -> None:

@@ -27,9 +27,10 @@ from conftest import (
 from conftest import prometheus_query as query
 from waiting import wait_until
 
-from obsstack import labdata, secrets
+from obslab import services
+from obslab.services import LAB_INVENTORY
+from obsstack import secrets
 from obsstack.agents import detection_summary, with_detected_agents
-from obsstack.labdata import LAB_INVENTORY
 from obsstack.pipeline import deploy_pipeline
 from obsstack.releases import list_releases
 
@@ -199,10 +200,10 @@ def client_file(password: str) -> str:
 
 def test_rotated_mysql_password_reaches_the_server_without_showing(web1_services, hosts):
     name = "mysql_exporter_password"
-    old = secrets.read(name, labdata.SECRETS_DIR)
+    old = secrets.read(name, services.SECRETS_DIR)
     with watching_argv([old]) as sampler:
-        secrets.rotate(name, labdata.SECRETS_DIR)
-        new = secrets.read(name, labdata.SECRETS_DIR)
+        secrets.rotate(name, services.SECRETS_DIR)
+        new = secrets.read(name, services.SECRETS_DIR)
         sampler.needles.append(new.encode())
         result = deploy(verbosity=3, diff=True)
     assert result.ok, result.log[-3000:]

@@ -16,11 +16,11 @@ from conftest import (
 )
 from waiting import wait_until
 
-from obsstack import lab
+from obslab import machines
 
 pytestmark = pytest.mark.lab
 
-HEALTHZ = f"https://{lab.LAB_DOMAIN}/healthz"  # group_data/lab.py's probe
+HEALTHZ = f"https://{machines.LAB_DOMAIN}/healthz"  # group_data/lab.py's probe
 CLOSED = f"http://{address('app1')}:8099/"  # nothing listens there
 
 

@@ -6,14 +6,14 @@ import pytest
 from conftest import LAB_INVENTORY, address, assert_unchanged, deploy, server_get
 from waiting import wait_until
 
-from obsstack import lab
-from obsstack.labdata import MIRROR_DIR, mirror_releases
+from obslab import machines
+from obslab.services import MIRROR_DIR, mirror_releases
 from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
 
 OBS = "obs"
-ALL_HOSTS = [host.name for host in lab.HOSTS if host.groups]
+ALL_HOSTS = [host.name for host in machines.HOSTS if host.groups]
 DAEMONS = {
     # user, unit, listening address ("{host}": the host's own), data dir
     "node_exporter": (

@@ -33,13 +33,14 @@ from conftest import (
 from cryptography import x509
 from waiting import wait_until
 
-from obsstack import lab, labdata, secrets
+from obslab import machines, services
+from obsstack import secrets
 
 pytestmark = pytest.mark.lab
 
 OUTSIDER = "outsider"
 PROTECTED = ("/prometheus/-/ready", "/alertmanager/-/ready", "/alertmanager/")
-DOMAIN = lab.LAB_DOMAIN
+DOMAIN = machines.LAB_DOMAIN
 
 
 def served_certificate(**context_options) -> x509.Certificate:
@@ -265,7 +266,7 @@ def test_rotated_proxy_password_replaces_the_old_one_without_showing(deployed, h
     old = proxy_password()
     with watching_argv([old]) as sampler:
         # What `invoke secrets.rotate proxy_password_admin` does.
-        secrets.rotate(secrets.proxy_password_name(PROXY_USER), labdata.SECRETS_DIR)
+        secrets.rotate(secrets.proxy_password_name(PROXY_USER), services.SECRETS_DIR)
         new = proxy_password()
         sampler.needles.append(new.encode())
         result = deploy(verbosity=3, diff=True)

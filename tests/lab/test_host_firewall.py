@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, address, deploy, on_host, tcp_connects
 
-from obsstack import lab
+from obslab import machines
 from obsstack.pipeline import deploy_pipeline
 
 pytestmark = pytest.mark.lab
@@ -112,7 +112,7 @@ USER_SSH_CONFIG = Path.home() / ".ssh" / "config"
 
 def ssh_on(port: int, name: str, command: str) -> subprocess.CompletedProcess:
     """``command`` on a lab host over SSH on ``port`` (the lab's helpers use 22)."""
-    argv = lab.ssh_argv(name, command)
+    argv = machines.ssh_argv(name, command)
     argv[1:1] = ["-p", str(port)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
@@ -134,8 +134,8 @@ def sshd_moved_on_web1(deployed):
     )
     os.chmod(USER_SSH_CONFIG, 0o600)
     # SSH knows a host's key by name and port: web1's keys, for its new port.
-    known = lab.KNOWN_HOSTS.read_text()
-    lab.KNOWN_HOSTS.write_text(
+    known = machines.KNOWN_HOSTS.read_text()
+    machines.KNOWN_HOSTS.write_text(
         known
         + "".join(
             f"[{address('web1')}]:{SSH_PORT} {line.split(' ', 1)[1]}\n"
@@ -155,7 +155,7 @@ def sshd_moved_on_web1(deployed):
             USER_SSH_CONFIG.unlink()
         else:
             USER_SSH_CONFIG.write_text(saved)
-        lab.KNOWN_HOSTS.write_text(known)
+        machines.KNOWN_HOSTS.write_text(known)
         assert back.returncode == 0, back.stderr
         restored = deploy()
         assert restored.ok, restored.log[-3000:]

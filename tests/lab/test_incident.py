@@ -8,7 +8,7 @@ import pytest
 from conftest import LAB_INVENTORY, TEST_DATA, deploy, prometheus_query, server_get
 from waiting import wait_until
 
-from obsstack import lab
+from obslab import machines
 from obsstack.health import run_health
 from obsstack.pipeline import deploy_pipeline
 
@@ -33,11 +33,11 @@ def almost_full_rule() -> str:
 
 @pytest.fixture
 def victim_powered_off(deployed):
-    lab.power_off(VICTIM, progress=lambda _: None)
+    machines.power_off(VICTIM, progress=lambda _: None)
     try:
         yield
     finally:
-        lab.power_on(VICTIM, progress=lambda _: None)
+        machines.power_on(VICTIM, progress=lambda _: None)
         restored = deploy()
         assert restored.ok, restored.log[-3000:]
         wait_until(

@@ -16,17 +16,17 @@ import pytest
 from conftest import require_lab
 from waiting import wait_until
 
-from obsstack import lab
+from obslab import machines
 
 pytestmark = pytest.mark.lab
 
-HOST_NAMES = [host.name for host in lab.HOSTS]
+HOST_NAMES = [host.name for host in machines.HOSTS]
 
 
 def ssh(host_name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a shell command line on a lab host."""
     return subprocess.run(
-        lab.ssh_argv(host_name, command),
+        machines.ssh_argv(host_name, command),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -36,12 +36,12 @@ def ssh(host_name: str, command: str, timeout: float = 120) -> subprocess.Comple
 
 def up_collecting_progress() -> list[str]:
     lines: list[str] = []
-    lab.up(progress=lines.append)
+    machines.up(progress=lines.append)
     return lines
 
 
 def leaders() -> dict[str, int | None]:
-    return {name: lab.leader_pid(name) for name in HOST_NAMES}
+    return {name: machines.leader_pid(name) for name in HOST_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +66,13 @@ def test_host_runs_systemd_as_pid_1_booted(lab_up, name):
     comm, state = result.stdout.split()
     assert comm == "systemd"
     assert state in ("running", "degraded"), ssh(name, "systemctl --failed").stdout
-    leader = lab.leader_pid(name)
+    leader = machines.leader_pid(name)
     assert leader is not None
     assert Path(f"/proc/{leader}/comm").read_text().strip() == "systemd"
 
 
 def test_status_reports_every_host_up(lab_up):
-    statuses = lab.status()
+    statuses = machines.status()
 
     assert [status.name for status in statuses] == HOST_NAMES
     for status in statuses:
@@ -81,10 +81,10 @@ def test_status_reports_every_host_up(lab_up):
         assert status.systemd_state in ("running", "degraded"), status
 
 
-@pytest.mark.parametrize("host", lab.HOSTS, ids=HOST_NAMES)
+@pytest.mark.parametrize("host", machines.HOSTS, ids=HOST_NAMES)
 def test_host_has_its_address_and_reaches_the_others(lab_up, host):
     addresses = ssh(host.name, "ip -4 -o address show dev host0").stdout
-    others = " ".join(other.name for other in lab.HOSTS if other != host)
+    others = " ".join(other.name for other in machines.HOSTS if other != host)
     # sshd listens on every host: a TCP connect by name proves the name and the route.
     reach = ssh(
         host.name,
@@ -126,12 +126,12 @@ def test_up_on_a_running_lab_is_a_no_op(lab_up):
 def test_up_recovers_a_lab_whose_nspawns_were_killed(lab_up):
     """At the end of a session every process is killed; state, mounts and rules stay."""
     before = leaders()
-    for host in lab.HOSTS:
-        os.kill(lab.nspawn_pid(host.name), signal.SIGKILL)
+    for host in machines.HOSTS:
+        os.kill(machines.nspawn_pid(host.name), signal.SIGKILL)
 
     # SIGKILL is delivered asynchronously: wait until the nspawns are really gone.
     wait_until(
-        lambda: not any(status.running for status in lab.status()), 10, "the nspawns to die"
+        lambda: not any(status.running for status in machines.status()), 10, "the nspawns to die"
     )
     lines = up_collecting_progress()
 
@@ -146,30 +146,30 @@ def test_up_recovers_a_lab_whose_nspawns_were_killed(lab_up):
 def lab_traces() -> list[str]:
     """What of the lab is left on the controller."""
     traces = []
-    if lab.STATE_DIR.exists():
-        traces.append(str(lab.STATE_DIR))
-    if Path(f"/sys/class/net/{lab.BRIDGE}").exists():
-        traces.append(lab.BRIDGE)
+    if machines.STATE_DIR.exists():
+        traces.append(str(machines.STATE_DIR))
+    if Path(f"/sys/class/net/{machines.BRIDGE}").exists():
+        traces.append(machines.BRIDGE)
     mounts = Path("/proc/self/mountinfo").read_text()
-    traces += [line for line in mounts.splitlines() if str(lab.STATE_DIR) in line]
+    traces += [line for line in mounts.splitlines() if str(machines.STATE_DIR) in line]
     for table in ("nat", "filter"):
         rules = subprocess.run(
             ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=True
         ).stdout
-        traces += [rule for rule in rules.splitlines() if lab.RULE_COMMENT in rule]
-    traces += [str(tree) for tree in lab.lab_cgroup_trees()]
+        traces += [rule for rule in rules.splitlines() if machines.RULE_COMMENT in rule]
+    traces += [str(tree) for tree in machines.lab_cgroup_trees()]
     return traces
 
 
 def test_down_removes_everything_and_up_again_uses_the_cached_base(lab_up):
-    base_stamp = lab.BASE_INPUTS.stat()
+    base_stamp = machines.BASE_INPUTS.stat()
 
-    lab.down(progress=lambda _line: None)
+    machines.down(progress=lambda _line: None)
     assert lab_traces() == []
-    lab.down(progress=lambda _line: None)  # safe to run twice
+    machines.down(progress=lambda _line: None)  # safe to run twice
     lines = up_collecting_progress()
 
     assert not any("debootstrap" in line for line in lines), lines
-    after = lab.BASE_INPUTS.stat()
+    after = machines.BASE_INPUTS.stat()
     assert (after.st_ino, after.st_mtime_ns) == (base_stamp.st_ino, base_stamp.st_mtime_ns)
-    assert all(status.ssh_ok for status in lab.status())
+    assert all(status.ssh_ok for status in machines.status())

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from conftest import LAB_INVENTORY
 
-from obsstack import lab
+from obslab import machines
 from obsstack.preflight import (
     CONTROLLER,
     DNS_CHECK,
@@ -29,20 +29,20 @@ APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120"
 # after the inventory file) that no group_data file matches; group_data/all.py points at
 # GitHub, unreachable here, so the host takes the lab's mirror like group_data/lab.py does.
 OUTSIDER_INVENTORY = """
-from obsstack import lab, labdata
+from obslab import machines, services
 
-_host = lab.lab_host("outsider")
+_host = machines.lab_host("outsider")
 monitored = [
     (
         _host.name,
         {
             "ssh_hostname": _host.address,
             "ssh_user": "root",
-            "ssh_key": str(lab.SSH_KEY),
-            "ssh_known_hosts_file": str(lab.KNOWN_HOSTS),
+            "ssh_key": str(machines.SSH_KEY),
+            "ssh_known_hosts_file": str(machines.KNOWN_HOSTS),
             "ssh_strict_host_key_checking": "yes",
-            "artifact_source": str(labdata.MIRROR_DIR),
-            "releases": labdata.mirror_releases(labdata.MIRROR_DIR, newest=True),
+            "artifact_source": str(services.MIRROR_DIR),
+            "releases": services.mirror_releases(services.MIRROR_DIR, newest=True),
         },
     )
 ]
@@ -55,7 +55,11 @@ def finding(report: PreflightReport, host: str, check: str) -> Finding:
 
 def on_outsider(command: str) -> str:
     return subprocess.run(
-        lab.ssh_argv(OUTSIDER, command), capture_output=True, text=True, check=True, timeout=300
+        machines.ssh_argv(OUTSIDER, command),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     ).stdout
 
 
@@ -64,7 +68,7 @@ def test_the_deployed_lab_passes_preflight(deployed):
     assert report.ok, format_report(report)
 
     every_check = {"ssh", *(name for name, _ in HOST_CHECKS)}
-    deployed_hosts = [host for host in lab.HOSTS if host.groups]
+    deployed_hosts = [host for host in machines.HOSTS if host.groups]
     for host in deployed_hosts:
         server = "observability" in host.groups
         expected = every_check | ({DNS_CHECK} if server else set())
@@ -76,7 +80,7 @@ def test_the_deployed_lab_passes_preflight(deployed):
         if server:
             assert "80 in use by nginx (ours)" in ports.detail
             dns = finding(report, host.name, DNS_CHECK)
-            assert (dns.status, dns.detail) == (PASS, f"{lab.LAB_DOMAIN} -> {host.address}")
+            assert (dns.status, dns.detail) == (PASS, f"{machines.LAB_DOMAIN} -> {host.address}")
     controller = [f for f in report.findings if f.host == CONTROLLER]
     assert controller and all(f.status == PASS for f in controller), controller
     privileges = finding(report, "app1", "privileges")
@@ -88,7 +92,7 @@ def test_a_login_that_is_not_root_without_sudo_is_named(lab_ready, tmp_path):
     """The lab's deploy user, without _sudo: every command would run unprivileged."""
     path = tmp_path / "no_sudo.py"
     path.write_text(
-        OUTSIDER_INVENTORY.replace('"ssh_user": "root"', f'"ssh_user": "{lab.DEPLOY_USER}"')
+        OUTSIDER_INVENTORY.replace('"ssh_user": "root"', f'"ssh_user": "{machines.DEPLOY_USER}"')
     )
     report = run_preflight(str(path))
     privileges = finding(report, OUTSIDER, "privileges")

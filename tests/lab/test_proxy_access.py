@@ -29,11 +29,11 @@ from conftest import (
 )
 from waiting import wait_until
 
-from obsstack import lab
+from obslab import machines
 
 pytestmark = pytest.mark.lab
 
-DOMAIN = lab.LAB_DOMAIN
+DOMAIN = machines.LAB_DOMAIN
 VIEWER = "viewer"
 
 
@@ -164,7 +164,7 @@ def test_a_burst_of_bad_logins_is_throttled_while_others_get_in(deployed):
     from_outsider = on_host(
         "outsider",
         "curl -sS -o /dev/null -w '%{http_code}' -K - --resolve "
-        f"{DOMAIN}:443:{lab.lab_host(OBS_NAME).address} --insecure https://{DOMAIN}/prometheus/-/ready",
+        f"{DOMAIN}:443:{machines.lab_host(OBS_NAME).address} --insecure https://{DOMAIN}/prometheus/-/ready",
         stdin=password_config,
     )
     assert from_outsider.stdout == "200", from_outsider.stderr
@@ -182,7 +182,7 @@ def handshake_then_read(server_name: str | None) -> bytes:
     context = ssl.create_default_context(cafile=pebble_root_file())
     context.check_hostname = False
     with (
-        socket.create_connection((lab.lab_host(OBS_NAME).address, 443), timeout=10) as sock,
+        socket.create_connection((machines.lab_host(OBS_NAME).address, 443), timeout=10) as sock,
         context.wrap_socket(sock, server_hostname=server_name) as tls,
     ):
         tls.sendall(b"GET /prometheus/-/ready HTTP/1.1\r\nHost: evil.example\r\n\r\n")
@@ -217,7 +217,7 @@ def test_a_default_site_the_user_changed_is_left_as_it_is(deployed, hosts):
         result = deploy()
         assert_unchanged(result)
         assert obs.file(link).is_symlink
-        answer = requests.get(f"http://{lab.lab_host(OBS_NAME).address}/", timeout=10)
+        answer = requests.get(f"http://{machines.lab_host(OBS_NAME).address}/", timeout=10)
         assert answer.text == "the user's own default site\n"
     finally:
         obs.check_output(

@@ -10,11 +10,11 @@ import pytest
 from conftest import LAB_INVENTORY, TEST_DATA, assert_unchanged, deploy
 from waiting import wait_until
 
-from obsstack import lab
+from obslab import machines
+from obslab.services import MIRROR_DIR, mirror_releases
 from obsstack.agents import with_detected_agents
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.health import run_health
-from obsstack.labdata import MIRROR_DIR, mirror_releases
 from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
@@ -80,6 +80,6 @@ def test_killed_deploy_is_finished_by_the_next_run(deployed, hosts):
 
 
 def test_rebooted_host_comes_back_without_a_deploy(deployed):
-    lab.restart("obs", progress=lambda _: None)
-    lab.restart("web1", progress=lambda _: None)
+    machines.restart("obs", progress=lambda _: None)
+    machines.restart("web1", progress=lambda _: None)
     wait_until(healthy, timeout=90, what="every service back after the reboots")

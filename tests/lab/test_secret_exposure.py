@@ -20,7 +20,8 @@ from conftest import (
     watching_argv,
 )
 
-from obsstack import labdata, secrets
+from obslab import services
+from obsstack import secrets
 from obsstack.settings import SettingsError
 from operations.digest import KEY_FILE
 
@@ -33,9 +34,9 @@ def unhashed(*values: str) -> list[str]:
 
 
 def test_rotated_smtp_password_travels_without_showing(deployed, hosts, mail):
-    old = secrets.read("smtp_password", labdata.SECRETS_DIR)
+    old = secrets.read("smtp_password", services.SECRETS_DIR)
     new = token_source.token_urlsafe(24)
-    secrets.write("smtp_password", new, labdata.SECRETS_DIR)
+    secrets.write("smtp_password", new, services.SECRETS_DIR)
     key = hosts[OBS_NAME].file(KEY_FILE)
     assert (key.user, key.mode) == ("root", 0o600)
 

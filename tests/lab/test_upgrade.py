@@ -12,7 +12,7 @@ import pytest
 from conftest import DEPLOYED, OBS_NAME, deploy, running_versions, server_get
 from waiting import wait_until
 
-from obsstack.labdata import MIRROR_DIR, mirror_releases
+from obslab.services import MIRROR_DIR, mirror_releases
 
 pytestmark = pytest.mark.lab
 

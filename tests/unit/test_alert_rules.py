@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from obsstack.debian import extract_binaries
+from obslab.debian import extract_binaries
 from obsstack.render import TEMPLATES_DIR, render_template
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

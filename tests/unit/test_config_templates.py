@@ -1,7 +1,7 @@
 """The Prometheus, Alertmanager and blackbox configs pass the programs' own validators, and a
 value never breaks out of its place in a file.
 
-Uses promtool and amtool from Debian 12's packages (obsstack.debian); the lab tests run the
+Uses promtool and amtool from Debian 12's packages (obslab.debian); the lab tests run the
 same validation on the hosts with the deployed versions.
 """
 
@@ -32,7 +32,7 @@ INTERVALS = ("30s", "5m", "4h")
 
 @pytest.fixture(scope="module")
 def debian_bin() -> Path:
-    from obsstack.debian import extract_binaries
+    from obslab.debian import extract_binaries
 
     return extract_binaries("bookworm")
 

@@ -435,7 +435,7 @@ def test_metrics_text_has_names_and_outcomes_only():
 
 
 def test_metrics_text_passes_promtool(tmp_path):
-    from obsstack.debian import extract_binaries
+    from obslab.debian import extract_binaries
 
     promtool = extract_binaries("bookworm", progress=lambda _: None) / "promtool"
     checks = [*WEB1_CHECKS, Check("web1", 'odd "name"\\', FAIL, "")]

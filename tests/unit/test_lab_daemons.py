@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from obsstack import lab, labdata
-from obsstack.mailcatcher import TlsIdentity
+from obslab import machines, services
+from obslab.mailcatcher import TlsIdentity
 
 # A stand-in daemon: listens on the port given, until SIGTERM ends it.
 LISTEN_FOREVER = (
@@ -29,11 +29,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def daemon(tmp_path, monkeypatch) -> Iterator[labdata.Daemon]:
+def daemon(tmp_path, monkeypatch) -> Iterator[services.Daemon]:
     """A daemon listening on loopback; its argv is unique to this test (no other matches)."""
-    monkeypatch.setattr(lab, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(machines, "STATE_DIR", tmp_path)
     port = free_port()
-    test_daemon = labdata.Daemon(
+    test_daemon = services.Daemon(
         "test-daemon",
         (sys.executable, "-c", LISTEN_FOREVER, str(port), uuid.uuid4().hex),
         (("127.0.0.1", port),),
@@ -48,7 +48,7 @@ def test_a_daemon_starts_once_and_stops(daemon):
     daemon.start()
 
     assert daemon.processes() == {pid}
-    assert daemon.pid_file == lab.STATE_DIR / "test-daemon.pid"
+    assert daemon.pid_file == machines.STATE_DIR / "test-daemon.pid"
     daemon.stop()
     assert daemon.processes() == set()
     assert not daemon.pid_file.exists()
@@ -60,7 +60,7 @@ def test_an_instance_without_our_record_is_replaced(daemon, tmp_path):
     other_path.symlink_to(sys.executable)
     stray = subprocess.Popen([str(other_path), *daemon.argv[1:]])
     try:
-        lab.wait_for(lambda: daemon.processes() == {stray.pid}, 5, "the stray's argv in /proc")
+        machines.wait_for(lambda: daemon.processes() == {stray.pid}, 5, "the stray's argv in /proc")
 
         daemon.start()
 
@@ -72,33 +72,33 @@ def test_an_instance_without_our_record_is_replaced(daemon, tmp_path):
 
 
 def test_a_daemon_that_exits_at_once_is_reported_with_its_log(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "STATE_DIR", tmp_path)
-    failing = labdata.Daemon(
+    monkeypatch.setattr(machines, "STATE_DIR", tmp_path)
+    failing = services.Daemon(
         "broken",
         (sys.executable, "-c", "print('no such config'); raise SystemExit(3)", uuid.uuid4().hex),
         (("127.0.0.1", free_port()),),
     )
 
-    with pytest.raises(lab.LabError, match=r"exited with status 3(.|\n)*no such config"):
+    with pytest.raises(machines.LabError, match=r"exited with status 3(.|\n)*no such config"):
         failing.start()
 
 
 def test_pebble_serves_acme_on_the_gateway_with_the_labs_identity():
     identity = TlsIdentity(Path("/lab/ca.pem"), Path("/lab/server.pem"), Path("/lab/server.key"))
 
-    config = labdata.pebble_config(identity)["pebble"]
+    config = services.pebble_config(identity)["pebble"]
 
     assert config["listenAddress"] == "10.99.0.1:14000"
     assert config["managementListenAddress"] == "10.99.0.1:15000"
     assert (config["certificate"], config["privateKey"]) == ("/lab/server.pem", "/lab/server.key")
     assert (config["httpPort"], config["tlsPort"]) == (80, 443)
-    assert labdata.ACME_DIRECTORY_URL == "https://10.99.0.1:14000/dir"
-    assert labdata.ACME_CA_BUNDLE == labdata.SMTP_IDENTITY_DIR / "ca.pem"
+    assert services.ACME_DIRECTORY_URL == "https://10.99.0.1:14000/dir"
+    assert services.ACME_CA_BUNDLE == services.SMTP_IDENTITY_DIR / "ca.pem"
 
 
 def test_pebble_runs_without_random_sleeps_nonce_rejections_or_authorization_reuse():
-    assert labdata.PEBBLE.argv[1:3] == ("-config", str(labdata.PEBBLE_CONFIG))
-    assert dict(labdata.PEBBLE.environment) == {
+    assert services.PEBBLE.argv[1:3] == ("-config", str(services.PEBBLE_CONFIG))
+    assert dict(services.PEBBLE.environment) == {
         "PEBBLE_VA_NOSLEEP": "1",
         "PEBBLE_WFE_NONCEREJECT": "0",
         "PEBBLE_AUTHZREUSE": "0",

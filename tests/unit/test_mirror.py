@@ -1,6 +1,6 @@
 """The release mirror packed from Debian's builds: upstream layout, checksums, determinism.
 
-These tests use the real Debian packages (downloaded once into ``obsstack.debian.CACHE_DIR``,
+These tests use the real Debian packages (downloaded once into ``obslab.debian.CACHE_DIR``,
 then reused) and run the packed binaries. They need root and apt access to deb.debian.org.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from prerequisites import require
 
-from obsstack import debian
+from obslab import debian
+from obslab.mirror import build_mirror
 from obsstack.artifacts import sha256_of
 from obsstack.components import COMPONENTS
-from obsstack.mirror import build_mirror
 from obsstack.settings import check_data
 from operations.facts import parse_version
 

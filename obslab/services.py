@@ -1,19 +1,19 @@
 """What deploys to the lab need besides its hosts: release mirror, mail relay, ACME CA, secrets.
 
 The mail relay and the ACME CA (Debian's pebble, which issues real certificates over
-HTTP-01 for ``lab.LAB_DOMAIN``) run in the background on the controller while the lab is up,
-listening on ``lab.GATEWAY`` with a certificate from the lab's own CA (``ACME_CA_BUNDLE``).
+HTTP-01 for ``machines.LAB_DOMAIN``) run in the background on the controller while the lab is up,
+listening on ``machines.GATEWAY`` with a certificate from the lab's own CA (``ACME_CA_BUNDLE``).
 
 Example::
 
-    from obsstack.labdata import MIRROR_DIR, mirror_releases
+    from obslab.services import MIRROR_DIR, mirror_releases
     mirror_releases(MIRROR_DIR, newest=True)
     # {'prometheus': {'version': '2.53.3', 'sha256': '...'}, ...}
 
-    from obsstack import labdata
-    labdata.start_pebble()  # a no-op while it runs
-    labdata.ACME_DIRECTORY_URL  # 'https://10.99.0.1:14000/dir', verified with ACME_CA_BUNDLE
-    labdata.pebble_root()  # '-----BEGIN CERTIFICATE-----...': what issued certificates chain to
+    from obslab import services
+    services.start_pebble()  # a no-op while it runs
+    services.ACME_DIRECTORY_URL  # 'https://10.99.0.1:14000/dir', verified with ACME_CA_BUNDLE
+    services.pebble_root()  # '-----BEGIN CERTIFICATE-----...': what issued certificates chain to
 """
 
 from __future__ import annotations
@@ -33,24 +33,25 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from obsstack import debian, lab, secrets
+from obslab import debian, machines
+from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
+from obslab.mirror import build_mirror
+from obsstack import secrets
 from obsstack.inventory import secret_stores
-from obsstack.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
-from obsstack.mirror import build_mirror
 
-MIRROR_DIR = lab.CACHE_DIR / "mirror"
+MIRROR_DIR = machines.CACHE_DIR / "mirror"
 SMTP_PORT = 2525
-SMTP_IDENTITY_DIR = lab.STATE_DIR / "smtp"
-SMTP_SPOOL_DIR = lab.STATE_DIR / "mail"
+SMTP_IDENTITY_DIR = machines.STATE_DIR / "smtp"
+SMTP_SPOOL_DIR = machines.STATE_DIR / "mail"
 SMTP_USERNAME = "alertmanager"
-SECRETS_DIR = lab.STATE_DIR / "secrets"
+SECRETS_DIR = machines.STATE_DIR / "secrets"
 LAB_INVENTORY = "inventories/lab.py"
 ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
-PEBBLE_CONFIG = lab.STATE_DIR / "pebble" / "config.json"
-PEBBLE_ROOT_FILE = lab.STATE_DIR / "pebble" / "root.pem"
+PEBBLE_CONFIG = machines.STATE_DIR / "pebble" / "config.json"
+PEBBLE_ROOT_FILE = machines.STATE_DIR / "pebble" / "root.pem"
 ACME_PORT = 14000
 ACME_MANAGEMENT_PORT = 15000
-ACME_DIRECTORY_URL = f"https://{lab.GATEWAY}:{ACME_PORT}/dir"
+ACME_DIRECTORY_URL = f"https://{machines.GATEWAY}:{ACME_PORT}/dir"
 # pebble serves its API with the relay's certificate, from the lab's own CA.
 ACME_CA_BUNDLE = SMTP_IDENTITY_DIR / "ca.pem"
 DAEMON_TIMEOUT = 15.0
@@ -83,15 +84,15 @@ def prepare(progress: Callable[[str], None] = print) -> None:
     """Everything a deploy to the lab needs besides running hosts: mirror, relay, CA, secrets."""
     build_mirror(MIRROR_DIR, progress=progress)
     install_debian_alertmanager_templates()
-    ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY)
+    ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
     secrets.init(SECRETS_DIR, secret_stores(LAB_INVENTORY)[SECRETS_DIR], include_provided=True)
     start_mail_relay()
     start_pebble()
     progress(
         f"lab: mirror {MIRROR_DIR}, secrets {SECRETS_DIR}, "
-        f"mail relay {lab.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR}), "
-        f"ACME CA {ACME_DIRECTORY_URL} for {lab.LAB_DOMAIN}"
+        f"mail relay {machines.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR}), "
+        f"ACME CA {ACME_DIRECTORY_URL} for {machines.LAB_DOMAIN}"
     )
 
 
@@ -99,7 +100,7 @@ def prepare(progress: Callable[[str], None] = print) -> None:
 class Daemon:
     """A lab program running in the background on the controller, in its own session.
 
-    Its pid file in ``lab.STATE_DIR`` says which process is ours. Any process with the same
+    Its pid file in ``machines.STATE_DIR`` says which process is ours. Any process with the same
     arguments is an instance of it, whatever path started the program, so one that an
     earlier lab left behind is found too.
     """
@@ -108,14 +109,17 @@ class Daemon:
     argv: tuple[str, ...]
     addresses: tuple[tuple[str, int], ...]  # it is ready once each accepts connections
     environment: tuple[tuple[str, str], ...] = ()
+    # The arguments it had in earlier versions of this code, so that an instance an older
+    # checkout started is found too.
+    former_argvs: tuple[tuple[str, ...], ...] = ()
 
     @property
     def pid_file(self) -> Path:
-        return lab.STATE_DIR / f"{self.name}.pid"
+        return machines.STATE_DIR / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
-        return lab.STATE_DIR / f"{self.name}.log"
+        return machines.STATE_DIR / f"{self.name}.log"
 
     def start(self) -> None:
         """Start it and wait until it listens; a no-op while ours runs."""
@@ -142,13 +146,13 @@ class Daemon:
         def ready() -> bool:
             if process.poll() is not None:  # a bad config or a port taken: say so at once
                 tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
-                raise lab.LabError(
+                raise machines.LabError(
                     f"the lab's {self.name} exited with status {process.returncode}; "
                     f"{self.log_file}:\n{tail}"
                 )
             return all(_listening(address) for address in self.addresses)
 
-        lab.wait_for(ready, DAEMON_TIMEOUT, f"the lab's {self.name} to listen")
+        machines.wait_for(ready, DAEMON_TIMEOUT, f"the lab's {self.name} to listen")
 
     def stop(self) -> None:
         for pid in self.processes():
@@ -170,8 +174,10 @@ class Daemon:
         }
 
     def _is_instance(self, pid: int) -> bool:
-        argv = lab.process_argv(pid)  # empty once it ended, even as a zombie
-        return bool(argv) and argv[1:] == list(self.argv[1:])
+        argv = machines.process_argv(pid)  # empty once it ended, even as a zombie
+        return bool(argv) and any(
+            argv[1:] == list(known[1:]) for known in (self.argv, *self.former_argvs)
+        )
 
     def _stop(self, pid: int) -> None:
         with suppress(ProcessLookupError):
@@ -182,7 +188,7 @@ class Daemon:
                 os.waitpid(pid, os.WNOHANG)  # our own child must not linger as a zombie
             return not self._is_instance(pid)
 
-        lab.wait_for(stopped, DAEMON_TIMEOUT, f"the lab's {self.name} to stop")
+        machines.wait_for(stopped, DAEMON_TIMEOUT, f"the lab's {self.name} to stop")
 
 
 def _listening(address: tuple[str, int]) -> bool:
@@ -192,14 +198,15 @@ def _listening(address: tuple[str, int]) -> bool:
 
 RELAY = Daemon(
     "mail-relay",
-    (sys.executable, "-m", "obsstack.labdata", "relay"),
-    ((lab.GATEWAY, SMTP_PORT),),
+    (sys.executable, "-m", "obslab.services", "relay"),
+    ((machines.GATEWAY, SMTP_PORT),),
+    former_argvs=((sys.executable, "-m", "obsstack.labdata", "relay"),),
 )
 PEBBLE = Daemon(
     "pebble",
     # -strict=false spelled out: pebble announces that its default will change to true.
     ("pebble", "-config", str(PEBBLE_CONFIG), "-strict=false"),
-    ((lab.GATEWAY, ACME_PORT), (lab.GATEWAY, ACME_MANAGEMENT_PORT)),
+    ((machines.GATEWAY, ACME_PORT), (machines.GATEWAY, ACME_MANAGEMENT_PORT)),
     # Deterministic tests: no random waits before validations, no good nonce rejected, and
     # every order validated afresh instead of reusing an earlier valid authorization
     # (pebble's defaults: up to 15 s; 5% rejected; reuse half of the time), so each
@@ -224,11 +231,11 @@ def stop_mail_relay() -> None:
 def start_pebble() -> None:
     """Run the lab's ACME CA in the background (a no-op while it runs).
 
-    It resolves names with the controller's resolver, so ``lab.LAB_DOMAIN`` (in the
+    It resolves names with the controller's resolver, so ``machines.LAB_DOMAIN`` (in the
     controller's /etc/hosts while the lab is up) leads its HTTP-01 validation to ``obs``.
     """
     PEBBLE_CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    config = pebble_config(ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY))
+    config = pebble_config(ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY))
     PEBBLE_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     PEBBLE.start()
     # For what must trust pebble's certificates from a file (the lab's blackbox probes).
@@ -249,8 +256,8 @@ def pebble_config(identity: TlsIdentity) -> dict[str, dict[str, object]]:
     """pebble's config file: its API on the gateway, served with the lab's TLS identity."""
     return {
         "pebble": {
-            "listenAddress": f"{lab.GATEWAY}:{ACME_PORT}",
-            "managementListenAddress": f"{lab.GATEWAY}:{ACME_MANAGEMENT_PORT}",
+            "listenAddress": f"{machines.GATEWAY}:{ACME_PORT}",
+            "managementListenAddress": f"{machines.GATEWAY}:{ACME_MANAGEMENT_PORT}",
             "certificate": str(identity.cert_file),
             "privateKey": str(identity.key_file),
             # Where it validates: the standard ports, on which obs answers like a real server.
@@ -269,7 +276,7 @@ def pebble_root() -> str:
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
     )
-    url = f"https://{lab.GATEWAY}:{ACME_MANAGEMENT_PORT}/roots/0"
+    url = f"https://{machines.GATEWAY}:{ACME_MANAGEMENT_PORT}/roots/0"
     with opener.open(url, timeout=DAEMON_TIMEOUT) as response:
         return response.read().decode()
 
@@ -280,8 +287,8 @@ def mail_spool() -> Spool:
 
 def _serve_relay() -> None:
     relay = MailCatcher(
-        ensure_tls_identity(SMTP_IDENTITY_DIR, lab.GATEWAY),
-        lab.GATEWAY,
+        ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY),
+        machines.GATEWAY,
         SMTP_PORT,
         SMTP_USERNAME,
         lambda: secrets.read("smtp_password", SECRETS_DIR),
@@ -308,10 +315,10 @@ def install_debian_alertmanager_templates() -> None:
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
         tar.add(source, arcname=".")
-    for host in lab.HOSTS:
+    for host in machines.HOSTS:
         if "observability" in host.groups:
             subprocess.run(
-                lab.ssh_argv(
+                machines.ssh_argv(
                     host.name,
                     f"mkdir -p {ALERTMANAGER_TEMPLATES} && tar -x -C {ALERTMANAGER_TEMPLATES}",
                 ),

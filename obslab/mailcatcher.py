@@ -8,7 +8,7 @@ reads them, from any process.
 Example::
 
     from pathlib import Path
-    from obsstack.mailcatcher import MailCatcher, Spool, ensure_tls_identity
+    from obslab.mailcatcher import MailCatcher, Spool, ensure_tls_identity
     identity = ensure_tls_identity(Path("/tmp/smtp"), "127.0.0.1")
     with MailCatcher(identity, "127.0.0.1", 2525, "am", lambda: "s3cret", Path("/tmp/mail")):
         ...  # send mail

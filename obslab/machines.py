@@ -23,12 +23,12 @@ other's services. The per-host cgroup also finds a host's processes after its ns
 Example (as root)::
 
     import subprocess
-    from obsstack import lab
+    from obslab import machines
 
-    lab.up()  # the first run builds the base image (about a minute), later ones take seconds
-    subprocess.run(lab.ssh_argv("web1", "systemctl", "is-system-running"), check=False)
-    print(lab.status())
-    lab.down()
+    machines.up()  # the first run builds the base image (about a minute), later ones take seconds
+    subprocess.run(machines.ssh_argv("web1", "systemctl", "is-system-running"), check=False)
+    print(machines.status())
+    machines.down()
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 
 Example::
 
-    from obsstack.bench import run_benchmarks
+    from obslab.bench import run_benchmarks
     measurements = run_benchmarks(runs=3)
 """
 
@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from obsstack import lab, labdata
+from obslab import machines, services
 from obsstack.drift import check_drift
 from obsstack.health import run_health
 from obsstack.pipeline import deploy_pipeline
 
-LAB_INVENTORY = labdata.LAB_INVENTORY
+LAB_INVENTORY = services.LAB_INVENTORY
 
 
 @dataclass
@@ -60,8 +60,8 @@ def _deploy(expect_no_change: bool) -> None:
 
 
 def _fresh_lab() -> None:
-    lab.up(progress=lambda _: None)
-    labdata.prepare(progress=lambda _: None)
+    machines.up(progress=lambda _: None)
+    services.prepare(progress=lambda _: None)
     _deploy(expect_no_change=False)
 
 
@@ -84,8 +84,8 @@ def run_benchmarks(runs: int = 3, progress: Callable[[str], None] = print) -> li
     }
     measured = {name: Measurement(name, []) for name in others}
     for run in range(1, runs + 1):
-        labdata.stop_daemons()
-        lab.down(progress=lambda _: None)
+        services.stop_daemons()
+        machines.down(progress=lambda _: None)
         fresh.runs.append(_timed(_fresh_lab))
         progress(f"bench: {fresh.name} run {run}/{runs}: {fresh.runs[-1]:.1f}s")
         for name, action in others.items():

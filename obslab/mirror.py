@@ -2,7 +2,7 @@
 
 Tests of release installs, upgrades and rollbacks need upstream-style release archives, which
 cannot be downloaded on the lab machines. This module packs the real binaries of two Debian
-releases (see ``obsstack.debian``) into archives laid out exactly as upstream's, so an
+releases (see ``obslab.debian``) into archives laid out exactly as upstream's, so an
 artifact source pointing at ``dest`` serves two real versions of each program::
 
     dest/prometheus/2.53.3/prometheus-2.53.3.linux-amd64.tar.gz
@@ -22,7 +22,7 @@ name or time), so the same Debian packages give the same sha256 on every run and
 Example (as root)::
 
     from pathlib import Path
-    from obsstack.mirror import build_mirror
+    from obslab.mirror import build_mirror
     pins = build_mirror(Path("/srv/obs-mirror"))
     print(pins["prometheus"])    # {"2.42.0": "<sha256>", "2.53.3": "<sha256>"}
 """
@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from obsstack import debian
+from obslab import debian
+from obslab.machines import LabError
 from obsstack.artifacts import sha256_of
 from obsstack.components import COMPONENTS
 
@@ -54,7 +55,7 @@ class _Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class MirrorError(Exception):
+class MirrorError(LabError):
     """The mirror could not be built as asked."""
 
 

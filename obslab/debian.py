@@ -3,7 +3,7 @@
 GitHub release archives cannot be downloaded on the lab machines, but Debian ships real builds
 of the same programs. This module fetches those packages for a given Debian release
 ("bookworm" or "trixie"), whatever release the controller itself runs, and unpacks the
-binaries under their upstream names so that ``obsstack.mirror`` can pack release-shaped
+binaries under their upstream names so that ``obslab.mirror`` can pack release-shaped
 archives from them.
 
 apt does the work with a private configuration per release (its own sources list, package
@@ -27,7 +27,7 @@ newer Debian build (e.g. after a point release); the next call then fetches and 
 
 Example (as root)::
 
-    from obsstack.debian import extract_binaries, reported_versions
+    from obslab.debian import extract_binaries, reported_versions
     bin_dir = extract_binaries("trixie")    # downloads once; later calls use the cache
     print(bin_dir / "node_exporter", reported_versions("trixie"))
 """
@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from obslab.machines import LabError
 from operations.facts import NGINX_0_PREFIX, parse_version
 
 DEFAULT_CACHE_ROOT = Path("/var/cache/obs-lab")
@@ -120,7 +121,7 @@ PACKAGE_OF_PROGRAM: dict[str, dict[str, str]] = {
 }
 
 
-class DebianError(Exception):
+class DebianError(LabError):
     """A Debian package could not be fetched, unpacked or run."""
 
 

@@ -1,0 +1,61 @@
+"""The lab's settings: the data of the group ``lab`` in inventories/lab.py.
+
+They override group_data/ for the lab's hosts only; no other inventory loads this module.
+GitHub release downloads are not reachable from the lab's machines, so the lab installs
+from its own release mirror: archives shaped exactly like upstream's, built from the
+Debian 12 and 13 packages of the same programs (see obslab/mirror.py). The pins are the
+sha256 values computed when that mirror was built.
+
+Example::
+
+    from obslab.settings import lab_settings
+    lab_settings()["domain"]   # 'obs.lab.test'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obslab import machines, services
+
+
+def lab_settings() -> dict[str, Any]:
+    """The settings every lab host gets, on top of group_data/."""
+    return {
+        "environment": "lab",
+        "artifact_source": str(services.MIRROR_DIR),
+        "releases": services.mirror_releases(services.MIRROR_DIR, newest=True),
+        "secrets_dir": str(services.SECRETS_DIR),
+        # Short intervals: the lab is for watching things happen.
+        "prometheus_scrape_interval": "5s",
+        "prometheus_evaluation_interval": "5s",
+        "alertmanager_group_wait": "5s",
+        "alertmanager_group_interval": "10s",
+        "health_gate_timeout": "30s",
+        # The lab's mail relay is a catcher on the controller (obslab/mailcatcher.py) with a
+        # certificate from the lab's own CA.
+        "alertmanager_email": {
+            "smarthost": f"{machines.GATEWAY}:{services.SMTP_PORT}",
+            "sender": "alertmanager@obs.lab.test",
+            "recipients": ["ops@lab.test"],
+            "auth_username": services.SMTP_USERNAME,
+            "require_tls": True,
+            "ca_file": str(services.SMTP_IDENTITY_DIR / "ca.pem"),
+        },
+        # The lab's ACME CA is pebble on the controller (obslab/services.py): certbot on obs
+        # gets a real certificate for the lab's domain over HTTP-01, trusting pebble's HTTPS
+        # with the lab CA's bundle.
+        "domain": machines.LAB_DOMAIN,
+        "acme_email": "ops@lab.test",
+        "acme_directory_url": services.ACME_DIRECTORY_URL,
+        "acme_ca_bundle": str(services.ACME_CA_BUNDLE),
+        # An administrator, and a user who may look but not silence (the proxy's read-only
+        # default).
+        "proxy_users": {
+            "admin": ["prometheus", "alertmanager", "alertmanager_write"],
+            "viewer": ["prometheus", "alertmanager"],
+        },
+        # The lab's blackbox probes: the server's public health endpoint, over TLS from pebble.
+        "blackbox_targets": [f"https://{machines.LAB_DOMAIN}/healthz"],
+        "blackbox_ca_file": str(services.PEBBLE_ROOT_FILE),
+    }
