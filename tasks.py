@@ -20,10 +20,10 @@ from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import check_drift
 from obsstack.health import format_report as format_health
 from obsstack.health import run_health
+from obsstack.history import list_releases
 from obsstack.inventory import secret_stores
 from obsstack.preflight import format_report as format_preflight
 from obsstack.preflight import run_preflight
-from obsstack.releases import list_releases
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
 

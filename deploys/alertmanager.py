@@ -10,7 +10,7 @@ from obsstack import secrets
 from obsstack.inventory import repo_path
 from obsstack.roles import ALERTMANAGER
 from obsstack.serialize import MANAGED, yaml_file
-from operations.component import Component, ConfigFile, ManagedDirectory
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory
 
 USER = "alertmanager"
 CONFIG_DIR = "/etc/alertmanager"
@@ -56,7 +56,7 @@ def config(email: dict, group_wait: str, group_interval: str, repeat_interval: s
     }
 
 
-def component() -> Component:
+def component() -> DesiredState:
     email = host.data.alertmanager_email
     files = []
     if email["auth_username"]:
@@ -79,7 +79,7 @@ def component() -> Component:
             validate="/usr/local/bin/amtool check-config {path}",
         )
     )
-    return Component(
+    return DesiredState(
         name="alertmanager",
         **pinned("alertmanager"),
         user=USER,

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, pinned
-from obsstack.components import COMPONENTS
+from obsstack.archives import ARCHIVES
 from obsstack.inventory import repo_path
 from obsstack.serialize import MANAGED, yaml_file
-from operations.component import Component, ConfigFile, ManagedDirectory, retire
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
 
 USER = "blackbox-exp"
 UNIT = "blackbox_exporter.service"
@@ -37,7 +37,7 @@ def config(ca_file: str | None) -> dict:
     return {"modules": {"http_2xx": {"prober": "http", "timeout": "10s", "http": http}}}
 
 
-def component() -> Component:
+def component() -> DesiredState:
     ca_file = host.data.get("blackbox_ca_file")
     files = [ConfigFile(CA_FILE, repo_path(ca_file).read_text(), mode="0644")] if ca_file else []
     files.append(
@@ -47,7 +47,7 @@ def component() -> Component:
             validate="/usr/local/bin/blackbox_exporter --config.check --config.file={path}",
         )
     )
-    return Component(
+    return DesiredState(
         name="blackbox_exporter",
         **pinned("blackbox_exporter"),
         user=USER,
@@ -70,4 +70,4 @@ def component() -> Component:
 
 
 def remove() -> None:
-    retire("blackbox_exporter", UNIT, COMPONENTS["blackbox_exporter"].binaries, CONFIG_DIR)
+    retire("blackbox_exporter", UNIT, ARCHIVES["blackbox_exporter"].binaries, CONFIG_DIR)

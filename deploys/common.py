@@ -12,7 +12,7 @@ from obsstack.addresses import AddressError, host_port, listen_address
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
 from obsstack.serialize import systemd_word
-from operations.component import Installation
+from operations.converge import Installation
 
 DEFAULT_CACHE = Path.home() / ".cache" / "observability-stack" / "artifacts"
 

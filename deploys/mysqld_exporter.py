@@ -11,9 +11,9 @@ from pyinfra import host
 
 from deploys.common import daemon_unit, exporter_address, pinned
 from obsstack import secrets
-from obsstack.components import COMPONENTS
+from obsstack.archives import ARCHIVES
 from obsstack.inventory import repo_path
-from operations.component import Component, ConfigFile, ManagedDirectory, retire
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
 from operations.digest import KeyedSha256File, keyed_sha256
 from operations.mysql import drop_monitoring_user, monitoring_user
 
@@ -49,8 +49,8 @@ def account() -> None:
     )
 
 
-def component() -> Component:
-    return Component(
+def component() -> DesiredState:
+    return DesiredState(
         name="mysqld_exporter",
         **pinned("mysqld_exporter"),
         user=USER,
@@ -75,5 +75,5 @@ def component() -> Component:
 
 
 def remove() -> None:
-    retire("mysqld_exporter", UNIT, COMPONENTS["mysqld_exporter"].binaries, CONFIG_DIR)
+    retire("mysqld_exporter", UNIT, ARCHIVES["mysqld_exporter"].binaries, CONFIG_DIR)
     drop_monitoring_user(name=f"Drop MySQL account {ACCOUNT}@localhost", user=ACCOUNT)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, exporter_address, installation, pinned
-from obsstack.components import COMPONENTS
+from obsstack.archives import ARCHIVES
 from obsstack.render import render_template
-from operations.component import Component, retire
+from operations.converge import DesiredState, retire
 from operations.nginx import nginx_conf, remove_nginx_conf
 
 USER = "nginx-exp"
@@ -33,9 +33,9 @@ def status_config() -> None:
     )
 
 
-def component() -> Component:
+def component() -> DesiredState:
     scrape_uri = f"http://127.0.0.1:{host.data.nginx_stub_status_port}{STATUS_PATH}"
-    return Component(
+    return DesiredState(
         name="nginx_exporter",
         **pinned("nginx_exporter"),
         user=USER,
@@ -58,5 +58,5 @@ def component() -> Component:
 
 def remove() -> None:
     """No nginx agent: no exporter, no status server."""
-    retire("nginx_exporter", UNIT, COMPONENTS["nginx_exporter"].binaries)
+    retire("nginx_exporter", UNIT, ARCHIVES["nginx_exporter"].binaries)
     remove_nginx_conf(STATUS_CONFIG)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, exporter_address, pinned
-from operations.component import Component
+from operations.converge import DesiredState
 
 USER = "node-exp"
 TEXTFILE_DIR = "/var/lib/node_exporter"
 
 
-def component() -> Component:
-    return Component(
+def component() -> DesiredState:
+    return DesiredState(
         name="node_exporter",
         **pinned("node_exporter"),
         user=USER,

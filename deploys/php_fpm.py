@@ -5,7 +5,7 @@ alerts need, so no exporter runs. A server of ours in nginx (a conf.d file on
 ``php_fpm_status_port``) answers ``/php<version>/<pool>`` by asking that pool's status
 socket (or its own socket) for its page, for the observability server only (nginx's allow
 list, and UFW). A pool without a status page gets one that no site can reach
-(``obsstack.php_fpm``): FPM reloads once for that.
+(``operations.fpm_pools``): FPM reloads once for that.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import exporter_address, installation
 from deploys.firewall import scrape_sources
-from obsstack.php_fpm import PhpFpmInstall, pool_problem
 from obsstack.render import render_template
+from operations.fpm_pools import PhpFpmInstall, PhpFpmPools, pool_problem, pool_status_lines
 from operations.nginx import nginx_conf, remove_nginx_conf
-from operations.php_fpm import PhpFpmPools, pool_status_lines
 from operations.service import reload_if_running
 
 STATUS_SERVER_CONFIG = "/etc/nginx/conf.d/observability-stack-php-fpm.conf"

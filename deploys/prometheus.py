@@ -24,7 +24,7 @@ from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
 from obsstack.serialize import MANAGED, yaml_file
 from obsstack.settings import AGENTS, instance_label
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
-from operations.component import Component, ConfigFile, ManagedDirectory
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory
 from operations.facts import FileNames, FileSdGroups
 
 USER = "prometheus"
@@ -54,7 +54,7 @@ FILE_SD_CHECK = (
 )
 
 
-def component() -> Component:
+def component() -> DesiredState:
     jobs = scrape_jobs()
     # Rules and targets come first: promtool check config reads the live rule files.
     files = [
@@ -96,7 +96,7 @@ def component() -> Component:
             validate=f"{PROMTOOL} check config {{path}}",
         )
     )
-    return Component(
+    return DesiredState(
         name="prometheus",
         **pinned("prometheus"),
         user=USER,

@@ -28,8 +28,8 @@ from obsstack.htpasswd import htpasswd_file
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
 from operations.acme import acme_certificate, placeholder_certificate
-from operations.component import Component, ConfigFile, ManagedDirectory
 from operations.config import in_config_tree, managed_config
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory
 from operations.nginx import remove_packaged_default_site
 from operations.packages import deb_packages
 from operations.service import reload_if_running
@@ -87,7 +87,7 @@ def prepare() -> None:
     reload_if_running(NGINX_UNIT, f"{DEFAULT_SITE} removed", default_site.did_change)
 
 
-def component() -> Component:
+def component() -> DesiredState:
     """nginx's site and password files: recorded with each release, so rollback restores them."""
     domain = host.data.domain
     password_files = {
@@ -123,7 +123,7 @@ def component() -> Component:
             },
         },
     )
-    return Component(
+    return DesiredState(
         name="nginx",
         unit=NGINX_UNIT,
         # Password files of locations no longer served go (prune every unlisted file).

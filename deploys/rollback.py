@@ -12,8 +12,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import installation
-from operations.component import Component, converge
-from operations.releases import Release, activate_release
+from operations.converge import DesiredState, converge
+from operations.history import Release, activate_release
 
 target = host.data.get("rollback_to") or "previous"
 if isinstance(target, dict):
@@ -23,7 +23,7 @@ if release is None:
     raise PyinfraError(f"{host.name}: no recorded release {target!r} to roll back to")
 
 for record in host.loop(release["components"]):
-    converge(Component.from_record(record), installation())
+    converge(DesiredState.from_record(record), installation())
 
 activate_release(
     name=f"Make release {release['id']} current",

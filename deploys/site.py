@@ -23,9 +23,9 @@ from deploys import (
 from deploys.common import installation, own_agents
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
-from operations.component import converge
+from operations.converge import converge
 from operations.digest import digest_key_file
-from operations.releases import record_release
+from operations.history import record_release
 
 check_host_data(host.name, set(host.groups), host.data.dict())
 observability_server = "observability" in host.groups

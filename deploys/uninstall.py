@@ -21,13 +21,13 @@ from deploys import (
     php_fpm,
     proxy,
 )
-from obsstack.components import COMPONENTS
+from obsstack.archives import ARCHIVES
 from obsstack.roles import services_for
-from operations.component import retire
 from operations.config import BACKUP_ROOT
+from operations.converge import retire
 from operations.facts import FileNames
+from operations.history import STATE_DIR
 from operations.nginx import remove_nginx_conf
-from operations.releases import STATE_DIR
 
 purge = bool(host.data.get("purge"))
 
@@ -35,7 +35,7 @@ for service in reversed(services_for(host.groups)):
     retire(
         service.component,
         service.unit,
-        COMPONENTS[service.component].binaries,
+        ARCHIVES[service.component].binaries,
         config_dir=service.config_dir,
         data_dir=service.data_dir if purge else None,
         user=service.user if purge else None,

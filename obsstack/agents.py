@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from obsstack.inventory import missing_secrets
-from obsstack.php_fpm import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 from obsstack.remote import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
 from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
+from operations.fpm_pools import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 
 AUTO = "auto"
 # The data key detection fills; present once detection has run.

@@ -19,8 +19,8 @@ from obsstack.addresses import AddressError
 from obsstack.agents import DetectionError
 from obsstack.artifacts import ArtifactError
 from obsstack.drift import DriftError
+from obsstack.history import ReleaseHistoryError
 from obsstack.pipeline import deploy_pipeline
-from obsstack.releases import ReleaseHistoryError
 from obsstack.remote import LimitError, RemoteError
 from obsstack.report import print_table
 from obsstack.secrets import SecretError

@@ -26,10 +26,10 @@ from obsstack.agents import DetectionError, detection_summary, with_checked_agen
 from obsstack.deploy import ROLLBACK, DeployResult, run_deploy
 from obsstack.deploylog import DeployRecord, write_records
 from obsstack.health import HealthReport, run_health
+from obsstack.history import current_release_ids, list_releases
 from obsstack.inventory import check_inputs
 from obsstack.preflight import run_preflight
 from obsstack.provenance import deploy_commit, deployer
-from obsstack.releases import current_release_ids, list_releases
 from obsstack.remote import HostInfo, describe_inventory, select_hosts
 from obsstack.settings import SettingsError, parse_duration
 

@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsstack.components import COMPONENTS
-from obsstack.php_fpm import PHP_VERSION, SAFE_POOL_NAME
+from obsstack.archives import ARCHIVES
 from obsstack.roles import services_for
 from obsstack.serialize import CONTROL_CHARACTER
 
@@ -54,7 +53,7 @@ URL_TAIL = r"(/[A-Za-z0-9._~!$&()*+;=:@%/-]*)?(\?[A-Za-z0-9._~!$&()*+;=:@%/?-]*)
 HTTP_URL = re.compile(rf"https?://[A-Za-z0-9.-]+(:\d{{1,5}})?{URL_TAIL}")
 HTTPS_URL = re.compile(rf"https://[A-Za-z0-9.-]+(:\d{{1,5}})?{URL_TAIL}")
 SIZE = re.compile(r"0|\d+(B|KB|MB|GB|TB|PB|EB)")
-# What a release id looks like (operations/releases.py): the run's start, a fingerprint.
+# What a release id looks like (operations/history.py): the run's start, a fingerprint.
 RELEASE_ID = re.compile(r"\d{8}T\d{6}Z(-[0-9a-f]{12})?")
 FIREWALL_COMMENT = re.compile(r"[A-Za-z0-9 _.,:/()+-]{0,100}")
 ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
@@ -272,7 +271,11 @@ def _release_target(value: Any) -> str | None:
     return None if is_release(value) else "bad format"
 
 
-# What detection may hand the deploy for a pool: what obsstack.php_fpm reads from a host.
+# What detection may hand the deploy for a pool: what operations.fpm_pools reads from a host.
+# A PHP version as Debian names its FPM (php-fpm8.4), and a pool name that is safe in a
+# path, a label and a file_sd file.
+PHP_VERSION = re.compile(r"\d{1,2}\.\d{1,2}")
+SAFE_POOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 POOL_ENTRY = {"php": PHP_VERSION, "pool": SAFE_POOL_NAME}
 
 
@@ -379,7 +382,7 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "artifact_cache_dir": Field(_optional_path, "a controller directory for downloaded archives"),
     "secrets_dir": Field(_optional_path, "a controller directory holding secret files (0700)"),
-    "releases": Section({name: RELEASE for name in COMPONENTS}, partial=True),
+    "releases": Section({name: RELEASE for name in ARCHIVES}, partial=True),
     "config_backups_kept": _int_range(1, 1000, "how many config backups to keep, 1-1000"),
     "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,

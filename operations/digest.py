@@ -26,7 +26,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import PyinfraError
 from typing_extensions import override
 
-from operations.releases import STATE_DIR
+from operations.history import STATE_DIR
 from operations.upload import private_upload, sudo_arguments
 
 KEY_FILE = f"{STATE_DIR}/digest.key"

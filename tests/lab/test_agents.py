@@ -31,8 +31,8 @@ from obslab import services
 from obslab.services import LAB_INVENTORY
 from obsstack import secrets
 from obsstack.agents import detection_summary, with_detected_agents
+from obsstack.history import list_releases
 from obsstack.pipeline import deploy_pipeline
-from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
 

@@ -8,7 +8,7 @@ from waiting import wait_until
 
 from obslab import machines
 from obslab.services import MIRROR_DIR, mirror_releases
-from obsstack.releases import list_releases
+from obsstack.history import list_releases
 
 pytestmark = pytest.mark.lab
 

@@ -20,8 +20,8 @@ from waiting import wait_until
 from obslab.services import MIRROR_DIR, mirror_releases
 from obsstack.deploy import ROLLBACK, run_deploy
 from obsstack.deploylog import LOG_FILE, METRICS_FILE
+from obsstack.history import list_releases
 from obsstack.pipeline import deploy_pipeline
-from obsstack.releases import list_releases
 
 pytestmark = pytest.mark.lab
 

@@ -15,7 +15,7 @@ from obslab.services import MIRROR_DIR, mirror_releases
 from obsstack.agents import with_detected_agents
 from obsstack.deploy import REPO_ROOT, pyinfra_argv
 from obsstack.health import run_health
-from obsstack.releases import list_releases
+from obsstack.history import list_releases
 
 pytestmark = pytest.mark.lab
 

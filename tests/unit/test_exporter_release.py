@@ -12,8 +12,8 @@ from fakehost import run_operation
 from prerequisites import require
 from release_archives import mirror_archive
 
+from operations.archive import install_archive
 from operations.facts import parse_version, version_line_regex
-from operations.release import release
 
 # First lines of `--version` of the binaries in Debian 12 and 13's packages, as captured.
 DEBIAN_VERSION_LINES = {
@@ -65,7 +65,7 @@ def nginx_mirror(tmp_path: Path) -> tuple[Path, str]:
 
 def install(tmp_path: Path, source: Path, sha256: str):
     return run_operation(
-        release,
+        install_archive,
         {},
         name="install",
         component="nginx_exporter",

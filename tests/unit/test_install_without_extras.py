@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from release_archives import mirror_archive
 
-from obsstack.components import COMPONENTS
+from obsstack.archives import ARCHIVES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = "tests/fixtures/fake_production.py"
@@ -70,7 +70,7 @@ def release_mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
     pinned = runpy.run_path(str(REPO_ROOT / "group_data" / "all.py"))["releases"]
     pins = {}
     for name, pin in pinned.items():
-        component, version = COMPONENTS[name], pin["version"]
+        component, version = ARCHIVES[name], pin["version"]
         top = component.top_directory(version)
         members = {
             f"{top}/{binary}" if top else binary: f"#!/bin/sh\necho {binary} {version}\n".encode()
@@ -127,8 +127,9 @@ def test_a_production_deploy_is_planned_without_loading_lab_code(product_python,
     assert not {name for name in imported if name.split(".")[0] in ("obslab", "aiosmtpd")}
     planned: dict[str, set[str]] = {}
     for operation in json.loads(plan.stdout)["plan"]:
+        # An operation of host.loop carries the names each host gave it.
         for name in operation["hosts_with_change"]:
-            planned.setdefault(name, set()).add(operation["name"])
+            planned.setdefault(name, set()).update(operation["names"])
     server, web = planned["@fake/obs.example.com"], planned["@fake/web1.example.com"]
     assert set(planned) == {"@fake/obs.example.com", "@fake/web1.example.com"}
     installs = f"Install prometheus {pins['prometheus']['version']}"

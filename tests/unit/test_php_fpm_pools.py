@@ -11,13 +11,14 @@ import pytest
 from fakehost import run_operation
 
 from obsstack.agents import DetectionError, served_pools
-from obsstack.php_fpm import (
+from operations.fpm_pools import (
     KEPT_LINES,
     LEGACY_STATUS_PATH,
     MARKER,
     STATUS_LINE,
     STATUS_PATH,
     PhpFpmPool,
+    PhpFpmPools,
     PoolsReadError,
     edit_command,
     fastcgi_address,
@@ -25,8 +26,8 @@ from obsstack.php_fpm import (
     layout_command,
     parse_pools,
     pool_problem,
+    pool_status_lines,
 )
-from operations.php_fpm import PhpFpmPools, pool_status_lines
 
 # What POOLS_SCRIPT printed on a lab host (trimmed to the lines that matter, plus a second
 # FPM whose configuration is broken).

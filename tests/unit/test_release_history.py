@@ -11,14 +11,14 @@ from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.deploylog import DeployRecord, metrics_text, parse_metrics
 from obsstack.drift import plan_changes
+from obsstack.history import MARK, parse_history
 from obsstack.pipeline import canary_waves
-from obsstack.releases import MARK, parse_history
 from obsstack.remote import HostInfo
 from obsstack.settings import SettingsError, parse_duration
-from operations.component import Component, ConfigFile, ManagedDirectory
-from operations.releases import Release, fingerprint, record_release
+from operations.converge import ConfigFile, DesiredState, ManagedDirectory
+from operations.history import Release, fingerprint, record_release
 
-COMPONENT = Component(
+COMPONENT = DesiredState(
     name="alertmanager",
     version="0.28.1",
     sha256="a" * 64,
@@ -39,7 +39,7 @@ def test_a_record_keeps_no_secret_but_remembers_the_file():
     record = COMPONENT.to_record()
     assert "hunter2" not in json.dumps(record)
     assert record["files"][0] == {**record["files"][0], "content": None, "secret": True}
-    assert Component.from_record(json.loads(json.dumps(record))).files[1] == COMPONENT.files[1]
+    assert DesiredState.from_record(json.loads(json.dumps(record))).files[1] == COMPONENT.files[1]
 
 
 def test_fingerprint_follows_content_not_order_of_keys():

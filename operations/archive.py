@@ -6,8 +6,8 @@ switch with no download.
 
 Example (a deploy file)::
 
-    from operations.release import release
-    release(
+    from operations.archive import install_archive
+    install_archive(
         name="Install node_exporter 1.9.0",
         component="node_exporter",
         version="1.9.0",
@@ -26,8 +26,8 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.files import Link
 
+from obsstack.archives import ARCHIVES
 from obsstack.artifacts import ArtifactError, fetch_archive
-from obsstack.components import COMPONENTS
 from operations.facts import InstalledVersion, version_line_regex
 from operations.upload import private_upload
 
@@ -36,7 +36,7 @@ BIN_DIR = "/usr/local/bin"
 
 
 @operation()
-def release(
+def install_archive(
     component: str,
     version: str,
     sha256: str,
@@ -46,9 +46,9 @@ def release(
     bin_dir: str = BIN_DIR,
 ):
     """
-    Install a pinned upstream release of a program (``COMPONENTS``) and make it active.
+    Install a pinned upstream release of a program (``ARCHIVES``) and make it active.
 
-    + component: a key of ``obsstack.components.COMPONENTS`` (e.g. ``prometheus``)
+    + component: a key of ``obsstack.archives.ARCHIVES`` (e.g. ``prometheus``)
     + version: the pinned version, as the binary reports it with ``--version``
     + sha256: sha256 of the release archive; checked on the controller before upload
       and again on the host after upload
@@ -60,7 +60,7 @@ def release(
     Nothing is downloaded or uploaded when the active binary already reports ``version``;
     when that version is still on the host from an earlier install, only the symlinks move.
     """
-    spec = COMPONENTS[component]
+    spec = ARCHIVES[component]
     version_dir = f"{install_root}/{component}/{version}"
     primary = spec.binaries[0]
 
@@ -82,7 +82,7 @@ def release(
         yield _switch_link(f"{bin_dir}/{binary}", f"{version_dir}/{binary}")
 
 
-def prepare_release(
+def prepare_archive(
     component: str, version: str, sha256: str, source: str, cache_dir: str,
     install_root: str = INSTALL_ROOT,
 ) -> None:
@@ -97,7 +97,7 @@ def prepare_release(
 
 def needs_archive(component: str, version: str, install_root: str = INSTALL_ROOT) -> bool:
     """True when ``version`` is not already unpacked on the host (e.g. from an earlier deploy)."""
-    binary = f"{install_root}/{component}/{version}/{COMPONENTS[component].binaries[0]}"
+    binary = f"{install_root}/{component}/{version}/{ARCHIVES[component].binaries[0]}"
     return host.get_fact(InstalledVersion, binary=binary) != version
 
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from obsstack.releases import list_releases
+    from obsstack.history import list_releases
     history = list_releases("inventories/lab.py")
     history["obs"][0].id, history["obs"][0].current
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from obsstack.remote import hosts_named, run_scripts
-from operations.releases import CURRENT, RELEASES_DIR
+from operations.history import CURRENT, RELEASES_DIR
 
 MARK = "### obs-release"
 # Prints the current id, then each release document after a marker line.

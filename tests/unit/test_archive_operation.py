@@ -1,4 +1,4 @@
-"""release: verified before upload, skipped when active, a link switch when already on disk."""
+"""install_archive: verified before upload, skipped when active, a link switch if on disk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from fakehost import run_operation
 from release_archives import mirror_archive
 
-from operations.release import release
+from operations.archive import install_archive
 
 VERSION = "1.9.0"
 VERSION_DIR = f"/opt/node_exporter/{VERSION}"
@@ -26,7 +26,7 @@ def mirror(tmp_path: Path) -> tuple[Path, str]:
 
 def install(tmp_path: Path, responses: dict, source: Path, sha256: str):
     return run_operation(
-        release,
+        install_archive,
         responses,
         name="install",
         component="node_exporter",

@@ -7,7 +7,7 @@ current release still describes the host. The newest ``keep`` releases are kept.
 
 Example (a deploy file)::
 
-    from operations.releases import record_release
+    from operations.history import record_release
     record_release(name="Record release", components=[c.to_record() for c in components],
                    run_started=run_started(), commit="3f2c1ab", deployer="alice", keep=10)
 """
@@ -107,7 +107,7 @@ def record_release(
     """
     Record the deployed state as a new release and make it current, unless it already is.
 
-    + components: ``Component.to_record()`` of every component on the host
+    + components: ``DesiredState.to_record()`` of every component on the host
     + run_started: when the deploy run started; the release id starts with it, so the
       releases one run records on several hosts share a prefix (``invoke rollback --to``)
     + commit: the deploy repository's commit

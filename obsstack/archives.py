@@ -10,14 +10,14 @@ Two release tools make the archives, and they lay them out differently:
 
 Example::
 
-    >>> from obsstack.components import COMPONENTS
-    >>> COMPONENTS["prometheus"].archive_name("3.14.0")
+    >>> from obsstack.archives import ARCHIVES
+    >>> ARCHIVES["prometheus"].archive_name("3.14.0")
     'prometheus-3.14.0.linux-amd64.tar.gz'
-    >>> COMPONENTS["prometheus"].top_directory("3.14.0")
+    >>> ARCHIVES["prometheus"].top_directory("3.14.0")
     'prometheus-3.14.0.linux-amd64'
-    >>> COMPONENTS["nginx_exporter"].archive_name("1.5.3")
+    >>> ARCHIVES["nginx_exporter"].archive_name("1.5.3")
     'nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz'
-    >>> COMPONENTS["nginx_exporter"].top_directory("1.5.3") is None
+    >>> ARCHIVES["nginx_exporter"].top_directory("1.5.3") is None
     True
 """
 
@@ -46,7 +46,7 @@ GORELEASER = Layout(
 
 
 @dataclass(frozen=True)
-class Component:
+class ReleaseArchive:
     """A program shipped as an upstream release archive (a GitHub release asset)."""
 
     name: str
@@ -77,16 +77,16 @@ class Component:
         return self.layout.checksums.format(project=self.project_name, version=version)
 
 
-COMPONENTS: dict[str, Component] = {
+ARCHIVES: dict[str, ReleaseArchive] = {
     component.name: component
     for component in (
-        Component("prometheus", "prometheus/prometheus", ("prometheus", "promtool")),
-        Component("alertmanager", "prometheus/alertmanager", ("alertmanager", "amtool")),
-        Component("node_exporter", "prometheus/node_exporter", ("node_exporter",)),
-        Component("mysqld_exporter", "prometheus/mysqld_exporter", ("mysqld_exporter",)),
-        Component("blackbox_exporter", "prometheus/blackbox_exporter", ("blackbox_exporter",)),
+        ReleaseArchive("prometheus", "prometheus/prometheus", ("prometheus", "promtool")),
+        ReleaseArchive("alertmanager", "prometheus/alertmanager", ("alertmanager", "amtool")),
+        ReleaseArchive("node_exporter", "prometheus/node_exporter", ("node_exporter",)),
+        ReleaseArchive("mysqld_exporter", "prometheus/mysqld_exporter", ("mysqld_exporter",)),
+        ReleaseArchive("blackbox_exporter", "prometheus/blackbox_exporter", ("blackbox_exporter",)),
         # Since 1.0; the 0.x releases named their checksum file sha256sums.txt.
-        Component(
+        ReleaseArchive(
             "nginx_exporter",
             "nginx/nginx-prometheus-exporter",
             ("nginx-prometheus-exporter",),

@@ -1,15 +1,15 @@
 """A component's desired state as data, and the one mechanism that makes a host match it.
 
-Deploy files describe each component (`Component`: pinned release, account, directories,
+Deploy files describe each component (`DesiredState`: pinned release, account, directories,
 config files with their validators, systemd unit); `converge` applies any such description
 the same way, whether it comes from templates (a deploy) or from a recorded release (a
 rollback). Descriptions serialise to JSON for the release history (secrets left out).
 
 Example (a deploy file)::
 
-    from operations.component import Component, ConfigFile, converge
+    from operations.converge import DesiredState, ConfigFile, converge
     converge(
-        Component(
+        DesiredState(
             name="node_exporter", version="1.9.0", sha256="<64 hex>", user="node-exp",
             home="/var/lib/node_exporter", unit="node_exporter.service", unit_text=unit,
         ),
@@ -26,9 +26,9 @@ from typing import Any
 from pyinfra import host
 from pyinfra.operations import files, server, systemd
 
+from operations.archive import install_archive, prepare_archive
 from operations.config import managed_config
 from operations.facts import FileNames
-from operations.release import prepare_release, release
 from operations.service import daemon_account, service
 
 
@@ -59,7 +59,7 @@ class ManagedDirectory:
 
 
 @dataclass(frozen=True)
-class Component:
+class DesiredState:
     """A daemon and its configuration.
 
     A program from an upstream release archive has a pinned ``version`` and ``sha256``, its
@@ -94,7 +94,7 @@ class Component:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Component:
+    def from_record(cls, record: dict[str, Any]) -> DesiredState:
         return cls(
             **{
                 **record,
@@ -113,60 +113,61 @@ class Installation:
     keep_backups: int
 
 
-def converge(component: Component, installation: Installation) -> None:
-    """Make the host run ``component`` exactly as described."""
-    if component.user:
-        daemon_account(component.user, home=component.home)
-    for directory in host.loop(component.config_dirs):
+def converge(desired: DesiredState, installation: Installation) -> None:
+    """Make the host run the component exactly as ``desired`` describes it."""
+    if desired.user:
+        daemon_account(desired.user, home=desired.home)
+    for directory in host.loop(desired.config_dirs):
         files.directory(
             name=f"Create {directory.path}",
             path=directory.path,
             user="root",
-            group=directory.group or component.group,
+            group=directory.group or desired.group,
             mode="0750",
         )
     restart_on = []
-    if component.version:
+    if desired.version:
         pin = {
-            "component": component.name,
-            "version": component.version,
-            "sha256": component.sha256,
+            "component": desired.name,
+            "version": desired.version,
+            "sha256": desired.sha256,
             "source": installation.source,
             "cache_dir": installation.cache_dir,
         }
-        prepare_release(**pin)
-        restart_on.append(release(name=f"Install {component.name} {component.version}", **pin))
+        prepare_archive(**pin)
+        installed = install_archive(name=f"Install {desired.name} {desired.version}", **pin)
+        restart_on.append(installed)
     configs = [
         managed_config(
-            name=f"{component.name}: {config.path}",
+            name=f"{desired.name}: {config.path}",
             dest=config.path,
             content=config.content,
             validate=config.validate,
-            group=config.group or component.group,
+            group=config.group or desired.group,
             mode=config.mode,
             secret=config.secret,
             keep_backups=installation.keep_backups,
         )
-        for config in host.loop(component.files)
+        for config in host.loop(desired.files)
         if config.content is not None
     ]
-    configs += _remove_unlisted(component)
-    if component.restart_on_config:
+    configs += _remove_unlisted(desired)
+    if desired.restart_on_config:
         restart_on, configs = restart_on + configs, []
     service(
-        component.unit,
-        component.unit_text,
+        desired.unit,
+        desired.unit_text,
         restart_on=restart_on,
         reload_on=configs,
         keep_backups=installation.keep_backups,
     )
 
 
-def _remove_unlisted(component: Component) -> list:
+def _remove_unlisted(desired: DesiredState) -> list:
     """Files the project no longer ships (e.g. a dropped rule file) must not stay live."""
-    listed = {config.path for config in component.files}
+    listed = {config.path for config in desired.files}
     removals = []
-    for directory in host.loop(component.config_dirs):
+    for directory in host.loop(desired.config_dirs):
         if directory.prune_suffix is None:
             continue
         for name in host.loop(host.get_fact(FileNames, path=directory.path)):
