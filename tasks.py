@@ -21,16 +21,15 @@ from obsstack.addresses import AddressError
 from obsstack.agents import DetectionError
 from obsstack.artifacts import ArtifactError
 from obsstack.bench import run_benchmarks
+from obsstack.checks import format_report
 from obsstack.debian import DebianError
 from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import DriftError, check_drift
-from obsstack.health import format_report as format_health
 from obsstack.health import run_health
 from obsstack.inventory import secret_stores
 from obsstack.lab import LabError
 from obsstack.mirror import MirrorError
 from obsstack.pipeline import deploy_pipeline
-from obsstack.preflight import format_report as format_preflight
 from obsstack.preflight import run_preflight
 from obsstack.releases import ReleaseHistoryError, list_releases
 from obsstack.remote import LimitError, RemoteError
@@ -122,7 +121,7 @@ def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False, c
 def preflight(c, inventory, fix=False, json=False):
     """Check that every host of an inventory can be deployed to (exit 1 on any FAIL)."""
     report = run_preflight(inventory, fix=fix)
-    print(json_module.dumps(report.to_json(), indent=2) if json else format_preflight(report))
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_report(report))
     if not report.ok:
         raise Exit(code=1)
 
@@ -132,7 +131,7 @@ def preflight(c, inventory, fix=False, json=False):
 def health(c, inventory, json=False):
     """Check that the deployed stack is healthy right now (exit 1 when a check fails)."""
     report = run_health(inventory)
-    print(json_module.dumps(report.to_json(), indent=2) if json else format_health(report))
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_report(report))
     if not report.ok:
         raise Exit(code=1)
 
@@ -180,7 +179,7 @@ def rollback(c, inventory, to="previous", limit=None):
     if not result.ok:
         raise Exit("rollback failed: see the errors above", code=1)
     report = run_health(inventory)
-    print(format_health(report))
+    print(format_report(report))
     if not report.ok:
         raise Exit("rolled back, but health checks fail", code=1)
 
