@@ -15,14 +15,13 @@ from invoke import Collection, Exit, task
 
 from obslab import tasks as lab_tasks
 from obsstack import secrets
+from obsstack.checks import format_report
 from obsstack.cli import deploy_and_report, reports_errors
 from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import check_drift
-from obsstack.health import format_report as format_health
 from obsstack.health import run_health
 from obsstack.history import list_releases
 from obsstack.inventory import secret_stores
-from obsstack.preflight import format_report as format_preflight
 from obsstack.preflight import run_preflight
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
@@ -65,7 +64,7 @@ def deploy(c, inventory, limit=None, verbose=0, diff=False, no_rollback=False, c
 def preflight(c, inventory, fix=False, json=False):
     """Check that every host of an inventory can be deployed to (exit 1 on any FAIL)."""
     report = run_preflight(inventory, fix=fix)
-    print(json_module.dumps(report.to_json(), indent=2) if json else format_preflight(report))
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_report(report))
     if not report.ok:
         raise Exit(code=1)
 
@@ -75,7 +74,7 @@ def preflight(c, inventory, fix=False, json=False):
 def health(c, inventory, json=False):
     """Check that the deployed stack is healthy right now (exit 1 when a check fails)."""
     report = run_health(inventory)
-    print(json_module.dumps(report.to_json(), indent=2) if json else format_health(report))
+    print(json_module.dumps(report.to_json(), indent=2) if json else format_report(report))
     if not report.ok:
         raise Exit(code=1)
 
@@ -123,7 +122,7 @@ def rollback(c, inventory, to="previous", limit=None):
     if not result.ok:
         raise Exit("rollback failed: see the errors above", code=1)
     report = run_health(inventory)
-    print(format_health(report))
+    print(format_report(report))
     if not report.ok:
         raise Exit("rolled back, but health checks fail", code=1)
 

@@ -3,7 +3,7 @@
 One bash script per host, all hosts in parallel, gathers everything: each expected unit's
 state, each daemon's health endpoint (HTTP to the address it listens on, through bash's
 /dev/tcp: hosts have no curl), free disk space, and on the Prometheus server its targets
-and alerts. The script prints one section per item after a marker line; Python parses the
+and alerts. The script prints one section per item (obsstack.checks); Python parses the
 sections and judges them, so every judgement is a pure function of text captured from a
 host.
 
@@ -21,9 +21,10 @@ Each host's results are also written to node_exporter's textfile directory
 
 Example::
 
-    from obsstack.health import format_report, run_health
+    from obsstack.checks import format_report
+    from obsstack.health import run_health
     report = run_health("inventories/lab.py")
-    print(format_report(report))     # a table, then "21 passed, 0 warnings, 0 failed"
+    print(format_report(report))     # a table, then "21 pass, 0 warn, 0 fail"
     report.ok                        # False when any check FAILs
 """
 
@@ -35,20 +36,28 @@ import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from obsstack.addresses import LOOPBACK, host_port, listen_address
+from obsstack.checks import (
+    FAIL,
+    PASS,
+    WARN,
+    Report,
+    Result,
+    Sections,
+    run_checks,
+    section_script,
+)
 from obsstack.remote import HostInfo, RemoteResult, hosts_named, run_scripts
-from obsstack.report import format_table
 from obsstack.roles import NODE_EXPORTER, PROMETHEUS, Service, services_for
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
 from obsstack.textparse import parse_key_values
 
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 DISK_FREE_WARN_PERCENT = 15
 DISK_FREE_FAIL_PERCENT = 5
 # A target not scraped for this many scrape intervals is stale (unless told otherwise).
@@ -65,9 +74,7 @@ HTTP_TIMEOUT_SECONDS = 5
 TLS_WARN_DAYS = 21
 TLS_FAIL_DAYS = 7
 SCRIPT_TIMEOUT_SECONDS = 30
-SECTION_MARKER = "::obs-health:: "
-
-Sections = dict[str, str]
+UNREACHABLE_CHECK = "reachable"
 
 # GET from a daemon on this host (ADDRESS PORT PATH); prints the raw answer, nothing when
 # it refuses or hangs.
@@ -81,54 +88,11 @@ HTTP_GET_FUNCTION = (
 
 
 @dataclass(frozen=True)
-class Check:
-    host: str
-    name: str
-    status: str  # PASS | WARN | FAIL
-    detail: str
-    # What fails, each as (the host it is about, a stable description): a check on the
-    # observability server fails for targets and alerts of other hosts. Empty: the check
-    # as a whole, about its own host.
-    items: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def failing_items(self) -> tuple[tuple[str, str], ...]:
-        if self.status != FAIL:
-            return ()
-        return self.items or ((self.host, self.detail),)
-
-
-@dataclass
-class HealthReport:
-    checks: list[Check]
-
-    def failures(self) -> list[Check]:
-        return [check for check in self.checks if check.status == FAIL]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures()
-
-    def counts(self) -> Counter[str]:
-        return Counter(check.status for check in self.checks)
-
-    def to_json(self) -> dict[str, Any]:
-        counts = self.counts()
-        return {
-            "ok": self.ok,
-            "passed": counts[PASS],
-            "warnings": counts[WARN],
-            "failed": counts[FAIL],
-            "checks": [asdict(check) for check in self.checks],
-        }
-
-
-@dataclass(frozen=True)
 class Probe:
     """One aspect of host health: the commands that gather its sections, and their judge."""
 
     commands: Callable[[HostInfo], dict[str, str]]  # section name -> bash command
-    evaluate: Callable[[HostInfo, Sections], list[Check]]
+    evaluate: Callable[[HostInfo, Sections], list[Result]]
 
 
 def run_health(
@@ -137,41 +101,26 @@ def run_health(
     write_metrics: bool = True,
     hosts: Iterable[str] | None = None,
     described: list[HostInfo] | None = None,
-) -> HealthReport:
+) -> Report:
     """Check every host of ``inventory`` (or those named in ``hosts``); with
     ``write_metrics``, expose the results on each. ``described``: the inventory's hosts,
     when the caller has them already."""
     hosts = hosts_named(inventory, hosts, described)
     host_probes = probes(stale_after_seconds)
-    results = run_scripts(
+    results = run_checks(
         inventory,
-        {host.name: host_script(host, host_probes) for host in hosts},
+        hosts,
+        script=partial(host_script, host_probes=host_probes),
+        judge=partial(evaluate_host, host_probes=host_probes),
+        script_failure=script_failure,
         timeout=SCRIPT_TIMEOUT_SECONDS,
     )
-    checks = [
-        check for host in hosts for check in evaluate_host(host, results[host.name], host_probes)
-    ]
     if write_metrics:
-        reachable = [host.name for host in hosts if results[host.name].connected]
-        checks += write_health_metrics(inventory, reachable, checks, time.time())
-    return HealthReport(checks)
-
-
-def format_report(report: HealthReport) -> str:
-    """The checks as a table, a summary line, and the failures by name."""
-    counts = report.counts()
-    lines = [
-        format_table(
-            ("host", "check", "status", "detail"),
-            [(c.host, c.name, c.status, c.detail) for c in report.checks],
-        ),
-        "",
-        f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed",
-    ]
-    if report.failures():
-        lines.append("failures:")
-        lines += [f"  {c.host} {c.name}: {c.detail}" for c in report.failures()]
-    return "\n".join(lines)
+        # A host whose script failed gets its metrics too: that failure is one of its checks.
+        unreachable = {result.host for result in results if result.check == UNREACHABLE_CHECK}
+        reachable = [host.name for host in hosts if host.name not in unreachable]
+        results += write_health_metrics(inventory, reachable, results, time.time())
+    return Report(results)
 
 
 def probes(stale_after_seconds: float | None = None) -> list[Probe]:
@@ -191,25 +140,12 @@ def probes(stale_after_seconds: float | None = None) -> list[Probe]:
 
 def host_script(host: HostInfo, host_probes: Iterable[Probe]) -> str:
     """The bash script that prints every section the probes need for ``host``."""
-    parts = [HTTP_GET_FUNCTION]
-    for probe in host_probes:
-        for section, command in probe.commands(host).items():
-            # The newline ends a previous section's output that lacks one (an HTTP body).
-            parts.append(f"printf '\\n%s\\n' {shlex.quote(SECTION_MARKER + section)}\n{command}\n")
-    parts.append("exit 0\n")
-    return "".join(parts)
-
-
-def parse_sections(stdout: str) -> Sections:
-    """Section name -> its output (stripped), from a health script's stdout."""
-    sections: dict[str, list[str]] = {}
-    lines: list[str] = []
-    for line in stdout.splitlines():
-        if line.startswith(SECTION_MARKER):
-            lines = sections.setdefault(line.removeprefix(SECTION_MARKER), [])
-        else:
-            lines.append(line)
-    return {name: "\n".join(text).strip() for name, text in sections.items()}
+    commands = {
+        section: command
+        for probe in host_probes
+        for section, command in probe.commands(host).items()
+    }
+    return section_script(commands, prelude=HTTP_GET_FUNCTION)
 
 
 def http_status(answer: str) -> int | None:
@@ -230,14 +166,17 @@ def api_data(answer: str) -> Any:
 
 
 def evaluate_host(
-    host: HostInfo, result: RemoteResult, host_probes: Iterable[Probe]
-) -> list[Check]:
-    if not result.connected:
-        return [Check(host.name, "reachable", FAIL, f"unreachable: {result.stderr.strip()}")]
-    if not result.ok:
-        return [Check(host.name, "script", FAIL, f"health script failed: {result.stderr.strip()}")]
-    sections = parse_sections(result.stdout)
-    return [check for probe in host_probes for check in probe.evaluate(host, sections)]
+    host: HostInfo, sections: Sections, host_probes: Iterable[Probe]
+) -> list[Result]:
+    """Every probe's results of the sections ``host`` printed."""
+    return [result for probe in host_probes for result in probe.evaluate(host, sections)]
+
+
+def script_failure(host: str, answer: RemoteResult) -> Result:
+    """The one result of a host that cannot be reached, or whose script failed."""
+    if not answer.connected:
+        return Result(host, UNREACHABLE_CHECK, FAIL, f"unreachable: {answer.stderr.strip()}")
+    return Result(host, "script", FAIL, f"health script failed: {answer.stderr.strip()}")
 
 
 # --- services: units and health endpoints -----------------------------------------------------
@@ -264,18 +203,18 @@ def service_commands(host: HostInfo) -> dict[str, str]:
     return commands
 
 
-def evaluate_services(host: HostInfo, sections: Sections) -> list[Check]:
+def evaluate_services(host: HostInfo, sections: Sections) -> list[Result]:
     checks = []
     for service in services_for(host.groups):
         state = sections.get(f"unit:{service.unit}") or "unknown"
         checks.append(
-            Check(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
+            Result(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
         )
         address = host_port(service_address(host, service), host.data[service.port_key])
         url = f"{address}{service.ready_path}"
         status = http_status(sections.get(f"ready:{service.component}", ""))
         checks.append(
-            Check(
+            Result(
                 host.name,
                 f"ready:{service.component}",
                 PASS if status == 200 else FAIL,
@@ -307,7 +246,7 @@ def prometheus_commands(host: HostInfo) -> dict[str, str]:
 
 def evaluate_prometheus(
     host: HostInfo, sections: Sections, stale_after_seconds: float | None = None
-) -> list[Check]:
+) -> list[Result]:
     if not runs_prometheus(host):
         return []
     if stale_after_seconds is None:
@@ -317,7 +256,7 @@ def evaluate_prometheus(
     alerts = api_data(sections.get("prometheus:alerts", ""))
     if targets is None:
         checks = [
-            Check(host.name, name, FAIL, "no answer from /api/v1/targets")
+            Result(host.name, name, FAIL, "no answer from /api/v1/targets")
             for name in ("targets", "stale")
         ]
     else:
@@ -327,7 +266,7 @@ def evaluate_prometheus(
             evaluate_stale(host.name, targets["activeTargets"], now, stale_after_seconds),
         ]
     if alerts is None:
-        checks.append(Check(host.name, "alerts", FAIL, "no answer from /api/v1/alerts"))
+        checks.append(Result(host.name, "alerts", FAIL, "no answer from /api/v1/alerts"))
     else:
         checks.append(evaluate_alerts(host.name, alerts["alerts"]))
     return checks
@@ -337,10 +276,10 @@ def target_name(target: dict[str, Any]) -> str:
     return f"{target['labels'].get('job')}/{target['labels'].get('instance')}"
 
 
-def evaluate_targets(host: str, targets: list[dict[str, Any]]) -> Check:
+def evaluate_targets(host: str, targets: list[dict[str, Any]]) -> Result:
     """FAIL naming each down target; WARN while some are not scraped yet."""
     if not targets:
-        return Check(host, "targets", FAIL, "Prometheus has no active targets")
+        return Result(host, "targets", FAIL, "Prometheus has no active targets")
     health = Counter(target["health"] for target in targets)
     summary = f"{health['up']} up, {health['down']} down, {health['unknown']} unknown"
     down = [t for t in targets if t["health"] == "down"]
@@ -349,11 +288,11 @@ def evaluate_targets(host: str, targets: list[dict[str, Any]]) -> Check:
         items = tuple(
             (t["labels"].get("instance", ""), f"target {target_name(t)} down") for t in down
         )
-        return Check(host, "targets", FAIL, f"{summary}; {names}", items)
+        return Result(host, "targets", FAIL, f"{summary}; {names}", items=items)
     unknown = [target_name(t) for t in targets if t["health"] == "unknown"]
     if unknown:
-        return Check(host, "targets", WARN, f"{summary}; not scraped yet: {', '.join(unknown)}")
-    return Check(host, "targets", PASS, summary)
+        return Result(host, "targets", WARN, f"{summary}; not scraped yet: {', '.join(unknown)}")
+    return Result(host, "targets", PASS, summary)
 
 
 def scrape_time(target: dict[str, Any]) -> float | None:
@@ -364,7 +303,7 @@ def scrape_time(target: dict[str, Any]) -> float | None:
 
 def evaluate_stale(
     host: str, targets: list[dict[str, Any]], now: float, stale_after_seconds: float
-) -> Check:
+) -> Result:
     """FAIL naming each target whose last scrape is older than ``stale_after_seconds``.
 
     Targets never scraped are the targets check's business (health "unknown").
@@ -378,11 +317,11 @@ def evaluate_stale(
                 (target["labels"].get("instance", ""), f"target {target_name(target)} stale")
             )
     if stale:
-        return Check(host, "stale", FAIL, "; ".join(stale), tuple(items))
-    return Check(host, "stale", PASS, f"every target scraped within {stale_after_seconds:g}s")
+        return Result(host, "stale", FAIL, "; ".join(stale), items=tuple(items))
+    return Result(host, "stale", PASS, f"every target scraped within {stale_after_seconds:g}s")
 
 
-def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Check:
+def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Result:
     """Firing alerts other than IGNORED_ALERTS, with their instances: FAIL when one is
     critical, WARN otherwise (a warning such as high load must not fail a deploy's gate)."""
     firing: dict[str, list[str]] = {}
@@ -397,15 +336,15 @@ def evaluate_alerts(host: str, alerts: list[dict[str, Any]]) -> Check:
             if alert["labels"].get("severity") == "critical":
                 critical.append((instance or host, f"alert {name} ({instance or 'no instance'})"))
     if not firing:
-        return Check(host, "alerts", PASS, "none firing")
+        return Result(host, "alerts", PASS, "none firing")
     listed = [
         f"{name} ({', '.join(sorted(instances))})" if instances else name
         for name, instances in sorted(firing.items())
     ]
     detail = "firing: " + "; ".join(listed)
     if critical:
-        return Check(host, "alerts", FAIL, detail, tuple(sorted(set(critical))))
-    return Check(host, "alerts", WARN, detail)
+        return Result(host, "alerts", FAIL, detail, items=tuple(sorted(set(critical))))
+    return Result(host, "alerts", WARN, detail)
 
 
 # --- TLS: the certificate nginx serves --------------------------------------------------------
@@ -425,12 +364,12 @@ def tls_commands(host: HostInfo) -> dict[str, str]:
     }
 
 
-def evaluate_tls(host: HostInfo, sections: Sections) -> list[Check]:
+def evaluate_tls(host: HostInfo, sections: Sections) -> list[Result]:
     if "observability" not in host.groups:
         return []
     fields = parse_key_values(sections.get("tls:certificate", ""))
     if "notAfter" not in fields:
-        return [Check(host.name, "tls", FAIL, "no certificate served on 127.0.0.1:443")]
+        return [Result(host.name, "tls", FAIL, "no certificate served on 127.0.0.1:443")]
     days_left = (iso_timestamp(fields["notAfter"]) - float(sections["tls:now"])) / 86400
     detail = f"{days_left:.0f} days left, issuer {fields.get('issuer', '?')}"
     if fields.get("issuer") == fields.get("subject"):
@@ -444,7 +383,7 @@ def evaluate_tls(host: HostInfo, sections: Sections) -> list[Check]:
         status = WARN
     else:
         status = PASS
-    return [Check(host.name, "tls", status, detail)]
+    return [Result(host.name, "tls", status, detail)]
 
 
 def iso_timestamp(text: str) -> float:
@@ -467,7 +406,7 @@ def disk_commands(host: HostInfo) -> dict[str, str]:
     }
 
 
-def evaluate_disk(host: HostInfo, sections: Sections) -> list[Check]:
+def evaluate_disk(host: HostInfo, sections: Sections) -> list[Result]:
     return [
         disk_check(host.name, path, sections[f"disk:{path}"])
         for path in disk_paths(host)
@@ -475,7 +414,7 @@ def evaluate_disk(host: HostInfo, sections: Sections) -> list[Check]:
     ]
 
 
-def disk_check(host: str, path: str, df_line: str) -> Check:
+def disk_check(host: str, path: str, df_line: str) -> Result:
     """Judge ``df -B1 --output=size,avail,target`` for ``path``: WARN/FAIL below the limits."""
     size, avail, mount = df_line.split(None, 2)
     free_percent = int(avail) / int(size) * 100 if int(size) else 0.0
@@ -488,28 +427,28 @@ def disk_check(host: str, path: str, df_line: str) -> Check:
     detail = (
         f"{free_percent:.1f}% free ({int(avail) / 1e9:.1f} of {int(size) / 1e9:.1f} GB) on {mount}"
     )
-    return Check(host, f"disk:{path}", status, detail)
+    return Result(host, f"disk:{path}", status, detail)
 
 
 # --- results as metrics ------------------------------------------------------------------------
 
 
-def metrics_text(checks: Iterable[Check], run_time: float) -> str:
+def metrics_text(results: Iterable[Result], run_time: float) -> str:
     """A host's textfile: one success gauge per check, the failure count and the run time.
 
     Only check names and outcomes: details (a target's lastError, say) stay out of it.
     """
-    checks = list(checks)
+    results = list(results)
     lines = [
         "# HELP obs_health_check_success 1 if the health check passed on its last run.",
         "# TYPE obs_health_check_success gauge",
         *(
-            f'obs_health_check_success{{check="{label_value(c.name)}"}} {int(c.status != FAIL)}'
-            for c in checks
+            f'obs_health_check_success{{check="{label_value(r.check)}"}} {int(r.status != FAIL)}'
+            for r in results
         ),
         "# HELP obs_health_checks_failed Health checks that failed on the last run.",
         "# TYPE obs_health_checks_failed gauge",
-        f"obs_health_checks_failed {sum(c.status == FAIL for c in checks)}",
+        f"obs_health_checks_failed {sum(r.status == FAIL for r in results)}",
         "# HELP obs_health_last_run_timestamp_seconds Unix time of the last health run.",
         "# TYPE obs_health_last_run_timestamp_seconds gauge",
         f"obs_health_last_run_timestamp_seconds {run_time:.0f}",
@@ -523,18 +462,18 @@ def label_value(text: str) -> str:
 
 
 def write_health_metrics(
-    inventory: str, hosts: list[str], checks: list[Check], run_time: float
-) -> list[Check]:
-    """Write each host's textfile; a WARN check for each host where that failed."""
+    inventory: str, hosts: list[str], results: list[Result], run_time: float
+) -> list[Result]:
+    """Write each host's textfile; a WARN result for each host where that failed."""
     scripts = {
         host: replace_command(
-            METRICS_FILE, metrics_text((c for c in checks if c.host == host), run_time)
+            METRICS_FILE, metrics_text((r for r in results if r.host == host), run_time)
         )
         for host in hosts
     }
-    results = run_scripts(inventory, scripts, timeout=SCRIPT_TIMEOUT_SECONDS)
+    answers = run_scripts(inventory, scripts, timeout=SCRIPT_TIMEOUT_SECONDS)
     return [
-        Check(host, "metrics", WARN, f"could not write {METRICS_FILE}: {result.stderr.strip()}")
-        for host, result in results.items()
-        if not result.ok
+        Result(host, "metrics", WARN, f"could not write {METRICS_FILE}: {answer.stderr.strip()}")
+        for host, answer in answers.items()
+        if not answer.ok
     ]

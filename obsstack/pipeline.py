@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obsstack.agents import DetectionError, detection_summary, with_checked_agents
+from obsstack.checks import Report
 from obsstack.deploy import ROLLBACK, DeployResult, run_deploy
 from obsstack.deploylog import DeployRecord, write_records
-from obsstack.health import HealthReport, run_health
+from obsstack.health import run_health
 from obsstack.history import current_release_ids, list_releases
 from obsstack.inventory import check_inputs
 from obsstack.preflight import run_preflight
@@ -192,17 +193,17 @@ def _merged(first: DeployResult | None, second: DeployResult) -> DeployResult:
 
 
 def gate_failures(
-    report: HealthReport, baseline: HealthReport, deployed: set[str]
+    report: Report, baseline: Report, deployed: set[str]
 ) -> tuple[list[str], list[str]]:
     """``(caused, preexisting)``: the failures of ``report`` the gate counts, and those it
     lets pass. A failure about a deployed host always counts (the deploy must leave it
     healthy); one about another host counts only if it was not failing in ``baseline``."""
-    before = {(c.host, c.name, item) for c in baseline.checks for item in c.failing_items}
+    before = {(r.host, r.check, item) for r in baseline.results for item in r.failing_items}
     caused, preexisting = [], []
-    for check in report.checks:
-        for about, what in check.failing_items:
-            line = f"health {check.host} {check.name}: {what}"
-            if about in deployed or (check.host, check.name, (about, what)) not in before:
+    for result in report.results:
+        for about, what in result.failing_items:
+            line = f"health {result.host} {result.check}: {what}"
+            if about in deployed or (result.host, result.check, (about, what)) not in before:
                 caused.append(line)
             else:
                 preexisting.append(line)
@@ -216,7 +217,7 @@ class HealthGate:
 
     inventory: str
     hosts: list[HostInfo]
-    baseline: HealthReport
+    baseline: Report
 
     def failures(self, deployed: set[str], outcome: PipelineOutcome) -> list[str]:
         """Health failures the deploy caused that persist for the gate's grace period
@@ -225,7 +226,7 @@ class HealthGate:
         Restarted daemons need a scrape interval or two before Prometheus sees them up
         again, so the gate polls until health passes or ``health_gate_timeout`` runs out.
         """
-        watched = {check.host for check in self.baseline.checks} | deployed
+        watched = {result.host for result in self.baseline.results} | deployed
         timeout = max(parse_duration(host.data["health_gate_timeout"]) for host in self.hosts)
         deadline = time.monotonic() + timeout
         while True:

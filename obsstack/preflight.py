@@ -1,16 +1,17 @@
 """Preflight: can this inventory be deployed to? (``invoke preflight -i INVENTORY [--fix]``)
 
-One bash script per host (``GATHER_SCRIPT``) prints marked sections: OS release, architecture,
-free disk and memory, PID 1 and systemd's state, clock synchronisation, listening sockets and
-missing commands. Pure functions parse the sections and judge each check against the host's
-roles; the controller checks once that every pinned release archive is reachable at the
-``artifact_source``, and that the observability server's ``domain`` resolves to it.
-``fix=True`` installs the packages of missing commands with apt-get (nothing else is ever
-changed) and checks again.
+One bash script per host (``GATHER_SCRIPT``, sections as obsstack.checks prints them) gathers
+the OS release, architecture, free disk and memory, PID 1 and systemd's state, clock
+synchronisation, listening sockets and missing commands. Pure functions parse the sections
+and judge each check against the host's roles; the controller checks once that every pinned
+release archive is reachable at the ``artifact_source``, and that the observability server's
+``domain`` resolves to it. ``fix=True`` installs the packages of missing commands with
+apt-get (nothing else is ever changed) and checks again.
 
 Example::
 
-    from obsstack.preflight import format_report, run_preflight
+    from obsstack.checks import format_report
+    from obsstack.preflight import run_preflight
     report = run_preflight("inventories/lab.py")
     print(format_report(report))          # table, then "27 pass, 3 warn, 0 fail"
     report.ok                             # True: nothing FAILs
@@ -21,31 +22,32 @@ from __future__ import annotations
 import re
 import shlex
 import socket
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from obsstack.addresses import LOOPBACK, AddressError, listen_address
 from obsstack.archives import ARCHIVES
 from obsstack.artifacts import GITHUB, archive_location
-from obsstack.inventory import repo_path
-from obsstack.remote import (
-    HostInfo,
-    RemoteResult,
-    hosts_named,
-    run_scripts,
+from obsstack.checks import (
+    FAIL,
+    PASS,
+    WARN,
+    Report,
+    Result,
+    Sections,
+    run_checks,
+    section_script,
 )
-from obsstack.report import format_table
+from obsstack.inventory import repo_path
+from obsstack.remote import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.roles import services_for
 from obsstack.textparse import parse_key_values
 
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
-STATUSES = (PASS, WARN, FAIL)
 CONTROLLER = "controller"  # the host column of checks made once, on the controller
 ARTIFACT_CHECK = "artifact source"
 DNS_CHECK = "dns"
@@ -106,81 +108,38 @@ HEAD_TIMEOUT_SECONDS = 5
 FIX_TIMEOUT_SECONDS = 600
 APT_LOCK_WAIT_SECONDS = 120  # another apt run (unattended-upgrades) may hold the lock a while
 
-SECTION_MARK = "### preflight:"
 # sbin directories: a non-root login's PATH lacks them, and useradd lives there.
-GATHER_SCRIPT = f"""
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-section() {{ echo "{SECTION_MARK}$1"; }}
-section os-release; cat /etc/os-release 2>/dev/null
-section architecture; dpkg --print-architecture 2>/dev/null || uname -m
-section disk
-for path in {" ".join(DISK_PATHS)}; do
-  echo "$path $(df -B1 --output=avail "$path" 2>/dev/null | tail -n 1)"
-done
-section meminfo; grep -E "^Mem(Total|Available):" /proc/meminfo
-section pid1; cat /proc/1/comm
-section system-state; systemctl is-system-running 2>&1
-section timedatectl; timedatectl show -p NTPSynchronized -p CanNTP 2>&1
-section container; systemd-detect-virt --container 2>/dev/null
-section uid; id -u
-section addresses; ip -o address show 2>/dev/null | awk '{{print $4}}'
-section missing-commands
-for command in {" ".join(COMMAND_PACKAGES)}; do
-  command -v "$command" >/dev/null || echo "$command"
-done
-if command -v ss >/dev/null; then
-  section listening; ss -ltnpH
-  section executables
-  for pid in $(ss -ltnpH | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
-    echo "$pid $(readlink "/proc/$pid/exe")"
-  done
-fi
-exit 0
-"""
-
-
-@dataclass
-class Finding:
-    host: str
-    check: str
-    status: str  # PASS | WARN | FAIL
-    detail: str
-    fix_hint: str = ""
-
-
-@dataclass
-class PreflightReport:
-    findings: list[Finding]
-    fixed: list[str] = field(default_factory=list)  # what --fix did, one line per host
-    fix_requested: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.failing()
-
-    def failing(self) -> list[Finding]:
-        return [finding for finding in self.findings if finding.status == FAIL]
-
-    def counts(self) -> dict[str, int]:
-        counted = Counter(finding.status for finding in self.findings)
-        return {status: counted[status] for status in STATUSES}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "counts": self.counts(),
-            "findings": [asdict(finding) for finding in self.findings],
-            "fixed": self.fixed,
-        }
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A check's verdict before it is attached to a host."""
-
-    status: str
-    detail: str
-    fix_hint: str = ""
+GATHER_PRELUDE = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"\n'
+# Without ss, "listening" is as empty as on a host with no sockets: parse_facts tells them
+# apart by the missing commands.
+GATHER_SECTIONS = {
+    "os-release": "cat /etc/os-release 2>/dev/null",
+    "architecture": "dpkg --print-architecture 2>/dev/null || uname -m",
+    "disk": (
+        f"for path in {' '.join(DISK_PATHS)}; do\n"
+        '  echo "$path $(df -B1 --output=avail "$path" 2>/dev/null | tail -n 1)"\n'
+        "done"
+    ),
+    "meminfo": 'grep -E "^Mem(Total|Available):" /proc/meminfo',
+    "pid1": "cat /proc/1/comm",
+    "system-state": "systemctl is-system-running 2>&1",
+    "timedatectl": "timedatectl show -p NTPSynchronized -p CanNTP 2>&1",
+    "container": "systemd-detect-virt --container 2>/dev/null",
+    "uid": "id -u",
+    "addresses": "ip -o address show 2>/dev/null | awk '{print $4}'",
+    "missing-commands": (
+        f"for command in {' '.join(COMMAND_PACKAGES)}; do\n"
+        '  command -v "$command" >/dev/null || echo "$command"\n'
+        "done"
+    ),
+    "listening": "ss -ltnpH 2>/dev/null",
+    "executables": (
+        "for pid in $(ss -ltnpH 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do\n"
+        '  echo "$pid $(readlink "/proc/$pid/exe")"\n'
+        "done"
+    ),
+}
+GATHER_SCRIPT = section_script(GATHER_SECTIONS, prelude=GATHER_PRELUDE)
 
 
 @dataclass(frozen=True)
@@ -213,36 +172,27 @@ class HostFacts:
 
 def run_preflight(
     inventory: str, fix: bool = False, hosts: Iterable[str] | None = None
-) -> PreflightReport:
+) -> Report:
     """Check every host of ``inventory`` (or those named in ``hosts``) and the artifact
     source of their archives; ``fix`` installs packages."""
     hosts = hosts_named(inventory, hosts)
     # The controller's HEAD requests run while the hosts run their scripts.
     with ThreadPoolExecutor(2) as pool:
-        artifact_findings = pool.submit(check_artifact_source, hosts)
-        dns_findings = pool.submit(check_domains, hosts)
-        host_findings, facts = check_hosts(inventory, hosts)
-        controller_findings = artifact_findings.result() + dns_findings.result()
-    report = PreflightReport(host_findings + controller_findings, fix_requested=fix)
-    if fix:
-        report.fixed, fix_failures = install_missing_packages(inventory, facts)
-        if report.fixed or fix_failures:
-            host_findings, _ = check_hosts(inventory, hosts)
-        report.findings = host_findings + fix_failures + controller_findings
-    return report
+        artifact_results = pool.submit(check_artifact_source, hosts)
+        dns_results = pool.submit(check_domains, hosts)
+        host_results, facts = check_hosts(inventory, hosts)
+        controller_results = artifact_results.result() + dns_results.result()
+    if not fix:
+        return Report(host_results + controller_results)
+    fixed, fix_failures = install_missing_packages(inventory, facts)
+    if fixed or fix_failures:
+        host_results, _ = check_hosts(inventory, hosts)
+    return Report(host_results + fix_failures + controller_results, fixed=fixed)
 
 
-def format_report(report: PreflightReport) -> str:
-    """The findings as a table, a summary line, then what ``--fix`` did."""
-    table = format_table(
-        ("host", "check", "status", "detail", "fix hint"),
-        [(f.host, f.check, f.status, f.detail, f.fix_hint) for f in report.findings],
-    )
-    counts = report.counts()
-    lines = [table, "", f"{counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail"]
-    if report.fix_requested:
-        lines += [f"fixed: {line}" for line in report.fixed] or ["fixed: nothing to repair"]
-    return "\n".join(lines)
+def verdict(status: str, detail: str, hint: str = "") -> Result:
+    """A judge's result: the host and the check are named where it is judged."""
+    return Result("", "", status, detail, hint)
 
 
 # ---------------------------------------------------------------------- host checks
@@ -250,63 +200,56 @@ def format_report(report: PreflightReport) -> str:
 
 def check_hosts(
     inventory: str, hosts: list[HostInfo]
-) -> tuple[list[Finding], dict[str, HostFacts]]:
-    """Findings of every host (in inventory order) and the facts of the hosts that answered."""
-    results = gather(inventory, hosts)
-    findings: list[Finding] = []
+) -> tuple[list[Result], dict[str, HostFacts]]:
+    """Results of every host (in inventory order) and the facts of the hosts that answered."""
     facts: dict[str, HostFacts] = {}
-    for host in hosts:
-        result = results[host.name]
-        reach = evaluate_reachability(result)
-        findings.append(host_finding(host.name, "ssh", reach))
-        if reach.status == FAIL:
-            continue
-        facts[host.name] = parse_facts(result.stdout)
-        findings += [
-            host_finding(host.name, name, check(host, facts[host.name]))
-            for name, check in HOST_CHECKS
-        ]
-    return findings, facts
+    results = run_checks(
+        inventory,
+        hosts,
+        script=lambda host: GATHER_SCRIPT,
+        judge=partial(judge_host, facts),
+        script_failure=script_failure,
+    )
+    return results, facts
 
 
-def gather(inventory: str, hosts: list[HostInfo]) -> dict[str, RemoteResult]:
-    """Each host's output of ``GATHER_SCRIPT`` (unreachable hosts say so)."""
-    return run_scripts(inventory, {host.name: GATHER_SCRIPT for host in hosts})
+def judge_host(facts: dict[str, HostFacts], host: HostInfo, sections: Sections) -> list[Result]:
+    """The results of a host that answered; its facts go to ``facts`` (--fix reads them)."""
+    facts[host.name] = parse_facts(sections)
+    return [
+        Result(host.name, "ssh", PASS, "connected"),
+        *(
+            replace(judge(host, facts[host.name]), host=host.name, check=name)
+            for name, judge in HOST_CHECKS
+        ),
+    ]
 
 
-def host_finding(host: str, check: str, outcome: Outcome) -> Finding:
-    return Finding(host, check, outcome.status, outcome.detail, outcome.fix_hint)
-
-
-def evaluate_reachability(result: RemoteResult) -> Outcome:
-    if not result.connected:
-        return Outcome(
+def script_failure(host: str, answer: RemoteResult) -> Result:
+    """The ssh check of a host that cannot be reached, or where the script did not run."""
+    if not answer.connected:
+        return Result(
+            host,
+            "ssh",
             FAIL,
-            f"cannot connect over SSH ({result.stderr.strip() or 'no answer'})",
+            f"cannot connect over SSH ({answer.stderr.strip() or 'no answer'})",
             "check ssh_hostname, ssh_user, ssh_key and ssh_known_hosts_file in the inventory, "
             "then try `ssh USER@HOST true` by hand",
         )
-    if SECTION_MARK not in result.stdout:
-        message = result.stderr.strip()[-200:]
-        return Outcome(
-            FAIL,
-            f"connected, but the check script did not run: {message}",
-            "give ssh_user passwordless sudo (NOPASSWD), or log in as root"
-            if "sudo" in message
-            else "the host needs bash: apt-get install -y bash",
-        )
-    return Outcome(PASS, "connected")
+    message = answer.stderr.strip()[-200:]
+    return Result(
+        host,
+        "ssh",
+        FAIL,
+        f"connected, but the check script did not run: {message}",
+        "give ssh_user passwordless sudo (NOPASSWD), or log in as root"
+        if "sudo" in message
+        else "the host needs bash: apt-get install -y bash",
+    )
 
 
-def parse_sections(output: str) -> dict[str, str]:
-    """``{name: body}`` of the sections ``GATHER_SCRIPT`` printed."""
-    pieces = re.split(rf"^{re.escape(SECTION_MARK)}(\S+)\n?", output, flags=re.MULTILINE)
-    return dict(zip(pieces[1::2], pieces[2::2], strict=True))
-
-
-def parse_facts(output: str) -> HostFacts:
-    sections = parse_sections(output)
-    listening = sections.get("listening")
+def parse_facts(sections: Sections) -> HostFacts:
+    missing = sections.get("missing-commands", "").split()
     return HostFacts(
         os_release=parse_key_values(sections.get("os-release", "")),
         architecture=parse_architecture(sections.get("architecture", "")),
@@ -316,8 +259,8 @@ def parse_facts(output: str) -> HostFacts:
         system_state=sections.get("system-state", "").strip(),
         timedatectl=parse_key_values(sections.get("timedatectl", "")),
         container=sections.get("container", "").strip() or "none",
-        missing_commands=sections.get("missing-commands", "").split(),
-        listeners=None if listening is None else parse_listeners(listening),
+        missing_commands=missing,
+        listeners=None if "ss" in missing else parse_listeners(sections.get("listening", "")),
         executables=parse_executables(sections.get("executables", "")),
         uid=sections.get("uid", "").strip(),
         addresses=[line.split("/")[0] for line in sections.get("addresses", "").split()],
@@ -373,51 +316,51 @@ def parse_executables(text: str) -> dict[int, str]:
 
 # Each judges one aspect of a host from its facts. A domain DNS check joins this list once
 # the settings have a domain to resolve; until then nothing about DNS is reported.
-def _os(host: HostInfo, facts: HostFacts) -> Outcome:
+def _os(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_os(facts.os_release)
 
 
-def _architecture(host: HostInfo, facts: HostFacts) -> Outcome:
+def _architecture(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_architecture(facts.architecture)
 
 
-def _disk(host: HostInfo, facts: HostFacts) -> Outcome:
+def _disk(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_disk(facts.free_disk, host.groups)
 
 
-def _memory(host: HostInfo, facts: HostFacts) -> Outcome:
+def _memory(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_memory(facts.mem_available, host.groups)
 
 
-def _systemd(host: HostInfo, facts: HostFacts) -> Outcome:
+def _systemd(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_systemd(facts.pid1, facts.system_state)
 
 
-def _clock(host: HostInfo, facts: HostFacts) -> Outcome:
+def _clock(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_clock(facts.timedatectl, facts.container)
 
 
-def _commands(host: HostInfo, facts: HostFacts) -> Outcome:
+def _commands(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_commands(facts.missing_commands)
 
 
-def _ports(host: HostInfo, facts: HostFacts) -> Outcome:
+def _ports(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_ports(required_ports(host), facts.listeners, facts.executables)
 
 
-def _privileges(host: HostInfo, facts: HostFacts) -> Outcome:
+def _privileges(host: HostInfo, facts: HostFacts) -> Result:
     return evaluate_privileges(facts.uid, bool(host.data.get("_sudo")))
 
 
-def _listen_address(host: HostInfo, facts: HostFacts) -> Outcome:
+def _listen_address(host: HostInfo, facts: HostFacts) -> Result:
     try:
         address = listen_address(host.name, host.groups, host.data)
     except AddressError as error:
-        return Outcome(FAIL, str(error), "set listen_address in the host's data")
+        return verdict(FAIL, str(error), "set listen_address in the host's data")
     return evaluate_listen_address(address, facts.addresses)
 
 
-HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Outcome]], ...] = (
+HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Result]], ...] = (
     ("os", _os),
     ("architecture", _architecture),
     ("disk", _disk),
@@ -431,24 +374,24 @@ HOST_CHECKS: tuple[tuple[str, Callable[[HostInfo, HostFacts], Outcome]], ...] = 
 )
 
 
-def evaluate_os(os_release: Mapping[str, str]) -> Outcome:
+def evaluate_os(os_release: Mapping[str, str]) -> Result:
     name = os_release.get("PRETTY_NAME") or "unknown (no /etc/os-release)"
     distribution, version = os_release.get("ID", ""), os_release.get("VERSION_ID", "")
     if version in SUPPORTED_RELEASES.get(distribution, ()):
-        return Outcome(PASS, name)
-    return Outcome(FAIL, f"{name} is not supported", f"use {SUPPORTED_TEXT}")
+        return verdict(PASS, name)
+    return verdict(FAIL, f"{name} is not supported", f"use {SUPPORTED_TEXT}")
 
 
-def evaluate_architecture(architecture: str) -> Outcome:
+def evaluate_architecture(architecture: str) -> Result:
     if architecture == PINNED_ARCHITECTURE:
-        return Outcome(PASS, architecture)
+        return verdict(PASS, architecture)
     if architecture == OTHER_KNOWN_ARCHITECTURE:
-        return Outcome(
+        return verdict(
             WARN,
             f"{architecture}: the release pins are for {PINNED_ARCHITECTURE} archives",
             "set arm64 pins (releases: versions and sha256 of the linux-arm64 archives)",
         )
-    return Outcome(
+    return verdict(
         FAIL,
         f"{architecture or 'unknown'} is not supported",
         f"use an {PINNED_ARCHITECTURE} or {OTHER_KNOWN_ARCHITECTURE} host",
@@ -464,31 +407,31 @@ def minimum_for(groups: Iterable[str], minimums: Mapping[str, Minimum]) -> Minim
     )
 
 
-def evaluate_disk(free_disk: Mapping[str, int | None], groups: Iterable[str]) -> Outcome:
+def evaluate_disk(free_disk: Mapping[str, int | None], groups: Iterable[str]) -> Result:
     minimum = minimum_for(groups, DISK_MINIMUMS)
     unknown = [path for path in DISK_PATHS if free_disk.get(path) is None]
     if unknown:
-        return Outcome(FAIL, f"cannot read free space of {', '.join(unknown)}", "check `df /var`")
+        return verdict(FAIL, f"cannot read free space of {', '.join(unknown)}", "check `df /var`")
     lowest = min(free_disk[path] or 0 for path in DISK_PATHS)
     detail = ", ".join(f"{path} {bytes_text(free_disk[path] or 0)} free" for path in DISK_PATHS)
     hint = "free space on / and /var or grow the disk (Prometheus data lives in /var/lib)"
     return judge_minimum(lowest, minimum, detail, hint)
 
 
-def evaluate_memory(mem_available: int | None, groups: Iterable[str]) -> Outcome:
+def evaluate_memory(mem_available: int | None, groups: Iterable[str]) -> Result:
     minimum = minimum_for(groups, MEMORY_MINIMUMS)
     if mem_available is None:
-        return Outcome(WARN, "MemAvailable missing from /proc/meminfo", "check `free -m`")
+        return verdict(WARN, "MemAvailable missing from /proc/meminfo", "check `free -m`")
     detail = f"{bytes_text(mem_available)} available"
     return judge_minimum(mem_available, minimum, detail, "stop other services or add memory")
 
 
-def judge_minimum(value: int, minimum: Minimum, detail: str, hint: str) -> Outcome:
+def judge_minimum(value: int, minimum: Minimum, detail: str, hint: str) -> Result:
     if value < minimum.fail_below:
-        return Outcome(FAIL, f"{detail} (minimum {bytes_text(minimum.fail_below)})", hint)
+        return verdict(FAIL, f"{detail} (minimum {bytes_text(minimum.fail_below)})", hint)
     if value < minimum.recommended:
-        return Outcome(WARN, f"{detail} (recommended {bytes_text(minimum.recommended)})", hint)
-    return Outcome(PASS, detail)
+        return verdict(WARN, f"{detail} (recommended {bytes_text(minimum.recommended)})", hint)
+    return verdict(PASS, detail)
 
 
 def bytes_text(count: int) -> str:
@@ -506,66 +449,66 @@ SYSTEM_STATES_TO_WARN = {
 }
 
 
-def evaluate_systemd(pid1: str, system_state: str) -> Outcome:
+def evaluate_systemd(pid1: str, system_state: str) -> Result:
     if pid1 != "systemd":
-        return Outcome(
+        return verdict(
             FAIL, f"PID 1 is {pid1 or 'unknown'}, not systemd", "the stack needs a systemd host"
         )
     if system_state == "running":
-        return Outcome(PASS, "PID 1 is systemd, system running")
+        return verdict(PASS, "PID 1 is systemd, system running")
     if system_state in SYSTEM_STATES_TO_WARN:
-        return Outcome(
+        return verdict(
             WARN,
             f"system {system_state}: {SYSTEM_STATES_TO_WARN[system_state]}",
             "see `systemctl --failed` and `journalctl -b`",
         )
-    return Outcome(
+    return verdict(
         FAIL,
         f"systemctl does not work: {system_state or 'no output'}",
         "check that systemd runs and `systemctl is-system-running` answers",
     )
 
 
-def evaluate_clock(timedatectl: Mapping[str, str], container: str) -> Outcome:
+def evaluate_clock(timedatectl: Mapping[str, str], container: str) -> Result:
     synchronised = timedatectl.get("NTPSynchronized")
     if synchronised == "yes":
-        return Outcome(PASS, "synchronised (NTP)")
+        return verdict(PASS, "synchronised (NTP)")
     if container != "none":
         # A container has no clock of its own: time sync is the container host's job.
-        return Outcome(
+        return verdict(
             WARN,
             f"unknown: a {container} container uses its host's clock "
             f"(NTPSynchronized={synchronised or '?'})",
             "keep the container host's clock synchronised (chrony or systemd-timesyncd)",
         )
     if synchronised is None:
-        return Outcome(
+        return verdict(
             WARN,
             "unknown: `timedatectl show` gave no answer",
             "install systemd-timesyncd or chrony and check `timedatectl`",
         )
-    return Outcome(
+    return verdict(
         FAIL,
         f"not synchronised (NTPSynchronized={synchronised})",
         "install systemd-timesyncd or chrony, then `timedatectl set-ntp true`",
     )
 
 
-def evaluate_privileges(uid: str, sudo: bool) -> Outcome:
+def evaluate_privileges(uid: str, sudo: bool) -> Result:
     if uid == "0":
-        return Outcome(PASS, "root through passwordless sudo" if sudo else "root")
-    return Outcome(
+        return verdict(PASS, "root through passwordless sudo" if sudo else "root")
+    return verdict(
         FAIL,
         f"the deploy's commands run as uid {uid or '?'}, not root",
         "log in as root, or give ssh_user passwordless sudo and set _sudo = True",
     )
 
 
-def evaluate_listen_address(address: str, addresses: list[str]) -> Outcome:
+def evaluate_listen_address(address: str, addresses: list[str]) -> Result:
     """The exporters' listen address must be one of the host's own."""
     if address == LOOPBACK or address in addresses:
-        return Outcome(PASS, f"exporters listen on {address}")
-    return Outcome(
+        return verdict(PASS, f"exporters listen on {address}")
+    return verdict(
         FAIL,
         f"exporters would listen on {address}, which is not an address of this host "
         f"({', '.join(addresses) or 'none found'})",
@@ -578,12 +521,12 @@ def packages_for(commands: Iterable[str]) -> list[str]:
     return sorted({COMMAND_PACKAGES[command] for command in commands})
 
 
-def evaluate_commands(missing: list[str]) -> Outcome:
+def evaluate_commands(missing: list[str]) -> Result:
     if not missing:
-        return Outcome(PASS, f"all {len(COMMAND_PACKAGES)} present")
+        return verdict(PASS, f"all {len(COMMAND_PACKAGES)} present")
     listed = ", ".join(f"{command} ({COMMAND_PACKAGES[command]})" for command in missing)
     install = " ".join(packages_for(missing))
-    return Outcome(FAIL, f"missing: {listed}", f"apt-get install -y {install} (or preflight --fix)")
+    return verdict(FAIL, f"missing: {listed}", f"apt-get install -y {install} (or preflight --fix)")
 
 
 def required_ports(host: HostInfo) -> dict[int, str]:
@@ -610,9 +553,9 @@ def evaluate_ports(
     required: Mapping[int, str],
     listeners: list[Listener] | None,
     executables: Mapping[int, str],
-) -> Outcome:
+) -> Result:
     if listeners is None:
-        return Outcome(
+        return verdict(
             FAIL,
             "cannot check: ss is missing (iproute2)",
             "apt-get install -y iproute2 (or preflight --fix)",
@@ -635,12 +578,12 @@ def evaluate_ports(
         else:
             notes.append(f"{port} in use by {component} (ours)")
     if foreign:
-        return Outcome(
+        return verdict(
             FAIL,
             "; ".join(foreign + notes),
             "stop and disable that program, or choose another port in the *_port settings",
         )
-    return Outcome(PASS, "; ".join(notes))
+    return verdict(PASS, "; ".join(notes))
 
 
 # ----------------------------------------------------------------------- controller
@@ -664,13 +607,13 @@ def pinned_archives(hosts: Iterable[HostInfo]) -> list[tuple[str, str, str]]:
     )
 
 
-def check_artifact_source(hosts: list[HostInfo]) -> list[Finding]:
-    """One finding per pinned archive: the artifact source has it (HEAD or file exists)."""
+def check_artifact_source(hosts: list[HostInfo]) -> list[Result]:
+    """One result per pinned archive: the artifact source has it (HEAD or file exists)."""
     # The lab's group data explains a missing mirror in place of the pins.
     unpinned = [host for host in hosts if not isinstance(host.data.get("releases"), dict)]
     if unpinned:
         return [
-            Finding(
+            Result(
                 CONTROLLER,
                 ARTIFACT_CHECK,
                 FAIL,
@@ -684,10 +627,10 @@ def check_artifact_source(hosts: list[HostInfo]) -> list[Finding]:
         return list(pool.map(lambda archive: check_archive(*archive), archives))
 
 
-def check_domains(hosts: list[HostInfo]) -> list[Finding]:
+def check_domains(hosts: list[HostInfo]) -> list[Result]:
     """Each observability server's ``domain`` resolves to the address we deploy it at."""
     return [
-        host_finding(host.name, DNS_CHECK, evaluate_dns(host, resolve(host.data["domain"])))
+        replace(evaluate_dns(host, resolve(host.data["domain"])), host=host.name, check=DNS_CHECK)
         for host in hosts
         if "observability" in host.groups and isinstance(host.data.get("domain"), str)
     ]
@@ -702,18 +645,18 @@ def resolve(name: str) -> list[str] | None:
         return None
 
 
-def evaluate_dns(host: HostInfo, addresses: list[str] | None) -> Outcome:
+def evaluate_dns(host: HostInfo, addresses: list[str] | None) -> Result:
     domain = host.data["domain"]
     if not addresses:
-        return Outcome(
+        return verdict(
             FAIL,
             f"{domain} does not resolve",
             f"add a DNS A/AAAA record for {domain} pointing at this server",
         )
     address = host.data.get("ssh_hostname") or host.name
     if address in addresses:
-        return Outcome(PASS, f"{domain} -> {', '.join(addresses)}")
-    return Outcome(
+        return verdict(PASS, f"{domain} -> {', '.join(addresses)}")
+    return verdict(
         WARN,
         f"{domain} -> {', '.join(addresses)}, not {address}",
         "fine behind NAT; otherwise point the record at this server (certbot's HTTP-01 "
@@ -721,26 +664,21 @@ def evaluate_dns(host: HostInfo, addresses: list[str] | None) -> Outcome:
     )
 
 
-def check_archive(source: str, component: str, version: str) -> Finding:
+def check_archive(source: str, component: str, version: str) -> Result:
     location = archive_location(component, version, source)
-    outcome = (
+    found = (
         check_url(location, source)
         if location.startswith(("http://", "https://"))
         else check_file(repo_path(location))
     )
-    return Finding(
-        CONTROLLER,
-        ARTIFACT_CHECK,
-        outcome.status,
-        f"{component} {version}: {outcome.detail}",
-        outcome.fix_hint,
-    )
+    detail = f"{component} {version}: {found.detail}"
+    return replace(found, host=CONTROLLER, check=ARTIFACT_CHECK, detail=detail)
 
 
-def check_file(path: Path) -> Outcome:
+def check_file(path: Path) -> Result:
     if path.is_file():
-        return Outcome(PASS, f"{path} exists")
-    return Outcome(
+        return verdict(PASS, f"{path} exists")
+    return verdict(
         FAIL,
         f"{path} is missing",
         "put the archive there (layout <dir>/<component>/<version>/<archive>) "
@@ -748,16 +686,16 @@ def check_file(path: Path) -> Outcome:
     )
 
 
-def check_url(url: str, source: str) -> Outcome:
+def check_url(url: str, source: str) -> Result:
     try:
         status = requests.head(url, timeout=HEAD_TIMEOUT_SECONDS, allow_redirects=True).status_code
     except requests.RequestException as error:
-        return Outcome(
+        return verdict(
             FAIL, f"{url} unreachable: {request_failure(error)}", unreachable_hint(source)
         )
     if status == 200:
-        return Outcome(PASS, f"{url} answers 200")
-    return Outcome(
+        return verdict(PASS, f"{url} answers 200")
+    return verdict(
         FAIL,
         f"{url} answers HTTP {status}",
         "check the pinned version in releases, and that the mirror has this archive",
@@ -793,8 +731,8 @@ def fix_script(packages: Iterable[str]) -> str:
 
 def install_missing_packages(
     inventory: str, facts: Mapping[str, HostFacts]
-) -> tuple[list[str], list[Finding]]:
-    """Install the packages of missing commands; (what was installed, findings of failures)."""
+) -> tuple[list[str], list[Result]]:
+    """Install the packages of missing commands; (what was installed, results of failures)."""
     needed = {
         host: packages_for(host_facts.missing_commands)
         for host, host_facts in facts.items()
@@ -802,23 +740,23 @@ def install_missing_packages(
     }
     if not needed:
         return [], []
-    results = run_scripts(
+    answers = run_scripts(
         inventory,
         {host: fix_script(packages) for host, packages in needed.items()},
         timeout=FIX_TIMEOUT_SECONDS,
     )
     fixed, failures = [], []
     for host, packages in needed.items():
-        if results[host].ok:
+        if answers[host].ok:
             fixed.append(f"{host}: installed {' '.join(packages)} (apt-get install -y)")
         else:
             failures.append(
-                Finding(
+                Result(
                     host,
                     "fix",
                     FAIL,
                     f"apt-get install -y {' '.join(packages)} failed: "
-                    f"{results[host].stderr.strip()[-300:]}",
+                    f"{answers[host].stderr.strip()[-300:]}",
                     "run apt-get update and the install on the host and read apt's message",
                 )
             )

@@ -7,7 +7,8 @@ import pytest
 from conftest import LAB_INVENTORY, OBS_NAME, server_get
 from waiting import wait_until
 
-from obsstack.health import FAIL, METRICS_FILE, HealthReport, format_report, run_health
+from obsstack.checks import FAIL, Report, format_report
+from obsstack.health import METRICS_FILE, run_health
 from obsstack.remote import describe_inventory
 from obsstack.roles import services_for
 
@@ -22,7 +23,7 @@ METRIC_NAMES = (
 )
 
 
-def passing_report(write_metrics: bool = True) -> HealthReport:
+def passing_report(write_metrics: bool = True) -> Report:
     """A health report that passes; otherwise raises with the report (wait_until shows it)."""
     report = run_health(LAB_INVENTORY, write_metrics=write_metrics)
     assert report.ok, format_report(report)
@@ -40,17 +41,17 @@ def expected_service_checks() -> set[tuple[str, str]]:
 
 def test_healthy_lab_passes_every_check(deployed):
     report = wait_until(passing_report, timeout=60, what="a passing health report")
-    passed = {(check.host, check.name) for check in report.checks}
+    passed = {(result.host, result.check) for result in report.results}
     assert expected_service_checks() <= passed
     assert {(OBS_NAME, "targets"), (OBS_NAME, "alerts"), (OBS_NAME, "stale")} <= passed
     assert {(host, "disk:/") for host, _ in expected_service_checks()} <= passed
 
 
-def report_naming_down_target(instance: str) -> HealthReport | None:
+def report_naming_down_target(instance: str) -> Report | None:
     """A report whose targets check fails on the down node target of ``instance``."""
     report = run_health(LAB_INVENTORY, write_metrics=False)
-    for check in report.failures():
-        if check.name == "targets" and f"node/{instance} down" in check.detail:
+    for result in report.failing():
+        if result.check == "targets" and f"node/{instance} down" in result.detail:
             return report
     return None
 
@@ -68,7 +69,7 @@ def test_stopped_exporter_is_named_then_health_recovers(deployed, hosts):
     finally:
         hosts[VICTIM].check_output(f"systemctl start {VICTIM_UNIT}")
     assert not report.ok
-    failing = {(check.host, check.name): check for check in report.failures()}
+    failing = {(result.host, result.check): result for result in report.failing()}
     assert failing[(VICTIM, f"unit:{VICTIM_UNIT}")].detail == "inactive"
     assert (VICTIM, "ready:node_exporter") in failing
     text = format_report(report)
@@ -91,14 +92,14 @@ def exposed_results() -> dict[tuple[str, str], float]:
 
 def test_results_reach_prometheus(deployed, hosts):
     report = run_health(LAB_INVENTORY)
-    for name in {check.host for check in report.checks}:
+    for name in {result.host for result in report.results}:
         textfile = hosts[name].file(METRICS_FILE)
         assert textfile.is_file
         assert textfile.mode == 0o644
         # Names and outcomes only: no details (a target's lastError, say) in the file.
         for line in textfile.content_string.splitlines():
             assert line.startswith(("# HELP ", "# TYPE ", *METRIC_NAMES)), line
-    expected = {(check.host, check.name): float(check.status != FAIL) for check in report.checks}
+    expected = {(r.host, r.check): float(r.status != FAIL) for r in report.results}
     wait_until(
         lambda: exposed_results() == expected,
         timeout=60,

@@ -8,17 +8,8 @@ import pytest
 from conftest import LAB_INVENTORY
 
 from obslab import machines
-from obsstack.preflight import (
-    CONTROLLER,
-    DNS_CHECK,
-    FAIL,
-    HOST_CHECKS,
-    PASS,
-    Finding,
-    PreflightReport,
-    format_report,
-    run_preflight,
-)
+from obsstack.checks import FAIL, PASS, Report, Result, format_report
+from obsstack.preflight import CONTROLLER, DNS_CHECK, HOST_CHECKS, run_preflight
 from obsstack.roles import services_for
 
 pytestmark = pytest.mark.lab
@@ -49,8 +40,8 @@ monitored = [
 """
 
 
-def finding(report: PreflightReport, host: str, check: str) -> Finding:
-    return next(f for f in report.findings if (f.host, f.check) == (host, check))
+def finding(report: Report, host: str, check: str) -> Result:
+    return next(f for f in report.results if (f.host, f.check) == (host, check))
 
 
 def on_outsider(command: str) -> str:
@@ -72,7 +63,7 @@ def test_the_deployed_lab_passes_preflight(deployed):
     for host in deployed_hosts:
         server = "observability" in host.groups
         expected = every_check | ({DNS_CHECK} if server else set())
-        assert {f.check for f in report.findings if f.host == host.name} == expected
+        assert {f.check for f in report.results if f.host == host.name} == expected
         ports = finding(report, host.name, "ports")
         assert ports.status == PASS, ports
         for service in services_for(host.groups):
@@ -81,7 +72,7 @@ def test_the_deployed_lab_passes_preflight(deployed):
             assert "80 in use by nginx (ours)" in ports.detail
             dns = finding(report, host.name, DNS_CHECK)
             assert (dns.status, dns.detail) == (PASS, f"{machines.LAB_DOMAIN} -> {host.address}")
-    controller = [f for f in report.findings if f.host == CONTROLLER]
+    controller = [f for f in report.results if f.host == CONTROLLER]
     assert controller and all(f.status == PASS for f in controller), controller
     privileges = finding(report, "app1", "privileges")
     assert (privileges.status, privileges.detail) == (PASS, "root through passwordless sudo")
@@ -97,7 +88,7 @@ def test_a_login_that_is_not_root_without_sudo_is_named(lab_ready, tmp_path):
     report = run_preflight(str(path))
     privileges = finding(report, OUTSIDER, "privileges")
     assert privileges.status == FAIL
-    assert "not root" in privileges.detail and "_sudo = True" in privileges.fix_hint
+    assert "not root" in privileges.detail and "_sudo = True" in privileges.hint
 
 
 @pytest.fixture

@@ -12,18 +12,24 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from obsstack.health import (
+from obsstack.checks import (
     FAIL,
-    HTTP_GET_FUNCTION,
     PASS,
     SECTION_MARKER,
     WARN,
-    Check,
-    HealthReport,
+    Report,
+    Result,
+    format_report,
+    host_results,
+    parse_sections,
+)
+from obsstack.health import (
+    HTTP_GET_FUNCTION,
     api_data,
     disk_check,
     evaluate_alerts,
@@ -34,13 +40,12 @@ from obsstack.health import (
     evaluate_stale,
     evaluate_targets,
     evaluate_tls,
-    format_report,
     host_script,
     http_status,
     label_value,
     metrics_text,
-    parse_sections,
     probes,
+    script_failure,
     service_commands,
     tls_commands,
 )
@@ -64,10 +69,10 @@ WEB1 = HostInfo(
 
 # web1's health script output, captured with its node_exporter stopped.
 WEB1_STOPPED_STDOUT = (
-    "\n::obs-health:: unit:node_exporter.service\ninactive\n"
-    "\n::obs-health:: ready:node_exporter\n"
-    "\n::obs-health:: disk:/\n270553174016 83457245184 /\n"
-    "\n::obs-health:: disk:/var/lib/node_exporter\n270553174016 83457245184 /"
+    "\n::obs-check:: unit:node_exporter.service\ninactive\n"
+    "\n::obs-check:: ready:node_exporter\n"
+    "\n::obs-check:: disk:/\n270553174016 83457245184 /\n"
+    "\n::obs-check:: disk:/var/lib/node_exporter\n270553174016 83457245184 /"
 )
 
 WEB1_DOWN_ERROR = (
@@ -126,8 +131,8 @@ def obs_stdout(targets: list[dict], alerts: list[dict], now: float = TARGETS_NOW
     return "".join(f"\n{SECTION_MARKER}{name}\n{text}\n" for name, text in sections.items())
 
 
-def by_name(checks: list[Check]) -> dict[str, Check]:
-    return {check.name: check for check in checks}
+def by_name(results: list[Result]) -> dict[str, Result]:
+    return {result.check: result for result in results}
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -194,10 +199,10 @@ def test_script_prints_every_section_the_checks_read():
 
 def test_stopped_unit_and_silent_endpoint_fail():
     checks = by_name(evaluate_services(WEB1, parse_sections(WEB1_STOPPED_STDOUT)))
-    assert checks["unit:node_exporter.service"] == Check(
+    assert checks["unit:node_exporter.service"] == Result(
         "web1", "unit:node_exporter.service", FAIL, "inactive"
     )
-    assert checks["ready:node_exporter"] == Check(
+    assert checks["ready:node_exporter"] == Result(
         "web1", "ready:node_exporter", FAIL, "no answer from 10.99.0.11:9100/metrics"
     )
 
@@ -245,11 +250,11 @@ def test_no_targets_at_all_fails():
 
 def test_all_up_passes():
     up = [target for target in TARGETS if target["health"] == "up"]
-    assert evaluate_targets("obs", up) == Check("obs", "targets", PASS, "4 up, 0 down, 0 unknown")
+    assert evaluate_targets("obs", up) == Result("obs", "targets", PASS, "4 up, 0 down, 0 unknown")
 
 
 def test_watchdog_and_health_alerts_are_ignored_pending_ones_too():
-    assert evaluate_alerts("obs", WATCHDOG_ONLY) == Check("obs", "alerts", PASS, "none firing")
+    assert evaluate_alerts("obs", WATCHDOG_ONLY) == Result("obs", "alerts", PASS, "none firing")
     check = evaluate_alerts("obs", ALERTS)
     assert (check.status, check.detail) == (FAIL, "firing: InstanceDown (web1)")
 
@@ -263,7 +268,7 @@ def test_firing_alerts_are_listed_with_their_instances():
 
 def test_fresh_scrapes_are_not_stale():
     check = evaluate_stale("obs", TARGETS, TARGETS_NOW, stale_after_seconds=15)
-    assert check == Check("obs", "stale", PASS, "every target scraped within 15s")
+    assert check == Result("obs", "stale", PASS, "every target scraped within 15s")
 
 
 def test_old_scrapes_are_stale():
@@ -282,7 +287,7 @@ def test_never_scraped_targets_are_left_to_the_targets_check():
 
 def test_stale_threshold_defaults_to_three_scrape_intervals():
     # scrape interval 5s: 15s; the oldest scrape (alertmanager/obs) is 5s old at TARGETS_NOW.
-    def stale(now: float) -> Check:
+    def stale(now: float) -> Result:
         sections = parse_sections(obs_stdout(TARGETS, WATCHDOG_ONLY, now=now))
         return by_name(evaluate_prometheus(OBS, sections))["stale"]
 
@@ -308,7 +313,7 @@ def test_prometheus_not_answering_fails_each_of_its_checks():
         "prometheus:alerts": "",
     }
     checks = evaluate_prometheus(OBS, sections)
-    assert [(c.name, c.status) for c in checks] == [
+    assert [(c.check, c.status) for c in checks] == [
         ("targets", FAIL),
         ("stale", FAIL),
         ("alerts", FAIL),
@@ -338,37 +343,42 @@ def test_disk_thresholds(free_percent, status):
 
 def test_disk_detail_names_the_filesystem():
     check = disk_check("web1", "/var/lib/node_exporter", "270553174016 83457245184 /")
-    assert check == Check(
+    assert check == Result(
         "web1", "disk:/var/lib/node_exporter", PASS, "30.8% free (83.5 of 270.6 GB) on /"
     )
 
 
 def test_missing_data_dirs_get_no_disk_check():
     sections = {"disk:/": "270553174016 83457245184 /", "disk:/var/lib/node_exporter": ""}
-    assert [check.name for check in evaluate_disk(WEB1, sections)] == ["disk:/"]
+    assert [result.check for result in evaluate_disk(WEB1, sections)] == ["disk:/"]
 
 
 # --- hosts ------------------------------------------------------------------------------------
 
 
+def host_answer(host: HostInfo, result: RemoteResult) -> list[Result]:
+    """The results of ``host``'s answer to its health script."""
+    return host_results(host, result, partial(evaluate_host, host_probes=probes()), script_failure)
+
+
 def test_unreachable_host_is_one_failure():
     result = RemoteResult(False, "", "could not connect", connected=False)  # captured
-    assert evaluate_host(WEB1, result, probes()) == [
-        Check("web1", "reachable", FAIL, "unreachable: could not connect")
+    assert host_answer(WEB1, result) == [
+        Result("web1", "reachable", FAIL, "unreachable: could not connect")
     ]
 
 
 def test_failed_script_is_one_failure():
     result = RemoteResult(False, "", "bash: line 3: syntax error\n")
-    assert evaluate_host(WEB1, result, probes()) == [
-        Check("web1", "script", FAIL, "health script failed: bash: line 3: syntax error")
+    assert host_answer(WEB1, result) == [
+        Result("web1", "script", FAIL, "health script failed: bash: line 3: syntax error")
     ]
 
 
 def test_host_checks_from_a_captured_output():
     result = RemoteResult(True, WEB1_STOPPED_STDOUT, "")
-    checks = evaluate_host(WEB1, result, probes())
-    assert [(c.name, c.status) for c in checks] == [
+    checks = host_answer(WEB1, result)
+    assert [(c.check, c.status) for c in checks] == [
         ("unit:node_exporter.service", FAIL),
         ("ready:node_exporter", FAIL),
         ("disk:/", PASS),
@@ -379,50 +389,51 @@ def test_host_checks_from_a_captured_output():
 # --- report -----------------------------------------------------------------------------------
 
 
-REPORT = HealthReport(
+REPORT = Report(
     [
-        Check("obs", "targets", FAIL, "4 up, 1 down, 0 unknown; node/web1 down: refused"),
-        Check("web1", "unit:node_exporter.service", FAIL, "inactive"),
-        Check("web1", "disk:/", WARN, "10.0% free (1.0 of 10.0 GB) on /"),
-        Check("app1", "disk:/", PASS, "30.8% free (83.5 of 270.6 GB) on /"),
+        Result("obs", "targets", FAIL, "4 up, 1 down, 0 unknown; node/web1 down: refused"),
+        Result("web1", "unit:node_exporter.service", FAIL, "inactive"),
+        Result("web1", "disk:/", WARN, "10.0% free (1.0 of 10.0 GB) on /"),
+        Result("app1", "disk:/", PASS, "30.8% free (83.5 of 270.6 GB) on /"),
     ]
 )
 
 
 def test_report_summary_and_failures():
     text = format_report(REPORT)
-    assert "1 passed, 1 warnings, 2 failed" in text
+    assert "1 pass, 1 warn, 2 fail" in text
     assert text.endswith(
         "failures:\n"
         "  obs targets: 4 up, 1 down, 0 unknown; node/web1 down: refused\n"
         "  web1 unit:node_exporter.service: inactive"
     )
     assert not REPORT.ok
-    assert [check.name for check in REPORT.failures()] == ["targets", "unit:node_exporter.service"]
+    assert [r.check for r in REPORT.failing()] == ["targets", "unit:node_exporter.service"]
 
 
 def test_report_json():
     data = json.loads(json.dumps(REPORT.to_json()))
-    assert (data["ok"], data["passed"], data["warnings"], data["failed"]) == (False, 1, 1, 2)
-    assert data["checks"][1] == {
+    assert (data["ok"], data["counts"]) == (False, {"pass": 1, "warn": 1, "fail": 2})
+    assert data["results"][1] == {
         "host": "web1",
-        "name": "unit:node_exporter.service",
+        "check": "unit:node_exporter.service",
         "status": FAIL,
         "detail": "inactive",
+        "hint": "",
         "items": [],
     }
 
 
 def test_passing_report():
-    report = HealthReport([REPORT.checks[-1]])
+    report = Report([REPORT.results[-1]])
     assert report.ok
-    assert format_report(report).endswith("1 passed, 0 warnings, 0 failed")
+    assert format_report(report).endswith("1 pass, 0 warn, 0 fail")
 
 
 # --- metrics ----------------------------------------------------------------------------------
 
 
-WEB1_CHECKS = [check for check in REPORT.checks if check.host == "web1"]
+WEB1_CHECKS = [result for result in REPORT.results if result.host == "web1"]
 
 
 def test_metrics_text_has_names_and_outcomes_only():
@@ -438,7 +449,7 @@ def test_metrics_text_passes_promtool(tmp_path):
     from obslab.debian import extract_binaries
 
     promtool = extract_binaries("bookworm", progress=lambda _: None) / "promtool"
-    checks = [*WEB1_CHECKS, Check("web1", 'odd "name"\\', FAIL, "")]
+    checks = [*WEB1_CHECKS, Result("web1", 'odd "name"\\', FAIL, "")]
     result = subprocess.run(
         [str(promtool), "check", "metrics"],
         input=metrics_text(checks, run_time=1795743574.5),
@@ -529,7 +540,7 @@ FROM_ACME = (
 NOW = 1795749211  # when it was captured: 2026-11-27 03:13:31 UTC
 
 
-def tls_check(certificate: str, now: float = NOW) -> Check:
+def tls_check(certificate: str, now: float = NOW) -> Result:
     sections = {"tls:now": str(now), "tls:certificate": certificate}
     [check] = evaluate_tls(OBS, sections)
     return check

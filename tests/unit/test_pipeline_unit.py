@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from obsstack.checks import FAIL, PASS, WARN, Report, Result
 from obsstack.deploy import DeployResult, _count_results, pyinfra_argv
-from obsstack.health import FAIL, PASS, WARN, Check, HealthReport, evaluate_alerts, evaluate_targets
+from obsstack.health import evaluate_alerts, evaluate_targets
 from obsstack.pipeline import gate_failures
 from obsstack.remote import HostInfo, LimitError, select_hosts
 
@@ -52,8 +53,8 @@ def target(instance: str, health: str, job: str = "node") -> dict:
     }
 
 
-def report(*checks: Check) -> HealthReport:
-    return HealthReport(list(checks))
+def report(*results: Result) -> Report:
+    return Report(list(results))
 
 
 def test_a_target_already_down_elsewhere_does_not_fail_a_deploy_to_the_server():
@@ -72,7 +73,7 @@ def test_a_target_the_deploy_brought_down_fails_it_wherever_it_is():
 
 
 def test_a_deployed_host_must_end_healthy_even_if_it_was_not_before():
-    unit = Check("web1", "unit:node_exporter.service", FAIL, "inactive")
+    unit = Result("web1", "unit:node_exporter.service", FAIL, "inactive")
     caused, preexisting = gate_failures(report(unit), report(unit), deployed={"web1"})
     assert caused == ["health web1 unit:node_exporter.service: inactive"]
     assert preexisting == []
@@ -89,7 +90,7 @@ def test_only_critical_alerts_are_failures_and_each_names_its_host():
     assert check.status == FAIL
     assert check.failing_items == (("app1", "alert InstanceDown (app1)"),)
     assert evaluate_alerts("obs", alerts[1:]).status == WARN
-    assert Check("obs", "tls", PASS, "ok").failing_items == ()
+    assert Result("obs", "tls", PASS, "ok").failing_items == ()
 
 
 def test_unreadable_pyinfra_output_is_a_failed_deploy_never_zero_changes():

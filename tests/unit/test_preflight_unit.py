@@ -9,16 +9,22 @@ from functools import partial
 
 import pytest
 
-from obsstack.preflight import (
+from obsstack.checks import (
     FAIL,
-    GATHER_SCRIPT,
     PASS,
+    SECTION_MARKER,
     WARN,
-    Finding,
+    Report,
+    Result,
+    format_report,
+    host_results,
+    parse_sections,
+)
+from obsstack.preflight import (
+    GATHER_SCRIPT,
     GiB,
     Listener,
     MiB,
-    PreflightReport,
     check_archive,
     check_artifact_source,
     check_domains,
@@ -30,24 +36,23 @@ from obsstack.preflight import (
     evaluate_memory,
     evaluate_os,
     evaluate_ports,
-    evaluate_reachability,
     evaluate_systemd,
     fix_script,
-    format_report,
     is_our_binary,
+    judge_host,
     parse_architecture,
     parse_facts,
     parse_listeners,
-    parse_sections,
     required_ports,
     resolve,
+    script_failure,
 )
 from obsstack.remote import HostInfo, RemoteResult
 from obsstack.textparse import parse_key_values
 
 # GATHER_SCRIPT's output on the lab host web1 (Debian 13 in systemd-nspawn, deployed).
 WEB1_OUTPUT = """\
-### preflight:os-release
+::obs-check:: os-release
 PRETTY_NAME="Debian GNU/Linux 13 (trixie)"
 NAME="Debian GNU/Linux"
 VERSION_ID="13"
@@ -56,29 +61,29 @@ VERSION_CODENAME=trixie
 DEBIAN_VERSION_FULL=13.8
 ID=debian
 HOME_URL="https://www.debian.org/"
-### preflight:architecture
+::obs-check:: architecture
 amd64
-### preflight:disk
+::obs-check:: disk
 / 83456929792
 /var 83456929792
-### preflight:meminfo
+::obs-check:: meminfo
 MemTotal:       24684084 kB
 MemAvailable:   23993776 kB
-### preflight:pid1
+::obs-check:: pid1
 systemd
-### preflight:system-state
+::obs-check:: system-state
 running
-### preflight:timedatectl
+::obs-check:: timedatectl
 CanNTP=no
 NTPSynchronized=no
-### preflight:container
+::obs-check:: container
 systemd-nspawn
-### preflight:missing-commands
-### preflight:listening
+::obs-check:: missing-commands
+::obs-check:: listening
 LISTEN 0      128    0.0.0.0:22   0.0.0.0:* users:(("sshd",pid=66,fd=6))
 LISTEN 0      128       [::]:22      [::]:* users:(("sshd",pid=66,fd=7))
 LISTEN 0      4096         *:9100       *:* users:(("node_exporter",pid=4325,fd=3))
-### preflight:executables
+::obs-check:: executables
 4325 /opt/node_exporter/1.9.0/node_exporter
 66 /usr/sbin/sshd
 """
@@ -159,11 +164,11 @@ def test_the_script_prints_every_section_the_parser_reads():
         "os-release", "architecture", "disk", "meminfo", "pid1", "system-state",
         "timedatectl", "container", "missing-commands", "listening", "executables",
     }  # fmt: skip
-    assert all(f"section {name}" in GATHER_SCRIPT for name in sections)
+    assert all(f"'{SECTION_MARKER}{name}'" in GATHER_SCRIPT for name in sections)
 
 
 def test_facts_of_a_deployed_lab_host():
-    facts = parse_facts(WEB1_OUTPUT)
+    facts = parse_facts(parse_sections(WEB1_OUTPUT))
     assert facts.os_release["ID"] == "debian" and facts.os_release["VERSION_ID"] == "13"
     assert facts.architecture == "amd64"
     assert facts.free_disk == {"/": 83456929792, "/var": 83456929792}
@@ -177,10 +182,10 @@ def test_facts_of_a_deployed_lab_host():
 
 
 def test_without_ss_there_are_no_listeners_to_judge():
-    output = WEB1_OUTPUT.split("### preflight:listening")[0].replace(
-        "### preflight:missing-commands\n", "### preflight:missing-commands\nss\n"
+    output = WEB1_OUTPUT.split("::obs-check:: listening")[0].replace(
+        "::obs-check:: missing-commands\n", "::obs-check:: missing-commands\nss\n"
     )
-    facts = parse_facts(output)
+    facts = parse_facts(parse_sections(output))
     assert facts.listeners is None
     assert facts.missing_commands == ["ss"]
 
@@ -203,7 +208,7 @@ def test_listeners_keep_every_process_of_a_socket():
 @pytest.mark.parametrize(
     ("os_release", "status"),
     [
-        (WEB1_OUTPUT.split("### preflight:architecture")[0], PASS),
+        (WEB1_OUTPUT.split("::obs-check:: architecture")[0], PASS),
         (DEBIAN_12, PASS),
         (UBUNTU_24_04, PASS),
         (UBUNTU_22_04, PASS),
@@ -215,13 +220,13 @@ def test_listeners_keep_every_process_of_a_socket():
 def test_supported_operating_systems(os_release, status):
     outcome = evaluate_os(parse_key_values(os_release))
     assert outcome.status == status
-    assert (outcome.fix_hint == "") == (status == PASS)
+    assert (outcome.hint == "") == (status == PASS)
 
 
 def test_arm64_warns_about_the_amd64_pins_and_others_fail():
     assert evaluate_architecture("amd64").status == PASS
     arm = evaluate_architecture("arm64")
-    assert arm.status == WARN and "arm64 pins" in arm.fix_hint
+    assert arm.status == WARN and "arm64 pins" in arm.hint
     assert evaluate_architecture("i386").status == FAIL
 
 
@@ -282,7 +287,7 @@ def test_missing_commands_name_their_packages():
     outcome = evaluate_commands(["ss", "sha256sum", "install"])
     assert outcome.status == FAIL
     assert "ss (iproute2)" in outcome.detail and "sha256sum (coreutils)" in outcome.detail
-    assert "apt-get install -y coreutils iproute2" in outcome.fix_hint
+    assert "apt-get install -y coreutils iproute2" in outcome.hint
     assert evaluate_commands([]).status == PASS
 
 
@@ -333,11 +338,27 @@ def test_our_binaries_are_the_release_installs_only():
     assert not is_our_binary("/usr/sbin/apache2", "nginx")
 
 
+def host_answer(result: RemoteResult) -> list[Result]:
+    """The results of web1's answer to the gather script."""
+    web1 = lab_host("web1", ["monitored"])
+    return host_results(web1, result, partial(judge_host, {}), script_failure)
+
+
 def test_unreachable_hosts_fail_with_pyinfras_reason():
     reason = "Could not resolve hostname ([Errno -2] Name or service not known)"
-    outcome = evaluate_reachability(RemoteResult(False, "", reason, connected=False))
-    assert outcome.status == FAIL and "ssh_hostname" in outcome.fix_hint
-    assert evaluate_reachability(RemoteResult(True, WEB1_OUTPUT, "")).status == PASS
+    [outcome] = host_answer(RemoteResult(False, "", reason, connected=False))
+    assert outcome.status == FAIL and "ssh_hostname" in outcome.hint
+    assert host_answer(RemoteResult(True, WEB1_OUTPUT, ""))[0] == Result(
+        "web1", "ssh", PASS, "connected"
+    )
+
+
+def test_a_script_that_did_not_run_names_sudo():
+    [outcome] = host_answer(RemoteResult(False, "", "sudo: a password is required\n"))
+    assert (outcome.check, outcome.status) == ("ssh", FAIL)
+    sudo = "sudo: a password is required"
+    assert outcome.detail == f"connected, but the check script did not run: {sudo}"
+    assert "NOPASSWD" in outcome.hint
 
 
 def test_the_fix_updates_apt_before_installing():
@@ -346,20 +367,19 @@ def test_the_fix_updates_apt_before_installing():
 
 
 def test_report_counts_and_formats():
-    report = PreflightReport(
+    report = Report(
         [
-            Finding("web1", "clock", WARN, "unknown", "check the host's clock"),
-            Finding("web1", "commands", FAIL, "missing: ss (iproute2)", "apt-get install"),
-            Finding("controller", "artifact source", PASS, "exists"),
+            Result("web1", "clock", WARN, "unknown", "check the host's clock"),
+            Result("web1", "commands", FAIL, "missing: ss (iproute2)", "apt-get install"),
+            Result("controller", "artifact source", PASS, "exists"),
         ],
         fixed=["web1: installed iproute2 (apt-get install -y)"],
-        fix_requested=True,
     )
     assert not report.ok and report.counts() == {PASS: 1, WARN: 1, FAIL: 1}
     text = format_report(report)
     assert "1 pass, 1 warn, 1 fail" in text
     assert "fixed: web1: installed iproute2" in text
-    assert report.to_json()["findings"][1]["check"] == "commands"
+    assert report.to_json()["results"][1]["check"] == "commands"
 
 
 # ---------------------------------------------------------------- artifact source
@@ -447,7 +467,7 @@ def test_domain_resolving_elsewhere_warns_with_the_addresses():
 def test_domain_that_does_not_resolve_fails_with_a_fix():
     outcome = evaluate_dns(server(ssh_hostname="203.0.113.7"), None)
     assert (outcome.status, outcome.detail) == (FAIL, "obs.example.net does not resolve")
-    assert "A/AAAA record for obs.example.net" in outcome.fix_hint
+    assert "A/AAAA record for obs.example.net" in outcome.hint
 
 
 def test_resolve_uses_the_controllers_resolver():
