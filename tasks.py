@@ -21,10 +21,10 @@ from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import check_drift
 from obsstack.health import run_health
 from obsstack.history import list_releases
-from obsstack.inventory import secret_stores
 from obsstack.preflight import run_preflight
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
+from obsstack.session import secret_stores
 
 LAB_INVENTORY = "inventories/lab.py"
 @task(

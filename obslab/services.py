@@ -37,7 +37,7 @@ from obslab import debian, machines
 from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
 from obslab.mirror import build_mirror
 from obsstack import secrets
-from obsstack.inventory import secret_stores
+from obsstack.session import secret_stores
 
 MIRROR_DIR = machines.CACHE_DIR / "mirror"
 SMTP_PORT = 2525

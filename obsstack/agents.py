@@ -22,8 +22,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from obsstack.inventory import missing_secrets
-from obsstack.remote import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
+from obsstack.session import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
 from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
+from obsstack.worker import in_worker
 from operations.fpm_pools import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 
 AUTO = "auto"
@@ -169,6 +170,7 @@ def _pools_text(pools: list[dict[str, str]]) -> str:
     return ", ".join(f"{pool['php']}/{pool['pool']}" for pool in pools) or "none"
 
 
+@in_worker
 def with_checked_agents(
     inventory: str,
     data: Mapping[str, Any] | None,

@@ -10,7 +10,7 @@ Example::
 
     from obsstack.checks import FAIL, PASS, Report, Result, format_report, run_checks
     from obsstack.checks import section_script
-    from obsstack.remote import hosts_named
+    from obsstack.session import hosts_named
 
     def kernel(host, sections):              # judges what a host printed
         return [Result(host.name, "kernel", PASS, sections["kernel"])]
@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from obsstack.remote import HostInfo, RemoteResult, run_scripts
 from obsstack.report import format_table
+from obsstack.session import HostInfo, RemoteResult, run_scripts
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 STATUSES = (PASS, WARN, FAIL)

@@ -21,10 +21,11 @@ from obsstack.artifacts import ArtifactError
 from obsstack.drift import DriftError
 from obsstack.history import ReleaseHistoryError
 from obsstack.pipeline import deploy_pipeline
-from obsstack.remote import LimitError, RemoteError
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
+from obsstack.session import LimitError
 from obsstack.settings import SettingsError
+from obsstack.worker import WorkerError
 
 # Shown as one message, not a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -34,9 +35,9 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DriftError,
     LimitError,
     ReleaseHistoryError,
-    RemoteError,
     SecretError,
     SettingsError,
+    WorkerError,
 )
 Task = TypeVar("Task", bound=Callable[..., Any])
 

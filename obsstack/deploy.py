@@ -1,7 +1,8 @@
 """Run a deploy the way a user would: the pyinfra CLI on deploys/site.py, checked first.
 
-Inputs are validated before pyinfra connects anywhere. pyinfra runs with ``--json`` so
-its results can be counted per host (changed / unchanged / failed operations) while its
+Inputs are validated before pyinfra connects anywhere. pyinfra plans first (``--dry``)
+and runs (``--yes``) only a plan that changes something, both with ``--json`` so its
+results can be counted per host (changed / unchanged / failed operations) while its
 human-readable log streams to the terminal.
 
 Example::
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from obsstack.agents import DETECTED, with_checked_agents
-from obsstack.inventory import check_inputs
-from obsstack.remote import describe_inventory, limit_patterns, select_hosts
+from obsstack.session import check_inputs, describe_inventory, limit_patterns, select_hosts
+from obsstack.worker import in_worker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
@@ -79,6 +80,7 @@ def pyinfra_argv(
     return argv
 
 
+@in_worker
 def run_deploy(
     inventory: str,
     deploy_file: str = SITE,
@@ -90,14 +92,38 @@ def run_deploy(
 ) -> DeployResult:
     """Validate the inputs of ``inventory``, then deploy; never raises on deploy failure.
 
+    pyinfra plans the deploy first (``--dry``): a plan without changes is the result, and
+    only a plan with changes is run (``--yes``).
+
     Agents are detected first, on the hosts ``limit`` names, unless ``data`` carries a
     detection already (the pipeline detects once for all its steps)."""
     check_inputs(inventory, data)
+    described = describe_inventory(inventory)
+    targets = [host.name for host in select_hosts(described, limit)]
     if DETECTED not in (data or {}):
-        described = describe_inventory(inventory)
-        targets = [host.name for host in select_hosts(described, limit)]
         data = with_checked_agents(inventory, data, hosts=targets, described=described)
-    argv = pyinfra_argv(inventory, deploy_file, limit, data, verbosity, diff)
+    options = (inventory, deploy_file, limit, data, verbosity, diff)
+    # Plan first: when no host would change, the run is over without a second round of facts.
+    returncode, log, stdout = run_pyinfra(pyinfra_argv(*options, dry=True), echo)
+    if returncode == 0 and not plans_changes(stdout):
+        return DeployResult(returncode, log, changed=dict.fromkeys(targets, 0))
+    returncode, run_log, stdout = run_pyinfra(pyinfra_argv(*options), echo)
+    result = DeployResult(returncode, log + run_log + stdout)
+    _count_results(result, stdout)
+    return result
+
+
+def plans_changes(stdout: str) -> bool:
+    """Whether a ``--dry --json`` plan changes anything, or may (an unreadable plan may)."""
+    try:
+        plan = json.loads(stdout)["plan"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return True
+    return any(op["hosts_with_change"] or op["hosts_with_conditional_change"] for op in plan)
+
+
+def run_pyinfra(argv: list[str], echo: bool) -> tuple[int, str, str]:
+    """Run pyinfra; (exit status, its log, its JSON output). The log streams if ``echo``."""
     process = subprocess.Popen(
         argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -112,10 +138,7 @@ def run_deploy(
             if echo:
                 sys.stderr.write(line)
         stdout = stdout_read.result()
-    returncode = process.wait()
-    result = DeployResult(returncode, "".join(log_lines) + stdout)
-    _count_results(result, stdout)
-    return result
+    return process.wait(), "".join(log_lines), stdout
 
 
 def _count_results(result: DeployResult, stdout: str) -> None:

@@ -17,8 +17,9 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from obsstack.remote import RemoteResult, run_scripts
+from obsstack.session import RemoteResult, run_scripts
 from obsstack.textfile import replace_command
+from obsstack.worker import in_worker
 
 LOG_FILE = "/var/log/observability-stack/deploy.log"
 METRICS_FILE = "/var/lib/node_exporter/obs_deploy.prom"
@@ -84,6 +85,7 @@ def parse_metrics(text: str) -> dict[str, float]:
     return values
 
 
+@in_worker
 def write_records(inventory: str, records: dict[str, DeployRecord]) -> dict[str, RemoteResult]:
     """Append the log line and rewrite the metrics file on each host (two short runs)."""
     current = run_scripts(

@@ -16,17 +16,16 @@ Example::
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from obsstack.agents import with_checked_agents
-from obsstack.deploy import REPO_ROOT, pyinfra_argv
-from obsstack.inventory import check_inputs
-from obsstack.remote import describe_inventory, run_scripts, select_hosts
+from obsstack.deploy import pyinfra_argv, run_pyinfra
+from obsstack.session import check_inputs, describe_inventory, run_scripts, select_hosts
 from obsstack.textfile import replace_command
+from obsstack.worker import in_worker
 
 METRICS_FILE = "/var/lib/node_exporter/obs_drift.prom"
 
@@ -57,6 +56,7 @@ def plan_changes(plan: list[dict]) -> dict[str, list[str]]:
     return drifting
 
 
+@in_worker
 def check_drift(
     inventory: str,
     limit: str | None = None,
@@ -68,12 +68,11 @@ def check_drift(
     described = describe_inventory(inventory)
     hosts = [host.name for host in select_hosts(described, limit)]
     data = with_checked_agents(inventory, data, hosts=hosts, described=described)
-    argv = pyinfra_argv(inventory, limit=limit, data=data, dry=True)
-    child = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    _, log, stdout = run_pyinfra(pyinfra_argv(inventory, limit=limit, data=data, dry=True), False)
     try:
-        payload = json.loads(child.stdout)
+        payload = json.loads(stdout)
     except json.JSONDecodeError as error:
-        raise DriftError(f"the dry run failed:\n{child.stderr[-3000:]}") from error
+        raise DriftError(f"the dry run failed:\n{log[-3000:]}") from error
     report = DriftReport(hosts=hosts, drifting=plan_changes(payload["plan"]))
     if write_metrics:
         _write_metrics(inventory, report)

@@ -52,11 +52,12 @@ from obsstack.checks import (
     run_checks,
     section_script,
 )
-from obsstack.remote import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.roles import NODE_EXPORTER, PROMETHEUS, Service, services_for
+from obsstack.session import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
 from obsstack.textparse import parse_key_values
+from obsstack.worker import in_worker
 
 DISK_FREE_WARN_PERCENT = 15
 DISK_FREE_FAIL_PERCENT = 5
@@ -95,6 +96,7 @@ class Probe:
     evaluate: Callable[[HostInfo, Sections], list[Result]]
 
 
+@in_worker
 def run_health(
     inventory: str,
     stale_after_seconds: float | None = None,

@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from obsstack.remote import hosts_named, run_scripts
+from obsstack.session import hosts_named, run_scripts
+from obsstack.worker import in_worker
 from operations.history import CURRENT, RELEASES_DIR
 
 MARK = "### obs-release"
@@ -62,6 +63,7 @@ def parse_history(output: str) -> list[ReleaseSummary]:
     return summaries
 
 
+@in_worker
 def list_releases(
     inventory: str, hosts: Iterable[str] | None = None
 ) -> dict[str, list[ReleaseSummary]]:
@@ -76,6 +78,7 @@ def list_releases(
     return {name: parse_history(results[name].stdout) for name in hosts}
 
 
+@in_worker
 def current_release_ids(
     inventory: str, hosts: Iterable[str] | None = None
 ) -> dict[str, str | None]:

@@ -28,11 +28,11 @@ from obsstack.deploy import ROLLBACK, DeployResult, run_deploy
 from obsstack.deploylog import DeployRecord, write_records
 from obsstack.health import run_health
 from obsstack.history import current_release_ids, list_releases
-from obsstack.inventory import check_inputs
 from obsstack.preflight import run_preflight
 from obsstack.provenance import deploy_commit, deployer
-from obsstack.remote import HostInfo, describe_inventory, select_hosts
+from obsstack.session import HostInfo, check_inputs, describe_inventory, select_hosts
 from obsstack.settings import SettingsError, parse_duration
+from obsstack.worker import in_worker
 
 HEALTH_POLL_SECONDS = 2
 
@@ -47,6 +47,7 @@ class PipelineOutcome:
     preexisting: list[str] = field(default_factory=list)
 
 
+@in_worker
 def deploy_pipeline(
     inventory: str,
     limit: str | None = None,

@@ -44,9 +44,10 @@ from obsstack.checks import (
     section_script,
 )
 from obsstack.inventory import repo_path
-from obsstack.remote import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.roles import services_for
+from obsstack.session import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.textparse import parse_key_values
+from obsstack.worker import in_worker
 
 CONTROLLER = "controller"  # the host column of checks made once, on the controller
 ARTIFACT_CHECK = "artifact source"
@@ -170,6 +171,7 @@ class HostFacts:
 # ------------------------------------------------------------------------- public API
 
 
+@in_worker
 def run_preflight(
     inventory: str, fix: bool = False, hosts: Iterable[str] | None = None
 ) -> Report:

@@ -4,7 +4,7 @@ Example::
 
     from obsstack.textfile import replace_command
     script = replace_command("/var/lib/node_exporter/obs_health.prom", "obs_up 1\\n")
-    # run `script` with bash on the host (obsstack.remote.run_scripts)
+    # run `script` with bash on the host (obsstack.session.run_scripts)
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from waiting import wait_until
 
 from obsstack.checks import FAIL, Report, format_report
 from obsstack.health import METRICS_FILE, run_health
-from obsstack.remote import describe_inventory
 from obsstack.roles import services_for
+from obsstack.session import describe_inventory
 
 pytestmark = pytest.mark.lab
 

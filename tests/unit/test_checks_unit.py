@@ -19,7 +19,7 @@ from obsstack.checks import (
     parse_sections,
     section_script,
 )
-from obsstack.remote import HostInfo, RemoteResult
+from obsstack.session import HostInfo, RemoteResult
 
 WEB1 = HostInfo("web1", ["monitored"])
 

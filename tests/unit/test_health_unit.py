@@ -49,7 +49,7 @@ from obsstack.health import (
     service_commands,
     tls_commands,
 )
-from obsstack.remote import HostInfo, RemoteResult
+from obsstack.session import HostInfo, RemoteResult
 from obsstack.textfile import replace_command
 
 OBS = HostInfo(

@@ -9,7 +9,7 @@ from obsstack.checks import FAIL, PASS, WARN, Report, Result
 from obsstack.deploy import DeployResult, _count_results, pyinfra_argv
 from obsstack.health import evaluate_alerts, evaluate_targets
 from obsstack.pipeline import gate_failures
-from obsstack.remote import HostInfo, LimitError, select_hosts
+from obsstack.session import HostInfo, LimitError, select_hosts
 
 HOSTS = [
     HostInfo("obs", ["observability"]),

@@ -47,7 +47,7 @@ from obsstack.preflight import (
     resolve,
     script_failure,
 )
-from obsstack.remote import HostInfo, RemoteResult
+from obsstack.session import HostInfo, RemoteResult
 from obsstack.textparse import parse_key_values
 
 # GATHER_SCRIPT's output on the lab host web1 (Debian 13 in systemd-nspawn, deployed).

@@ -13,7 +13,7 @@ from obsstack.deploylog import DeployRecord, metrics_text, parse_metrics
 from obsstack.drift import plan_changes
 from obsstack.history import MARK, parse_history
 from obsstack.pipeline import canary_waves
-from obsstack.remote import HostInfo
+from obsstack.session import HostInfo
 from obsstack.settings import SettingsError, parse_duration
 from operations.converge import ConfigFile, DesiredState, ManagedDirectory
 from operations.history import Release, fingerprint, record_release

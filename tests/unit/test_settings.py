@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from obsstack.inventory import check_inputs
+from obsstack.session import check_inputs
 from obsstack.settings import OBSERVABILITY_KEYS, SettingsError, check_data, check_host_data
 
 REPO = Path(__file__).resolve().parents[2]
