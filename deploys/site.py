@@ -26,8 +26,10 @@ from obsstack.settings import check_host_data
 from operations.converge import converge
 from operations.digest import digest_key_file
 from operations.history import record_release
+from operations.prefetch import prefetch_facts
 
 check_host_data(host.name, set(host.groups), host.data.dict())
+prefetch_facts()
 observability_server = "observability" in host.groups
 agents = own_agents()
 

@@ -1,0 +1,201 @@
+"""Ask a host, in one command, everything its last plan asked it one command at a time.
+
+pyinfra runs one SSH command per fact, one after another on each host: planning a deploy
+of the observability server that changes nothing takes about 130 round trips of some
+60 ms each. While pyinfra prepares a deploy (``StateStage.Prepare``) nothing on a host
+changes, so those answers can be gathered at once. ``prefetch_facts`` makes the first
+command pyinfra runs on the host during Prepare a batch of every command the host's
+previous plan ran (kept on the controller, commands only, never their output); each of
+those commands is then answered from the batch.
+
+Everything else runs as always: a command the batch did not hold or that failed in it
+(pyinfra then reads its error), commands pyinfra prints (``-vv`` and above), commands
+with input or their own environment, and every command outside Prepare, when operations
+change the host.
+
+Example (a deploy file, before its operations)::
+
+    from operations.prefetch import prefetch_facts
+    prefetch_facts()
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent.lock
+from pyinfra.api import StringCommand
+from pyinfra.api.host import Host
+from pyinfra.api.state import StateStage
+from pyinfra.connectors.util import CommandOutput, OutputLine
+from pyinfra.context import ctx_host
+
+# With any of these connector arguments set, a command runs on its own and is not kept:
+# it reads input, needs a terminal, or carries a password.
+UNBATCHED_ARGUMENTS = ("_stdin", "_get_pty", "_sudo_password", "_su_password")
+# A batch reproduces the other arguments of its commands (who runs them, where, with
+# which environment) but these, which it applies to each command itself.
+PER_COMMAND_ARGUMENTS = ("_shell_executable", "_timeout")
+SHELL = re.compile(r"[a-z]{1,8}")
+ANSWER = re.compile(r"@obs-prefetch (\d+) (\d+) ([A-Za-z0-9+/=]*)")
+DEFAULT_DIR = Path("~/.cache/observability-stack/fact-commands").expanduser()
+
+
+@dataclass
+class _HostBatch:
+    """One host's prefetch in one run: what to ask, what was answered, what was asked."""
+
+    record: Path
+    planned: list[dict[str, Any]]
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    asked: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: gevent.lock.Semaphore = field(default_factory=gevent.lock.Semaphore)
+    fetched: bool = False
+
+
+_batches: dict[Host, _HostBatch] = {}
+_original_run_shell_command = Host.run_shell_command
+
+
+def prefetch_facts(record_dir: Path = DEFAULT_DIR) -> None:
+    """Answer this host's planning commands from one batch (see the module docstring)."""
+    target = ctx_host.get()  # the host itself, not pyinfra's proxy of the current one
+    if target in _batches:
+        return
+    record = record_dir / f"{target.name}.json"
+    try:
+        planned = json.loads(record.read_text())
+    except (OSError, ValueError):
+        planned = []
+    if not _batches:
+        Host.run_shell_command = _run_shell_command  # type: ignore[method-assign]
+        atexit.register(save_records)
+    _batches[target] = _HostBatch(record, [c for c in planned if _planned(c)])
+
+
+def save_records() -> None:
+    """Keep, for each host a plan ran on, the commands it ran: the host's next batch.
+
+    A run without change detection (``--yes``) asks little while it prepares and the rest
+    while it executes: its commands say nothing about the next plan.
+    """
+    for target, batch in _batches.items():
+        if not batch.asked or not target.state.check_for_changes:
+            continue
+        batch.record.parent.mkdir(parents=True, exist_ok=True)
+        batch.record.write_text(json.dumps(list(batch.asked.values()), indent=1))
+
+
+def _batchable(arguments: Any) -> bool:
+    return (
+        isinstance(arguments, dict)
+        and _json_native(arguments)
+        and not any(arguments.get(name) for name in UNBATCHED_ARGUMENTS)
+        and list(arguments.get("_success_exit_codes") or [0]) == [0]
+        and SHELL.fullmatch(str(arguments.get("_shell_executable") or "sh")) is not None
+    )
+
+
+def _json_native(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _planned(command: Any) -> bool:
+    return (
+        isinstance(command, dict)
+        and isinstance(command.get("command"), str)
+        and _batchable(command.get("arguments"))
+    )
+
+
+def _runner(arguments: dict[str, Any]) -> str:
+    """The arguments that say who runs a command and how, as a key (unset ones left out:
+    a fact passes every argument pyinfra has, a plain command only its own)."""
+    runner = {
+        name: value
+        for name, value in arguments.items()
+        if value and name not in PER_COMMAND_ARGUMENTS and name != "_success_exit_codes"
+    }
+    if not runner.get("_retries"):
+        runner.pop("_retry_delay", None)
+    return json.dumps(runner, sort_keys=True)
+
+
+def _key(command: str, arguments: dict[str, Any]) -> str:
+    return json.dumps([command, arguments], sort_keys=True)
+
+
+def _run_shell_command(self: Host, command, print_output=False, print_input=False, **arguments):
+    batch = _batches.get(self)
+    if (
+        batch is None
+        or self.state.current_stage != StateStage.Prepare
+        or print_output
+        or print_input
+        or not isinstance(command, StringCommand)
+        or not _batchable(arguments)
+    ):
+        return _original_run_shell_command(self, command, print_output, print_input, **arguments)
+    text = command.get_raw_value()
+    # As JSON reads it back: the key of a recorded command is the key of its next run.
+    recorded = json.loads(json.dumps(arguments))
+    key = _key(text, recorded)
+    batch.asked.setdefault(key, {"command": text, "arguments": recorded})
+    with batch.lock:
+        if not batch.fetched:
+            batch.fetched = True
+            _fetch(self, batch)
+    lines = batch.answers.get(key)
+    if lines is None:
+        return _original_run_shell_command(self, command, print_output, print_input, **arguments)
+    return True, CommandOutput([OutputLine("stdout", line) for line in lines])
+
+
+def _fetch(target: Host, batch: _HostBatch) -> None:
+    """Run the host's planned commands, one batch per way of running them."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for planned in batch.planned:
+        groups.setdefault(_runner(planned["arguments"]), []).append(planned)
+    for runner_key, commands in groups.items():
+        script = ["set -o pipefail"]
+        for index, planned in enumerate(commands):
+            shell = planned["arguments"].get("_shell_executable") or "sh"
+            encoded = base64.b64encode(planned["command"].encode()).decode()
+            script.append(
+                f"out=$(printf %s {encoded} | base64 -d | {shell} 2>/dev/null | base64 -w0)"
+                f"; echo \"@obs-prefetch {index} $? $out\""
+            )
+        ok, output = _original_run_shell_command(
+            target,
+            StringCommand("\n".join(script)),
+            False,
+            False,
+            _shell_executable="bash",
+            **json.loads(runner_key),
+        )
+        if not ok:
+            continue
+        for line in output.stdout_lines:
+            match = ANSWER.fullmatch(line)
+            if not match or match.group(2) != "0":
+                continue
+            planned = commands[int(match.group(1))]
+            try:
+                text = base64.b64decode(match.group(3)).decode()
+            except UnicodeDecodeError:  # pyinfra would fail on it too: let it, live
+                continue
+            # Split as pyinfra reads a command's output: at newlines only.
+            lines = text.split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            batch.answers[_key(planned["command"], planned["arguments"])] = lines
