@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from gevent.event import AsyncResult
 from pyinfra import host
 from pyinfra.api import Host
 from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.addresses import AddressError, host_port, listen_address
-from obsstack.inventory import repo_path
+from obsstack.agents import DETECTED
+from obsstack.inventory import missing_secrets, repo_path
 from obsstack.render import render_template
 from obsstack.serialize import systemd_word
+from operations.agents import DetectedAgents, ServedPools
 from operations.converge import Installation
 
 DEFAULT_CACHE = Path.home() / ".cache" / "observability-stack" / "artifacts"
@@ -46,27 +50,38 @@ def scraped_ports(agents: list[str], target: Host) -> dict[str, int]:
 
 def agents_of(target: Host) -> list[str] | None:
     """The agents host ``target`` runs (none but on monitored hosts); None when they are
-    detected (``agents = "auto"``) and this run did not look at the host (outside
-    ``--limit``): the observability server then keeps what it has for it."""
+    detected (``agents = "auto"``) and this run does not look at the host (outside
+    ``--limit``): the observability server then keeps what it has for it.
+
+    Detection comes from the deploy pipeline (``detected_agents``), else from the host
+    itself, a fact read once per run however many hosts' deploys ask."""
     if "monitored" not in target.groups:
         return []
     setting = target.data.agents
     if setting != "auto":
         return list(setting)
-    found = target.data.get("detected_agents") or {}
-    return list(found[target.name]) if target.name in found else None
+    found = target.data.get(DETECTED)
+    if found is not None:
+        return list(found[target.name]) if target.name in found else None
+    if not host.state.is_host_in_limit(target):
+        return None
+    return _read_once(target, DetectedAgents)["agents"]
 
 
 def php_fpm_pools_of(target: Host) -> list[dict[str, str]] | None:
     """The PHP-FPM pools (``{"php": "8.4", "pool": "www"}``) whose status pages host
-    ``target`` serves to Prometheus; None when this run did not list them."""
+    ``target`` serves to Prometheus; None when this run does not list them."""
     agents = agents_of(target)
     if agents is None:
         return None
     if "php_fpm" not in agents:
         return []
-    found = target.data.get("php_fpm_pools") or {}
-    return list(found[target.name]) if target.name in found else None
+    if target.data.get(DETECTED) is not None:
+        found = target.data.get("php_fpm_pools") or {}
+        return list(found[target.name]) if target.name in found else None
+    if target.data.agents == "auto":
+        return _read_once(target, DetectedAgents)["pools"]
+    return _read_once(target, ServedPools)
 
 
 def own_agents() -> list[str]:
@@ -74,10 +89,35 @@ def own_agents() -> list[str]:
     agents = agents_of(host)
     if agents is None:
         raise PyinfraError(
-            f"{host.name}: agents = 'auto' needs detection first: deploy with `invoke deploy`, "
-            "or list the agents in its data"
+            f"{host.name}: agents = 'auto' and detected_agents leaves this host out: "
+            "deploy it with `invoke deploy`, or list the agents in its data"
         )
+    if host.data.get(DETECTED) is None and host.data.agents == "auto":
+        # Detected here: the secrets a found agent needs were not checked before the run.
+        problems = missing_secrets(
+            host.name, set(host.groups), {**host.data.dict(), DETECTED: {host.name: agents}}
+        )
+        if problems:
+            raise PyinfraError("; ".join(problems))
     return agents
+
+
+# Facts of another host than the one deploying, read once per run (pyinfra keeps none).
+_read: dict[tuple[int, str, str], AsyncResult] = {}
+
+
+def _read_once(target: Host, fact: type) -> Any:
+    key = (id(target.state), target.name, fact.__name__)
+    if key not in _read:
+        _read[key] = AsyncResult()
+        _read[key].set(target.get_fact(fact))
+    value = _read[key].get()
+    if value is None:
+        raise PyinfraError(
+            f"{target.name}: cannot tell which agents it runs ({fact.__name__} unreadable), "
+            "so nothing is deployed"
+        )
+    return value
 
 
 def exporter_address(port: int) -> str:
