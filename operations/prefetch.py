@@ -44,6 +44,8 @@ UNBATCHED_ARGUMENTS = ("_stdin", "_get_pty", "_sudo_password", "_su_password")
 PER_COMMAND_ARGUMENTS = ("_shell_executable", "_timeout")
 SHELL = re.compile(r"[a-z]{1,8}")
 ANSWER = re.compile(r"@obs-prefetch (\d+) (\d+) ([A-Za-z0-9+/=]*)")
+# Commands of a batch running at the same time on the host.
+PARALLEL = 8
 DEFAULT_DIR = Path("~/.cache/observability-stack/fact-commands").expanduser()
 
 
@@ -161,23 +163,47 @@ def _run_shell_command(self: Host, command, print_output=False, print_input=Fals
     return True, CommandOutput([OutputLine("stdout", line) for line in lines])
 
 
+def batch_script(commands: list[tuple[str, str]], at_once: int = PARALLEL) -> str:
+    """A bash script running each ``(command, shell)``, ``at_once`` of them at a time, that
+    prints ``@obs-prefetch INDEX EXIT-STATUS BASE64-STDOUT`` per command, in order.
+
+    Each command's output goes to a pipe of its own, read in turn: outputs of any size
+    never mix."""
+    script = [
+        "set -o pipefail",
+        # As pyinfra runs a command: SHELL -c COMMAND (its stdin empty, its stderr dropped).
+        'run() { local out; out=$("$1" -c "$(printf %s "$2" | base64 -d)" 2>/dev/null </dev/null'
+        ' | base64 -w0); echo "$? $out"; }',
+    ]
+
+    def start(index: int) -> str:
+        command, shell = commands[index]
+        encoded = base64.b64encode(command.encode()).decode()
+        return f"exec {{f{index}}}< <(run {shell} {encoded})"
+
+    script += [start(index) for index in range(min(at_once, len(commands)))]
+    for index in range(len(commands)):
+        script.append(f'echo "@obs-prefetch {index} $(cat <&$f{index})"; exec {{f{index}}}<&-')
+        if index + at_once < len(commands):
+            script.append(start(index + at_once))
+    return "\n".join(script) + "\n"
+
+
 def _fetch(target: Host, batch: _HostBatch) -> None:
     """Run the host's planned commands, one batch per way of running them."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for planned in batch.planned:
         groups.setdefault(_runner(planned["arguments"]), []).append(planned)
     for runner_key, commands in groups.items():
-        script = ["set -o pipefail"]
-        for index, planned in enumerate(commands):
-            shell = planned["arguments"].get("_shell_executable") or "sh"
-            encoded = base64.b64encode(planned["command"].encode()).decode()
-            script.append(
-                f"out=$(printf %s {encoded} | base64 -d | {shell} 2>/dev/null | base64 -w0)"
-                f"; echo \"@obs-prefetch {index} $? $out\""
-            )
+        script = batch_script(
+            [
+                (planned["command"], planned["arguments"].get("_shell_executable") or "sh")
+                for planned in commands
+            ]
+        )
         ok, output = _original_run_shell_command(
             target,
-            StringCommand("\n".join(script)),
+            StringCommand(script),
             False,
             False,
             _shell_executable="bash",

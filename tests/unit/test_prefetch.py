@@ -6,6 +6,8 @@ The host is this machine through pyinfra's ``@local`` connector: the batch is re
 
 from __future__ import annotations
 
+import base64
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,19 @@ def test_the_record_holds_commands_never_their_output(tmp_path):
     text = record.read_text()
     assert str(path) in text
     assert "the-content-of-the-file" not in text
+
+
+def test_a_batch_keeps_every_answer_whole_and_in_order():
+    big = "head -c 200000 /dev/zero | tr '\\0' x; echo"
+    commands = [(big, "sh"), ("exit 3", "sh"), (big, "bash"), ("printf 'a\\n\\nb'", "sh")]
+    run = subprocess.run(
+        ["bash"], input=prefetch.batch_script(commands, at_once=3), capture_output=True,
+        text=True, check=True,
+    )
+    answers = [line.split(" ", 3) for line in run.stdout.splitlines()]
+    assert [(index, status) for _, index, status, _ in answers] == [
+        ("0", "0"), ("1", "3"), ("2", "0"), ("3", "0"),
+    ]
+    assert base64.b64decode(answers[0][3]) == b"x" * 200000 + b"\n"
+    assert base64.b64decode(answers[2][3]) == b"x" * 200000 + b"\n"
+    assert base64.b64decode(answers[3][3]) == b"a\n\nb"
