@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from gevent.event import AsyncResult
 from pyinfra import host
@@ -102,16 +103,16 @@ def own_agents() -> list[str]:
     return agents
 
 
-# Facts of another host than the one deploying, read once per run (pyinfra keeps none).
-_read: dict[tuple[int, str, str], AsyncResult] = {}
+# Detection facts, read once per run however many hosts' deploys ask (pyinfra keeps none).
+_read: WeakKeyDictionary[Host, dict[str, AsyncResult]] = WeakKeyDictionary()
 
 
 def _read_once(target: Host, fact: type) -> Any:
-    key = (id(target.state), target.name, fact.__name__)
-    if key not in _read:
-        _read[key] = AsyncResult()
-        _read[key].set(target.get_fact(fact))
-    value = _read[key].get()
+    reads = _read.setdefault(target, {})
+    if fact.__name__ not in reads:
+        reads[fact.__name__] = AsyncResult()
+        reads[fact.__name__].set(target.get_fact(fact))
+    value = reads[fact.__name__].get()
     if value is None:
         raise PyinfraError(
             f"{target.name}: cannot tell which agents it runs ({fact.__name__} unreadable), "

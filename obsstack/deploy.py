@@ -15,14 +15,13 @@ Example::
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from obsstack import pyinfra_run
 from obsstack.agents import DETECTED, with_checked_agents
 from obsstack.session import check_inputs, describe_inventory, limit_patterns, select_hosts
 from obsstack.worker import in_worker
@@ -123,22 +122,9 @@ def plans_changes(stdout: str) -> bool:
 
 
 def run_pyinfra(argv: list[str], echo: bool) -> tuple[int, str, str]:
-    """Run pyinfra; (exit status, its log, its JSON output). The log streams if ``echo``."""
-    process = subprocess.Popen(
-        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None and process.stderr is not None
-    # pyinfra's JSON results often exceed a pipe's buffer: read them while its log streams,
-    # or pyinfra blocks writing them while we wait for its log to end.
-    with ThreadPoolExecutor(1) as reader:
-        stdout_read = reader.submit(process.stdout.read)
-        log_lines = []
-        for line in process.stderr:
-            log_lines.append(line)
-            if echo:
-                sys.stderr.write(line)
-        stdout = stdout_read.result()
-    return process.wait(), "".join(log_lines), stdout
+    """Run the pyinfra command line ``argv`` in this worker; (exit status, its log, its JSON
+    output). The log streams if ``echo``."""
+    return pyinfra_run.run(argv[3:], echo)  # without "python -m pyinfra"
 
 
 def _count_results(result: DeployResult, stdout: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import os
 import pickle
 import subprocess
@@ -79,8 +80,20 @@ def _call(function: Callable, args: tuple, kwargs: dict) -> Any:
         {key: stand_in(value) for key, value in kwargs.items()},
     )
     answers_read, answers_write = os.pipe()
+    # The command line shows what the worker runs and the files it runs it on (no other
+    # argument: values stay off every process list).
+    bound = inspect.signature(function).bind(*args, **kwargs)
+    bound.apply_defaults()
+    files = [v for v in bound.arguments.values() if isinstance(v, str) and v.endswith(".py")]
     child = subprocess.Popen(
-        [sys.executable, "-m", "obsstack.worker", str(answers_write)],
+        [
+            sys.executable,
+            "-m",
+            "obsstack.worker",
+            str(answers_write),
+            f"{function.__module__}.{function.__qualname__}",
+            *files,
+        ],
         cwd=REPO_ROOT,
         stdin=subprocess.PIPE,
         pass_fds=(answers_write,),

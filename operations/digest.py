@@ -20,10 +20,12 @@ import hashlib
 import re
 import secrets
 from io import StringIO
+from weakref import WeakKeyDictionary
 
 from pyinfra import host
-from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+from pyinfra.api import FactBase, Host, QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_host
 from typing_extensions import override
 
 from operations.history import STATE_DIR
@@ -31,13 +33,13 @@ from operations.upload import private_upload, sudo_arguments
 
 KEY_FILE = f"{STATE_DIR}/digest.key"
 KEY = re.compile(r"[0-9a-f]{64}")
-# Each host's key, read once per run (or made, for a host that has none yet), by run.
-_keys: dict[tuple[int, str], tuple[str, bool]] = {}
+# Each host's key, read once per run (or made, for a host that has none yet).
+_keys: WeakKeyDictionary[Host, tuple[str, bool]] = WeakKeyDictionary()
 
 
 def _host_key() -> tuple[str, bool]:
     """``(key, installed)``: the host's key, and whether the host has it already."""
-    run = (id(host.state), host.name)
+    run = ctx_host.get()  # this run's host itself, not pyinfra's proxy of the current one
     if run not in _keys:
         ok, output = host.run_shell_command(
             StringCommand("cat", KEY_FILE, "2>/dev/null", "||", "true"),

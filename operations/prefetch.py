@@ -21,7 +21,6 @@ Example (a deploy file, before its operations)::
 
 from __future__ import annotations
 
-import atexit
 import base64
 import json
 import re
@@ -32,7 +31,7 @@ from typing import Any
 import gevent.lock
 from pyinfra.api import StringCommand
 from pyinfra.api.host import Host
-from pyinfra.api.state import StateStage
+from pyinfra.api.state import BaseStateCallback, State, StateStage
 from pyinfra.connectors.util import CommandOutput, OutputLine
 from pyinfra.context import ctx_host
 
@@ -77,19 +76,21 @@ def prefetch_facts(record_dir: Path = DEFAULT_DIR) -> None:
         planned = []
     if not _batches:
         Host.run_shell_command = _run_shell_command  # type: ignore[method-assign]
-        atexit.register(save_records)
+    if not any(isinstance(h, _Recorder) for h in target.state.callback_handlers):
+        target.state.add_callback_handler(_Recorder())
     _batches[target] = _HostBatch(record, [c for c in planned if _planned(c)])
 
 
-def save_records() -> None:
-    """Keep, for each host a plan ran on, the commands it ran: the host's next batch.
+class _Recorder(BaseStateCallback):
+    """Keeps, as each host of a plan disconnects, the commands its plan ran: the host's
+    next batch. A run without change detection (``--yes``) asks little while it prepares
+    and the rest while it executes: its commands say nothing about the next plan."""
 
-    A run without change detection (``--yes``) asks little while it prepares and the rest
-    while it executes: its commands say nothing about the next plan.
-    """
-    for target, batch in _batches.items():
-        if not batch.asked or not target.state.check_for_changes:
-            continue
+    @staticmethod
+    def host_disconnect(state: State, host: Host) -> None:
+        batch = _batches.pop(host, None)
+        if batch is None or not batch.asked or not state.check_for_changes:
+            return
         batch.record.parent.mkdir(parents=True, exist_ok=True)
         batch.record.write_text(json.dumps(list(batch.asked.values()), indent=1))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from pyinfra.api import Config, Inventory, State, StringCommand
-from pyinfra.api.connect import connect_all
+from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.state import StateStage
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
@@ -58,7 +58,7 @@ def plan(record_dir: Path, files: list[Path], stage=StateStage.Prepare) -> dict:
                 "odd": host.run_shell_command(StringCommand(ODD_OUTPUT))[1].stdout_lines,
                 "failing": host.run_shell_command(StringCommand("exit 3"))[0],
             }
-        prefetch.save_records()
+        disconnect_all(state)  # each host's record is kept as it disconnects
     return answers
 
 
