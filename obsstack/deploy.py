@@ -113,12 +113,16 @@ def run_deploy(
 
 
 def plans_changes(stdout: str) -> bool:
-    """Whether a ``--dry --json`` plan changes anything, or may (an unreadable plan may)."""
+    """Whether a ``--dry --json`` plan changes anything (an unreadable plan may).
+
+    Only operations that change unconditionally count: every condition (``_if``) in this
+    project's operations is "an earlier operation changed" (tests/unit/test_conditions.py),
+    so with none of those, no conditional operation runs either."""
     try:
         plan = json.loads(stdout)["plan"]
     except (json.JSONDecodeError, KeyError, TypeError):
         return True
-    return any(op["hosts_with_change"] or op["hosts_with_conditional_change"] for op in plan)
+    return any(operation["hosts_with_change"] for operation in plan)
 
 
 def run_pyinfra(argv: list[str], echo: bool) -> tuple[int, str, str]:

@@ -84,12 +84,16 @@ def prefetch_facts(record_dir: Path = DEFAULT_DIR) -> None:
 class _Recorder(BaseStateCallback):
     """Keeps, as each host of a plan disconnects, the commands its plan ran: the host's
     next batch. A run without change detection (``--yes``) asks little while it prepares
-    and the rest while it executes: its commands say nothing about the next plan."""
+    and the rest while it executes, and a plan that failed on the host stopped early:
+    their commands say nothing about the next plan."""
 
     @staticmethod
     def host_disconnect(state: State, host: Host) -> None:
         batch = _batches.pop(host, None)
+        # A plan that failed on the host stopped early: its commands are not the next ones.
         if batch is None or not batch.asked or not state.check_for_changes:
+            return
+        if host in state.failed_hosts:
             return
         batch.record.parent.mkdir(parents=True, exist_ok=True)
         batch.record.write_text(json.dumps(list(batch.asked.values()), indent=1))
@@ -145,11 +149,11 @@ def _run_shell_command(self: Host, command, print_output=False, print_input=Fals
         or self.state.current_stage != StateStage.Prepare
         or print_output
         or print_input
-        or not isinstance(command, StringCommand)
+        or not isinstance(command, str | StringCommand)
         or not _batchable(arguments)
     ):
         return _original_run_shell_command(self, command, print_output, print_input, **arguments)
-    text = command.get_raw_value()
+    text = command if isinstance(command, str) else command.get_raw_value()
     # As JSON reads it back: the key of a recorded command is the key of its next run.
     recorded = json.loads(json.dumps(arguments))
     key = _key(text, recorded)
