@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from conftest import LAB_INVENTORY, address, assert_unchanged, deploy, server_get
+from conftest import LAB_INVENTORY, TEST_DATA, address, assert_unchanged, deploy, server_get
 from waiting import wait_until
 
 from obslab import machines
 from obslab.services import MIRROR_DIR, mirror_releases
+from obsstack.deploy import REPO_ROOT, DeployResult, _count_results, pyinfra_argv
 from obsstack.history import list_releases
 
 pytestmark = pytest.mark.lab
@@ -114,6 +117,18 @@ def test_baseline_rules_are_loaded(deployed):
 
 def test_second_deploy_changes_nothing(deployed):
     assert_unchanged(deploy())
+
+
+def test_a_plain_pyinfra_run_detects_agents_itself_and_changes_nothing(deployed):
+    """``pyinfra inventories/lab.py deploys/site.py``, as a pyinfra user runs it: no
+    detected_agents handed in, so every host's agents come from its facts."""
+    argv = pyinfra_argv(LAB_INVENTORY, data=TEST_DATA, verbosity=1)  # -v: facts named
+    run = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    result = DeployResult(run.returncode, run.stderr)
+    _count_results(result, run.stdout)
+    assert_unchanged(result)
+    detected = [line for line in run.stderr.splitlines() if "DetectedAgents" in line]
+    assert {"web1", "app1"} <= {name for name in ALL_HOSTS for line in detected if name in line}
 
 
 def test_a_host_deployed_through_sudo_gets_the_same_as_the_others(deployed, hosts):
