@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gevent.lock
 from pyinfra.api import StringCommand
@@ -69,7 +70,8 @@ def prefetch_facts(record_dir: Path = DEFAULT_DIR) -> None:
     target = ctx_host.get()  # the host itself, not pyinfra's proxy of the current one
     if target in _batches:
         return
-    record = record_dir / f"{target.name}.json"
+    # Quoted: a host's name may hold "/" (pyinfra's @connector/NAME).
+    record = record_dir / f"{quote(target.name, safe='')}.json"
     try:
         planned = json.loads(record.read_text())
     except (OSError, ValueError):
