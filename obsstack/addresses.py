@@ -48,7 +48,7 @@ def listen_address(name: str, groups: Iterable[str], data: Mapping[str, Any]) ->
     if on_loopback(groups):
         return LOOPBACK
     if data.get("listen_address"):
-        return str(data["listen_address"])
+        return str(data.get("listen_address"))
     target = scrape_host(name, groups, data)
     try:
         return str(ipaddress.ip_address(target))
