@@ -110,8 +110,11 @@ _read: WeakKeyDictionary[Host, dict[str, AsyncResult]] = WeakKeyDictionary()
 def _read_once(target: Host, fact: type) -> Any:
     reads = _read.setdefault(target, {})
     if fact.__name__ not in reads:
-        reads[fact.__name__] = AsyncResult()
-        reads[fact.__name__].set(target.get_fact(fact))
+        read = reads[fact.__name__] = AsyncResult()
+        try:
+            read.set(target.get_fact(fact))
+        except Exception as error:  # every host waiting on it gets the error, not a hang
+            read.set_exception(error)
     value = reads[fact.__name__].get()
     if value is None:
         raise PyinfraError(

@@ -26,6 +26,7 @@ from obsstack.agents import DETECTED, with_checked_agents
 from obsstack.session import check_inputs, describe_inventory, limit_patterns, select_hosts
 from obsstack.worker import in_worker
 
+# Where pyinfra_argv runs: deploy files and group_data/ are relative to it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
 ROLLBACK = "deploys/rollback.py"
@@ -55,7 +56,12 @@ class DeployResult:
         return sum(self.changed.values())
 
 
-def pyinfra_argv(
+def pyinfra_argv(*options: Any, **keywords: Any) -> list[str]:
+    """The pyinfra command line of ``pyinfra_arguments(*options, **keywords)``."""
+    return [sys.executable, "-m", "pyinfra", *pyinfra_arguments(*options, **keywords)]
+
+
+def pyinfra_arguments(
     inventory: str,
     deploy_file: str = SITE,
     limit: str | None = None,
@@ -64,9 +70,9 @@ def pyinfra_argv(
     diff: bool = False,
     dry: bool = False,
 ) -> list[str]:
-    """The pyinfra command line; ``dry`` plans (detecting changes) instead of executing."""
+    """pyinfra's arguments; ``dry`` plans (detecting changes) instead of executing."""
     mode = "--dry" if dry else "--yes"
-    argv = [sys.executable, "-m", "pyinfra", inventory, deploy_file, mode, "--json"]
+    argv = [inventory, deploy_file, mode, "--json"]
     # pyinfra takes one pattern per --limit: "obs,web1" would match no host at all.
     for pattern in limit_patterns(limit):
         argv += ["--limit", pattern]
@@ -103,10 +109,10 @@ def run_deploy(
         data = with_checked_agents(inventory, data, hosts=targets, described=described)
     options = (inventory, deploy_file, limit, data, verbosity, diff)
     # Plan first: when no host would change, the run is over without a second round of facts.
-    returncode, log, stdout = run_pyinfra(pyinfra_argv(*options, dry=True), echo)
+    returncode, log, stdout = pyinfra_run.run(pyinfra_arguments(*options, dry=True), echo)
     if returncode == 0 and not plans_changes(stdout):
         return DeployResult(returncode, log, changed=dict.fromkeys(targets, 0))
-    returncode, run_log, stdout = run_pyinfra(pyinfra_argv(*options), echo)
+    returncode, run_log, stdout = pyinfra_run.run(pyinfra_arguments(*options), echo)
     result = DeployResult(returncode, log + run_log + stdout)
     _count_results(result, stdout)
     return result
@@ -123,12 +129,6 @@ def plans_changes(stdout: str) -> bool:
     except (json.JSONDecodeError, KeyError, TypeError):
         return True
     return any(operation["hosts_with_change"] for operation in plan)
-
-
-def run_pyinfra(argv: list[str], echo: bool) -> tuple[int, str, str]:
-    """Run the pyinfra command line ``argv`` in this worker; (exit status, its log, its JSON
-    output). The log streams if ``echo``."""
-    return pyinfra_run.run(argv[3:], echo)  # without "python -m pyinfra"
 
 
 def _count_results(result: DeployResult, stdout: str) -> None:

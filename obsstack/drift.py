@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from obsstack import pyinfra_run
 from obsstack.agents import with_checked_agents
-from obsstack.deploy import pyinfra_argv, run_pyinfra
+from obsstack.deploy import pyinfra_arguments
 from obsstack.session import check_inputs, describe_inventory, run_scripts, select_hosts
 from obsstack.textfile import replace_command
 from obsstack.worker import in_worker
@@ -68,7 +69,7 @@ def check_drift(
     described = describe_inventory(inventory)
     hosts = [host.name for host in select_hosts(described, limit)]
     data = with_checked_agents(inventory, data, hosts=hosts, described=described)
-    _, log, stdout = run_pyinfra(pyinfra_argv(inventory, limit=limit, data=data, dry=True), False)
+    _, log, stdout = pyinfra_run.run(pyinfra_arguments(inventory, limit=limit, data=data, dry=True))
     try:
         payload = json.loads(stdout)
     except json.JSONDecodeError as error:

@@ -82,7 +82,7 @@ def deploy_pipeline(
         return outcome
 
     progress("deploy: 3/5 reading the current releases and health, detecting agents")
-    # Three reads of the hosts, each in its own child process: side by side.
+    # Three reads of the hosts, side by side over the worker's connections.
     with ThreadPoolExecutor(3) as pool:
         releases = pool.submit(current_release_ids, inventory, hosts=targets)
         health = pool.submit(
