@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, pinned
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.inventory import repo_path
 from obsstack.serialize import MANAGED, yaml_file
 from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
@@ -70,4 +70,4 @@ def component() -> DesiredState:
 
 
 def remove() -> None:
-    retire("blackbox_exporter", UNIT, ARCHIVES["blackbox_exporter"].binaries, CONFIG_DIR)
+    retire("blackbox_exporter", UNIT, RELEASE_ARCHIVES["blackbox_exporter"].binaries, CONFIG_DIR)

@@ -11,7 +11,7 @@ from pyinfra import host
 
 from deploys.common import daemon_unit, exporter_address, pinned
 from obsstack import secrets
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.inventory import repo_path
 from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
 from operations.digest import KeyedSha256File, keyed_sha256
@@ -75,5 +75,5 @@ def component() -> DesiredState:
 
 
 def remove() -> None:
-    retire("mysqld_exporter", UNIT, ARCHIVES["mysqld_exporter"].binaries, CONFIG_DIR)
+    retire("mysqld_exporter", UNIT, RELEASE_ARCHIVES["mysqld_exporter"].binaries, CONFIG_DIR)
     drop_monitoring_user(name=f"Drop MySQL account {ACCOUNT}@localhost", user=ACCOUNT)

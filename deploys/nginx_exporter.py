@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.common import daemon_unit, exporter_address, installation, pinned
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.render import render_template
 from operations.converge import DesiredState, retire
 from operations.nginx import nginx_conf, remove_nginx_conf
@@ -58,5 +58,5 @@ def component() -> DesiredState:
 
 def remove() -> None:
     """No nginx agent: no exporter, no status server."""
-    retire("nginx_exporter", UNIT, ARCHIVES["nginx_exporter"].binaries)
+    retire("nginx_exporter", UNIT, RELEASE_ARCHIVES["nginx_exporter"].binaries)
     remove_nginx_conf(STATUS_CONFIG)

@@ -21,7 +21,7 @@ from deploys import (
     php_fpm,
     proxy,
 )
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.roles import services_for
 from operations.config import BACKUP_ROOT
 from operations.converge import retire
@@ -35,7 +35,7 @@ for service in reversed(services_for(host.groups)):
     retire(
         service.component,
         service.unit,
-        ARCHIVES[service.component].binaries,
+        RELEASE_ARCHIVES[service.component].binaries,
         config_dir=service.config_dir,
         data_dir=service.data_dir if purge else None,
         user=service.user if purge else None,

@@ -31,8 +31,8 @@ from pathlib import Path
 import requests
 
 from obsstack.addresses import LOOPBACK, AddressError, listen_address
-from obsstack.archives import ARCHIVES
 from obsstack.artifacts import GITHUB, archive_location
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.checks import (
     FAIL,
     PASS,
@@ -543,7 +543,7 @@ def is_our_binary(executable: str, component: str) -> bool:
     path = executable.removesuffix(" (deleted)")
     if component in PACKAGED_BINARIES:
         return path == PACKAGED_BINARIES[component]
-    binary = ARCHIVES[component].binaries[0]
+    binary = RELEASE_ARCHIVES[component].binaries[0]
     return path == f"/usr/local/bin/{binary}" or bool(
         re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(binary)}", path)
     )

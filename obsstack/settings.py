@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.roles import services_for
 from obsstack.serialize import CONTROL_CHARACTER
 
@@ -382,7 +382,7 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "artifact_cache_dir": Field(_optional_path, "a controller directory for downloaded archives"),
     "secrets_dir": Field(_optional_path, "a controller directory holding secret files (0700)"),
-    "releases": Section({name: RELEASE for name in ARCHIVES}, partial=True),
+    "releases": Section({name: RELEASE for name in RELEASE_ARCHIVES}, partial=True),
     "config_backups_kept": _int_range(1, 1000, "how many config backups to keep, 1-1000"),
     "releases_kept": _int_range(2, 1000, "how many releases to keep for rollback, 2-1000"),
     "node_exporter_port": PORT,

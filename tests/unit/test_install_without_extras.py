@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from release_archives import mirror_archive
 
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = "tests/fixtures/fake_production.py"
@@ -70,7 +70,7 @@ def release_mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
     pinned = runpy.run_path(str(REPO_ROOT / "group_data" / "all.py"))["releases"]
     pins = {}
     for name, pin in pinned.items():
-        component, version = ARCHIVES[name], pin["version"]
+        component, version = RELEASE_ARCHIVES[name], pin["version"]
         top = component.top_directory(version)
         members = {
             f"{top}/{binary}" if top else binary: f"#!/bin/sh\necho {binary} {version}\n".encode()
