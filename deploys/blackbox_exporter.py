@@ -17,6 +17,7 @@ from operations.converge import ConfigFile, DesiredState, ManagedDirectory, reti
 USER = "blackbox-exp"
 UNIT = "blackbox_exporter.service"
 CONFIG_DIR = "/etc/blackbox_exporter"
+DATA_DIR = "/var/lib/blackbox_exporter"
 CA_FILE = f"{CONFIG_DIR}/probe_ca.pem"
 
 
@@ -51,7 +52,7 @@ def component() -> DesiredState:
         name="blackbox_exporter",
         **pinned("blackbox_exporter"),
         user=USER,
-        home="/var/lib/blackbox_exporter",
+        home=DATA_DIR,
         unit=UNIT,
         unit_text=daemon_unit(
             description="Prometheus blackbox_exporter (probes of URLs)",
@@ -69,5 +70,13 @@ def component() -> DesiredState:
     )
 
 
-def remove() -> None:
-    retire("blackbox_exporter", UNIT, RELEASE_ARCHIVES["blackbox_exporter"].binaries, CONFIG_DIR)
+def remove(purge: bool = False) -> None:
+    """No blackbox_exporter; with ``purge``, no account and data either."""
+    retire(
+        "blackbox_exporter",
+        UNIT,
+        RELEASE_ARCHIVES["blackbox_exporter"].binaries,
+        CONFIG_DIR,
+        data_dir=DATA_DIR if purge else None,
+        user=USER if purge else None,
+    )

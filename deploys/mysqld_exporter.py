@@ -21,6 +21,7 @@ USER = "mysqld-exp"
 UNIT = "mysqld_exporter.service"
 CONFIG_DIR = "/etc/mysqld_exporter"
 CREDENTIALS = f"{CONFIG_DIR}/.my.cnf"
+DATA_DIR = "/var/lib/mysqld_exporter"
 ACCOUNT = "obs_exporter"
 SECRET = "mysql_exporter_password"  # noqa: S105 (the secret's name)
 
@@ -54,7 +55,7 @@ def component() -> DesiredState:
         name="mysqld_exporter",
         **pinned("mysqld_exporter"),
         user=USER,
-        home="/var/lib/mysqld_exporter",
+        home=DATA_DIR,
         unit=UNIT,
         unit_text=daemon_unit(
             description="Prometheus mysqld_exporter (MySQL/MariaDB metrics)",
@@ -74,6 +75,15 @@ def component() -> DesiredState:
     )
 
 
-def remove() -> None:
-    retire("mysqld_exporter", UNIT, RELEASE_ARCHIVES["mysqld_exporter"].binaries, CONFIG_DIR)
+def remove(purge: bool = False) -> None:
+    """No MySQL agent: no exporter, credentials or account; with ``purge``, no daemon account
+    either."""
+    retire(
+        "mysqld_exporter",
+        UNIT,
+        RELEASE_ARCHIVES["mysqld_exporter"].binaries,
+        CONFIG_DIR,
+        data_dir=DATA_DIR if purge else None,
+        user=USER if purge else None,
+    )
     drop_monitoring_user(name=f"Drop MySQL account {ACCOUNT}@localhost", user=ACCOUNT)

@@ -19,6 +19,7 @@ USER = "nginx-exp"
 UNIT = "nginx_exporter.service"
 STATUS_CONFIG = "/etc/nginx/conf.d/observability-stack-status.conf"
 STATUS_PATH = "/stub_status"
+DATA_DIR = "/var/lib/nginx_exporter"
 
 
 def status_config() -> None:
@@ -39,7 +40,7 @@ def component() -> DesiredState:
         name="nginx_exporter",
         **pinned("nginx_exporter"),
         user=USER,
-        home="/var/lib/nginx_exporter",
+        home=DATA_DIR,
         unit=UNIT,
         unit_text=daemon_unit(
             description="nginx-prometheus-exporter (nginx's stub_status as metrics)",
@@ -56,7 +57,13 @@ def component() -> DesiredState:
     )
 
 
-def remove() -> None:
-    """No nginx agent: no exporter, no status server."""
-    retire("nginx_exporter", UNIT, RELEASE_ARCHIVES["nginx_exporter"].binaries)
+def remove(purge: bool = False) -> None:
+    """No nginx agent: no exporter, no status server; with ``purge``, no account either."""
+    retire(
+        "nginx_exporter",
+        UNIT,
+        RELEASE_ARCHIVES["nginx_exporter"].binaries,
+        data_dir=DATA_DIR if purge else None,
+        user=USER if purge else None,
+    )
     remove_nginx_conf(STATUS_CONFIG)

@@ -42,13 +42,13 @@ for service in reversed(services_for(host.groups)):
     )
 
 if "monitored" in host.groups:
-    nginx_exporter.remove()
-    mysqld_exporter.remove()
+    nginx_exporter.remove(purge)
+    mysqld_exporter.remove(purge)
     php_fpm.remove()
     fail2ban.remove()
 
 if "observability" in host.groups:
-    blackbox_exporter.remove()
+    blackbox_exporter.remove(purge)
     # nginx, certbot with its certificate, and the firewall stay: the server must not be
     # left open, and another site may use them.
     remove_nginx_conf(proxy.SITE)
