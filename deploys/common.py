@@ -10,8 +10,6 @@ from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.addresses import AddressError, host_port, listen_address
 from obsstack.inventory import repo_path
-from obsstack.render import render_template
-from obsstack.serialize import systemd_word
 from operations.converge import Installation
 
 DEFAULT_CACHE = Path.home() / ".cache" / "observability-stack" / "artifacts"
@@ -97,27 +95,3 @@ def pinned(component: str) -> dict[str, str]:
             "has the defaults)"
         )
     return dict(host.data.releases[component])
-
-
-def daemon_unit(
-    description: str,
-    documentation: str,
-    user: str,
-    exec_start: list[str],
-    read_write_paths: list[str],
-    reload_signal: str | None = "HUP",
-    address_families: tuple[str, ...] = ("AF_INET", "AF_INET6", "AF_UNIX"),
-) -> str:
-    """The hardened systemd unit every daemon of the stack runs under."""
-    return render_template(
-        "systemd/daemon.service.j2",
-        {
-            "description": description,
-            "documentation": documentation,
-            "user": user,
-            "exec_start": [systemd_word(argument) for argument in exec_start],
-            "reload_signal": reload_signal,
-            "read_write_paths": read_write_paths,
-            "address_families": list(address_families),
-        },
-    )

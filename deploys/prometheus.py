@@ -8,34 +8,29 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys import blackbox_exporter
-from deploys.common import (
-    SCRAPED_AGENTS,
-    agents_of,
-    daemon_unit,
-    php_fpm_pools_of,
-    pinned,
-    scraped_ports,
-)
-from deploys.proxy import external_url
+from deploys.common import SCRAPED_AGENTS, agents_of, php_fpm_pools_of, scraped_ports
 from obsstack.addresses import host_port, scrape_host
+from obsstack.catalog import CATALOG
+from obsstack.catalog.server import (
+    ALERTMANAGER,
+    PROMETHEUS_CONFIG_DIR,
+    PROMETHEUS_FILE_SD_DIR,
+    PROMETHEUS_RULES_DIR,
+)
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
-from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
+from obsstack.roles import ROLES
 from obsstack.serialize import MANAGED, yaml_file
 from obsstack.settings import AGENTS, instance_label
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory
+from operations.archive import BIN_DIR
+from operations.converge import ConfigFile
 from operations.facts import FileNames, FileSdGroups
 
-USER = "prometheus"
-CONFIG_DIR = "/etc/prometheus"
-DATA_DIR = "/var/lib/prometheus"
-RULES_DIR = f"{CONFIG_DIR}/rules"
-FILE_SD_DIR = f"{CONFIG_DIR}/file_sd"
-PROMTOOL = "/usr/local/bin/promtool"
+PROMTOOL = f"{BIN_DIR}/promtool"
 # The path each daemon of the server serves under, matching its location in the proxy.
 ROUTE_PREFIXES = {
-    service.component: service.route_prefix for service in ROLE_SERVICES["observability"]
+    component.name: component.route_prefix for component in CATALOG if component.route_prefix
 }
 # promtool reads a file_sd file the way Prometheus will, but only from a name ending in
 # .yml and only when a config points at it; it reports a bad file on stderr with exit 0, and
@@ -54,15 +49,22 @@ FILE_SD_CHECK = (
 )
 
 
-def component() -> DesiredState:
+def config_files() -> tuple[ConfigFile, ...]:
+    """Rule files, the scrape targets of every job, and prometheus.yml."""
     jobs = scrape_jobs()
     # Rules and targets come first: promtool check config reads the live rule files.
     files = [
-        ConfigFile(f"{RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}")
+        ConfigFile(
+            f"{PROMETHEUS_RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}"
+        )
         for name, text in rule_files(jobs).items()
     ]
     files += [
-        ConfigFile(f"{FILE_SD_DIR}/{job}.yml", yaml_file(groups, MANAGED), validate=FILE_SD_CHECK)
+        ConfigFile(
+            f"{PROMETHEUS_FILE_SD_DIR}/{job}.yml",
+            yaml_file(groups, MANAGED),
+            validate=FILE_SD_CHECK,
+        )
         for job, groups in jobs.items()
     ]
     if blackbox_exporter.wanted():
@@ -72,20 +74,20 @@ def component() -> DesiredState:
         ]
         files.append(
             ConfigFile(
-                f"{FILE_SD_DIR}/blackbox.yml",
+                f"{PROMETHEUS_FILE_SD_DIR}/blackbox.yml",
                 yaml_file(probes, MANAGED),
                 validate=FILE_SD_CHECK,
             )
         )
     files.append(
         ConfigFile(
-            f"{CONFIG_DIR}/prometheus.yml",
+            f"{PROMETHEUS_CONFIG_DIR}/prometheus.yml",
             yaml_file(
                 config(
                     scrape_interval=host.data.prometheus_scrape_interval,
                     evaluation_interval=host.data.prometheus_evaluation_interval,
                     environment=host.data.environment,
-                    alertmanager_address=f"127.0.0.1:{host.data.alertmanager_port}",
+                    alertmanager_address=f"127.0.0.1:{host.data.get(ALERTMANAGER.listen.port)}",
                     jobs=list(jobs),
                     blackbox_address=(
                         blackbox_exporter.address() if blackbox_exporter.wanted() else None
@@ -96,36 +98,7 @@ def component() -> DesiredState:
             validate=f"{PROMTOOL} check config {{path}}",
         )
     )
-    return DesiredState(
-        name="prometheus",
-        **pinned("prometheus"),
-        user=USER,
-        home=DATA_DIR,
-        unit="prometheus.service",
-        unit_text=daemon_unit(
-            description="Prometheus monitoring server",
-            documentation="https://prometheus.io/docs/",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/prometheus",
-                f"--config.file={CONFIG_DIR}/prometheus.yml",
-                f"--storage.tsdb.path={DATA_DIR}",
-                f"--storage.tsdb.retention.time={host.data.prometheus_retention_time}",
-                f"--storage.tsdb.retention.size={host.data.prometheus_retention_size}",
-                # Behind the proxy only (deploys/proxy.py), under its path there.
-                f"--web.listen-address=127.0.0.1:{host.data.prometheus_port}",
-                f"--web.external-url={external_url('prometheus')}",
-                f"--web.route-prefix={PROMETHEUS.route_prefix}",
-            ],
-            read_write_paths=[DATA_DIR],
-        ),
-        config_dirs=(
-            ManagedDirectory(CONFIG_DIR),
-            ManagedDirectory(RULES_DIR, prune_suffix=".yml"),
-            ManagedDirectory(FILE_SD_DIR, prune_suffix=".yml"),
-        ),
-        files=tuple(files),
-    )
+    return tuple(files)
 
 
 def config(
@@ -168,7 +141,7 @@ def config(
         "alerting": {
             "alertmanagers": [
                 {
-                    "path_prefix": ROUTE_PREFIXES["alertmanager"],
+                    "path_prefix": ALERTMANAGER.route_prefix,
                     "static_configs": [{"targets": [alertmanager_address]}],
                 }
             ]
@@ -196,7 +169,7 @@ def rule_files(jobs: dict[str, list[dict]]) -> dict[str, str]:
     in_use = {agent for known in agents if known for agent in known}
     in_use |= {agent for agent in SCRAPED_AGENTS if jobs.get(agent)}
     if any(known is None for known in agents):
-        live = host.get_fact(FileNames, path=RULES_DIR)
+        live = host.get_fact(FileNames, path=PROMETHEUS_RULES_DIR)
         in_use |= {
             agent
             for agent in AGENTS
@@ -267,7 +240,7 @@ def scrape_jobs() -> dict[str, list[dict]]:
 
 def _keep_targets_of(hosts: set[str], agent_jobs: dict[str, list[dict]]) -> None:
     """Add the server's current agent targets of ``hosts`` to ``agent_jobs``."""
-    current = host.get_fact(FileSdGroups, directory=FILE_SD_DIR)
+    current = host.get_fact(FileSdGroups, directory=PROMETHEUS_FILE_SD_DIR)
     try:
         for job in agent_jobs:
             agent_jobs[job] += kept_groups(current.get(job, []), hosts, job)

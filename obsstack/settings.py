@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsstack.catalog import RELEASE_ARCHIVES
+from obsstack.catalog import PROXY_LOCATIONS, RELEASE_ARCHIVES
 from obsstack.roles import services_for
 from obsstack.serialize import CONTROL_CHARACTER
 
@@ -183,13 +183,20 @@ def _agents(value: Any) -> str | None:
     return None
 
 
-# What the reverse proxy can let a user do (paths and ports: deploys/proxy.py). A location
-# name lets its users read (GET and HEAD, and Prometheus' query endpoints by POST);
-# "alertmanager_write" also lets them create and expire silences and post alerts.
-PROXY_LOCATIONS = ("prometheus", "alertmanager", "grafana", "loki")
-PROXY_WRITE_PERMISSIONS = {"alertmanager_write": "alertmanager"}
+# What the reverse proxy can let a user do (the locations of the catalog's entries). A
+# location's name lets its users read (GET and HEAD, and Prometheus' query endpoints by
+# POST); "alertmanager_write" also lets them create and expire silences and post alerts.
+# Grafana's and Loki's are accepted before they are deployed, so proxy_users written for
+# them stay valid (no location is served for them yet).
+PLANNED_PROXY_LOCATIONS = ("grafana", "loki")
+PROXY_LOCATION_NAMES = (*(location.name for location in PROXY_LOCATIONS), *PLANNED_PROXY_LOCATIONS)
+PROXY_WRITE_PERMISSIONS = {
+    location.write_permission: location.name
+    for location in PROXY_LOCATIONS
+    if location.write_permission
+}
 PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-PROXY_PERMISSIONS = (*PROXY_LOCATIONS, *PROXY_WRITE_PERMISSIONS)
+PROXY_PERMISSIONS = (*PROXY_LOCATION_NAMES, *PROXY_WRITE_PERMISSIONS)
 
 
 def _proxy_users(value: Any) -> str | None:
@@ -456,7 +463,7 @@ SCHEMA: dict[str, Field | Section] = {
     ),
     "proxy_users": Field(
         _proxy_users,
-        "a dict {user: [locations]}, locations from " + ", ".join(PROXY_LOCATIONS),
+        "a dict {user: [locations]}, locations from " + ", ".join(PROXY_LOCATION_NAMES),
     ),
     "health_gate_timeout": DURATION_FIELD,
     "node_exporter_extra_flags": Field(

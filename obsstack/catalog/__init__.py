@@ -11,13 +11,20 @@ Example::
     ['node_exporter', 'prometheus', 'alertmanager']
     >>> RELEASE_ARCHIVES["alertmanager"].binaries
     ('alertmanager', 'amtool')
+    >>> [c.name for c in running(["monitored"], {}, agents=["mysql"])]
+    ['node_exporter', 'mysqld_exporter']
+    >>> [c.name for c in not_running(["observability"], {"blackbox_targets": []}, agents=[])]
+    ['blackbox_exporter']
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from obsstack.catalog.agents import FAIL2BAN, MYSQLD_EXPORTER, NGINX_EXPORTER, PHP_FPM
 from obsstack.catalog.host import NODE_EXPORTER
-from obsstack.catalog.schema import Component, ReleaseArchive
+from obsstack.catalog.schema import EVERY_HOST, Component, ProxyLocation, ReleaseArchive
 from obsstack.catalog.server import ALERTMANAGER, BLACKBOX_EXPORTER, NGINX, PROMETHEUS
 
 # In the order a host installs them (and removes them in reverse).
@@ -37,3 +44,41 @@ COMPONENTS: dict[str, Component] = {component.name: component for component in C
 RELEASE_ARCHIVES: dict[str, ReleaseArchive] = {
     component.name: component.archive for component in CATALOG if component.archive
 }
+# The groups of an inventory the stack gives a role to.
+ROLES = ("observability", "monitored")
+# What the reverse proxy serves, by permission: the components behind it.
+PROXIED: tuple[Component, ...] = tuple(component for component in CATALOG if component.proxy)
+PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(
+    component.proxy for component in PROXIED if component.proxy
+)
+
+
+def runs_on(component: Component, groups: Iterable[str]) -> bool:
+    """Whether a host in ``groups`` runs ``component`` (agents and conditions aside)."""
+    return component.roles == EVERY_HOST or bool(set(component.roles) & set(groups))
+
+
+def components_of(groups: Iterable[str]) -> list[Component]:
+    """Every component a host in ``groups`` may run: what uninstalling it removes."""
+    return [component for component in CATALOG if runs_on(component, groups)]
+
+
+def running(
+    groups: Iterable[str], settings: Mapping[str, Any], agents: Iterable[str]
+) -> list[Component]:
+    """The components a host in ``groups`` with ``settings`` runs, given its ``agents``."""
+    agents = set(agents)
+    return [
+        component
+        for component in components_of(groups)
+        if (component.agent is None or component.agent.name in agents)
+        and (component.enabled_by is None or settings.get(component.enabled_by))
+    ]
+
+
+def not_running(
+    groups: Iterable[str], settings: Mapping[str, Any], agents: Iterable[str]
+) -> list[Component]:
+    """The components of the host's roles that it does not run: a deploy removes them."""
+    wanted = running(groups, settings, agents)
+    return [component for component in components_of(groups) if component not in wanted]

@@ -3,15 +3,38 @@
 Example::
 
     >>> from obsstack.catalog.agents import NGINX_EXPORTER
-    >>> NGINX_EXPORTER.archive.archive_name("1.5.3")
-    'nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz'
+    >>> NGINX_EXPORTER.agent.name, NGINX_EXPORTER.archive.archive_name("1.5.3")
+    ('nginx', 'nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz')
 """
 
 from __future__ import annotations
 
-from obsstack.catalog.schema import GORELEASER, Component, ReleaseArchive
+from obsstack.catalog.schema import (
+    GORELEASER,
+    Account,
+    Agent,
+    Component,
+    Directory,
+    Hooks,
+    Listen,
+    ReleaseArchive,
+    Unit,
+    UnitContext,
+)
 
 MONITORED = ("monitored",)
+
+# The loopback-only stub_status server of ours in the user's nginx that the exporter reads.
+NGINX_STATUS_PATH = "/stub_status"
+
+
+def nginx_exporter_flags(unit: UnitContext) -> list[str]:
+    status_port = unit.settings["nginx_stub_status_port"]
+    return [
+        f"--nginx.scrape-uri=http://127.0.0.1:{status_port}{NGINX_STATUS_PATH}",
+        f"--web.listen-address={unit.listen}",
+    ]
+
 
 NGINX_EXPORTER = Component(
     name="nginx_exporter",
@@ -24,20 +47,68 @@ NGINX_EXPORTER = Component(
         ("nginx-prometheus-exporter",),
         layout=GORELEASER,
     ),
+    agent=Agent("nginx"),
+    account=Account("nginx-exp", "/var/lib/nginx_exporter"),
+    unit=Unit(
+        "nginx_exporter.service",
+        description="nginx-prometheus-exporter (nginx's stub_status as metrics)",
+        documentation="https://github.com/nginx/nginx-prometheus-exporter",
+        flags=nginx_exporter_flags,
+        reload_signal=None,
+    ),
+    listen=Listen("nginx_exporter_port"),
+    hooks=Hooks(
+        before="deploys.nginx_exporter:status_config",
+        remove="deploys.nginx_exporter:remove_status_config",
+    ),
 )
+
+MYSQLD_CONFIG_DIR = "/etc/mysqld_exporter"
+# Its login: the monitoring account's name and password (0640 root:mysqld-exp).
+MYSQLD_CREDENTIALS = f"{MYSQLD_CONFIG_DIR}/.my.cnf"
+
+
+def mysqld_exporter_flags(unit: UnitContext) -> list[str]:
+    return [f"--config.my-cnf={MYSQLD_CREDENTIALS}", f"--web.listen-address={unit.listen}"]
+
+
 MYSQLD_EXPORTER = Component(
     name="mysqld_exporter",
     summary="MySQL/MariaDB metrics through a read-only monitoring account",
     roles=MONITORED,
     archive=ReleaseArchive("prometheus/mysqld_exporter", "mysqld_exporter", ("mysqld_exporter",)),
+    agent=Agent("mysql"),
+    account=Account("mysqld-exp", "/var/lib/mysqld_exporter"),
+    unit=Unit(
+        "mysqld_exporter.service",
+        description="Prometheus mysqld_exporter (MySQL/MariaDB metrics)",
+        documentation="https://github.com/prometheus/mysqld_exporter",
+        flags=mysqld_exporter_flags,
+        reload_signal=None,
+    ),
+    directories=(Directory(MYSQLD_CONFIG_DIR),),
+    listen=Listen("mysqld_exporter_port"),
+    restart_on_config=True,
+    hooks=Hooks(
+        before="deploys.mysqld_exporter:account",
+        files="deploys.mysqld_exporter:config_files",
+        remove="deploys.mysqld_exporter:drop_account",
+    ),
 )
+# No exporter: FPM's own status pages, through a server of ours in the user's nginx.
 PHP_FPM = Component(
     name="php_fpm",
     summary="each PHP-FPM pool's own status page, served by nginx to Prometheus",
     roles=MONITORED,
+    agent=Agent("php_fpm"),
+    hooks=Hooks(before="deploys.php_fpm:apply", remove="deploys.php_fpm:remove"),
 )
+# No daemon: a root oneshot on a timer writes node_exporter's textfile, so it installs
+# once node_exporter has its directory.
 FAIL2BAN = Component(
     name="fail2ban",
     summary="jail and ban counts through node_exporter's textfile collector",
     roles=MONITORED,
+    agent=Agent("fail2ban"),
+    hooks=Hooks(after="deploys.fail2ban:install", remove="deploys.fail2ban:remove"),
 )

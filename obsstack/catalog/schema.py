@@ -28,7 +28,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,83 @@ class ReleaseArchive:
         return self.layout.checksums.format(project=self.project, version=version)
 
 
+@dataclass(frozen=True)
+class Account:
+    """The system user (and its group of the same name) a daemon runs as, and its home: its
+    data directory, kept when it is removed unless purged, like the account."""
+
+    user: str
+    home: str
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What a unit's command line is made of on one host."""
+
+    settings: Mapping[str, Any]  # the host's settings
+    listen: str | None  # address:port it listens on (None: it listens nowhere)
+    external_url: str | None  # where users reach it through the proxy (None: they do not)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Its systemd unit. With ``flags``, our hardened unit runs the archive's first binary
+    with them; without, the package ships the unit (nginx)."""
+
+    name: str
+    description: str = ""
+    documentation: str = ""
+    flags: Callable[[UnitContext], list[str]] | None = None
+    read_write: tuple[str, ...] = ()  # the only paths it may write (ProtectSystem=strict)
+    reload_signal: str | None = "HUP"  # None: it reads its configuration at start only
+    address_families: tuple[str, ...] = ("AF_INET", "AF_INET6", "AF_UNIX")
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A config directory of the component (root-owned, readable by its group); removed
+    with the component."""
+
+    path: str
+    # Files with this suffix that the component does not list are removed (None: keep all).
+    prune_suffix: str | None = None
+    group: str | None = None  # None: the component's own group
+
+
+@dataclass(frozen=True)
+class Listen:
+    """The port it listens on, a setting: on loopback on the observability server, on the
+    host's one exporter address elsewhere (obsstack.addresses)."""
+
+    port: str
+
+
+@dataclass(frozen=True)
+class ProxyLocation:
+    """Where the reverse proxy serves it (to the port it listens on), behind basic auth."""
+
+    name: str  # the permission in proxy_users that lets a user read it
+    path: str
+    write_permission: str | None = None  # the permission that lets a user write too
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A component a monitored host runs when its ``agents`` setting names it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What data cannot say: functions of its deploy module, as ``module:function``."""
+
+    before: str | None = None  # runs before it converges (the MySQL account)
+    files: str | None = None  # returns its config files (tuple of ConfigFile)
+    after: str | None = None  # runs once it converged (certbot)
+    remove: str | None = None  # runs when it is removed, once its program is gone
+
+
 # The roles of a component that every host runs, whatever its groups.
 EVERY_HOST: tuple[str, ...] = ()
 
@@ -87,3 +166,26 @@ class Component:
     summary: str
     roles: tuple[str, ...]  # the groups whose hosts run it (EVERY_HOST: all of them)
     archive: ReleaseArchive | None = None  # None: a Debian package, or no program at all
+    agent: Agent | None = None
+    # A setting that must be non-empty for it to run (None: it runs wherever its roles say).
+    enabled_by: str | None = None
+    account: Account | None = None
+    unit: Unit | None = None  # None: no daemon of ours (its hooks do what it needs)
+    directories: tuple[Directory, ...] = ()
+    listen: Listen | None = None
+    route_prefix: str = ""  # the path it serves under: its location behind the proxy
+    proxy: ProxyLocation | None = None
+    # The daemon reads its config files at start only: a change restarts it.
+    restart_on_config: bool = False
+    hooks: Hooks = Hooks()
+
+    @property
+    def removed_paths(self) -> tuple[str, ...]:
+        """Its directories that are not inside another of them: what removal deletes."""
+        return tuple(
+            directory.path
+            for directory in self.directories
+            if not any(
+                directory.path.startswith(f"{other.path}/") for other in self.directories
+            )
+        )
