@@ -24,24 +24,6 @@ def installation() -> Installation:
     )
 
 
-# The agents Prometheus scrapes on their host (fail2ban is read through node_exporter): the
-# settings key of the port it scrapes, and what listens there.
-SCRAPED_AGENTS = {
-    "nginx": ("nginx_exporter_port", "nginx_exporter"),
-    "mysql": ("mysqld_exporter_port", "mysqld_exporter"),
-    "php_fpm": ("php_fpm_status_port", "php_fpm"),
-}
-
-
-def scraped_ports(agents: list[str], target: Host) -> dict[str, int]:
-    """``{agent: port}`` for those of ``agents`` (run by ``target``) that Prometheus scrapes."""
-    return {
-        agent: target.data.get(port_key)
-        for agent, (port_key, _) in SCRAPED_AGENTS.items()
-        if agent in agents
-    }
-
-
 def agents_of(target: Host) -> list[str] | None:
     """The agents host ``target`` runs (none but on monitored hosts); None when they are
     detected (``agents = "auto"``) and this run did not look at the host (outside

@@ -21,24 +21,19 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from obsstack.catalog import AGENT_NEEDS, AGENTS
 from obsstack.inventory import missing_secrets
 from obsstack.remote import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
-from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
+from obsstack.settings import raise_for
 from operations.fpm_pools import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 
 AUTO = "auto"
 # The data key detection fills; present once detection has run.
 DETECTED = "detected_agents"
-# The systemd units (grep -E patterns) that show an agent's service is installed.
-SERVICE_UNITS = {
-    "nginx": (r"nginx\.service",),
-    "mysql": (r"mariadb\.service", r"mysql\.service"),
-    "php_fpm": (r"php[0-9.]+-fpm\.service",),
-    "fail2ban": (r"fail2ban\.service",),
-}
 AGENT_LINE = "@agent "
 DETECTION_END = "@detected"
-# Prints "@agent NAME" for each agent whose service is installed, then DETECTION_END.
+# Prints "@agent NAME" for each agent whose service is installed (its catalog entry's
+# units), then DETECTION_END.
 # systemctl failing is an error: "no unit found" must never come from a command that broke.
 DETECTION_SCRIPT = (
     "units=$(systemctl list-unit-files --no-legend --type=service) || "
@@ -46,9 +41,9 @@ DETECTION_SCRIPT = (
     "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
     + "".join(
         "printf '%s\\n' \"$names\" | grep -Eqx "
-        + shlex.quote("|".join(SERVICE_UNITS[agent]))
-        + f" && echo {shlex.quote(AGENT_LINE + agent)}\n"
-        for agent in AGENTS
+        + shlex.quote("|".join(component.agent.detected_by))
+        + f" && echo {shlex.quote(AGENT_LINE + name)}\n"
+        for name, component in AGENTS.items()
     )
     + f"echo {DETECTION_END}\n"
 )

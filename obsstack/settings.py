@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsstack.catalog import PROXY_LOCATIONS, RELEASE_ARCHIVES
+from obsstack.catalog import AGENT_NEEDS, AGENTS, PROXY_LOCATIONS, RELEASE_ARCHIVES
 from obsstack.roles import services_for
 from obsstack.serialize import CONTROL_CHARACTER
 
@@ -158,13 +158,6 @@ def _https_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return "wrong type"
     return None if HTTPS_URL.fullmatch(value) else "bad format"
-
-
-# What can be monitored on a monitored host besides the host itself (node_exporter); each
-# has its deploy in deploys/ and its rules in templates/prometheus/rules/<agent>.rules.yml.j2.
-AGENTS = ("nginx", "mysql", "php_fpm", "fail2ban")
-# Agents that work through another: PHP-FPM's status pages are served by nginx.
-AGENT_NEEDS = {"php_fpm": "nginx"}
 
 
 def _agents(value: Any) -> str | None:

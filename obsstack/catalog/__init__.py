@@ -44,6 +44,16 @@ COMPONENTS: dict[str, Component] = {component.name: component for component in C
 RELEASE_ARCHIVES: dict[str, ReleaseArchive] = {
     component.name: component.archive for component in CATALOG if component.archive
 }
+# The agents, by the name the ``agents`` setting gives them.
+AGENTS: dict[str, Component] = {
+    component.agent.name: component for component in CATALOG if component.agent
+}
+# Agents that work through another: PHP-FPM's status pages are served by nginx.
+AGENT_NEEDS: dict[str, str] = {
+    component.agent.name: component.agent.needs
+    for component in CATALOG
+    if component.agent and component.agent.needs
+}
 # The groups of an inventory the stack gives a role to.
 ROLES = ("observability", "monitored")
 # What the reverse proxy serves, by permission: the components behind it.

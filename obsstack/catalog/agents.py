@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from obsstack.catalog.schema import (
     GORELEASER,
+    SCRAPERS,
     Account,
     Agent,
     Component,
     Directory,
     Hooks,
     Listen,
+    Opening,
     ReleaseArchive,
+    Scrape,
     Unit,
     UnitContext,
 )
@@ -47,7 +50,7 @@ NGINX_EXPORTER = Component(
         ("nginx-prometheus-exporter",),
         layout=GORELEASER,
     ),
-    agent=Agent("nginx"),
+    agent=Agent("nginx", detected_by=(r"nginx\.service",)),
     account=Account("nginx-exp", "/var/lib/nginx_exporter"),
     unit=Unit(
         "nginx_exporter.service",
@@ -57,6 +60,9 @@ NGINX_EXPORTER = Component(
         reload_signal=None,
     ),
     listen=Listen("nginx_exporter_port"),
+    scrape=Scrape("nginx"),
+    rules="nginx",
+    firewall=(Opening("nginx_exporter_port", SCRAPERS),),
     hooks=Hooks(
         before="deploys.nginx_exporter:status_config",
         remove="deploys.nginx_exporter:remove_status_config",
@@ -77,7 +83,7 @@ MYSQLD_EXPORTER = Component(
     summary="MySQL/MariaDB metrics through a read-only monitoring account",
     roles=MONITORED,
     archive=ReleaseArchive("prometheus/mysqld_exporter", "mysqld_exporter", ("mysqld_exporter",)),
-    agent=Agent("mysql"),
+    agent=Agent("mysql", detected_by=(r"mariadb\.service", r"mysql\.service")),
     account=Account("mysqld-exp", "/var/lib/mysqld_exporter"),
     unit=Unit(
         "mysqld_exporter.service",
@@ -88,6 +94,9 @@ MYSQLD_EXPORTER = Component(
     ),
     directories=(Directory(MYSQLD_CONFIG_DIR),),
     listen=Listen("mysqld_exporter_port"),
+    scrape=Scrape("mysql"),
+    rules="mysql",
+    firewall=(Opening("mysqld_exporter_port", SCRAPERS),),
     restart_on_config=True,
     hooks=Hooks(
         before="deploys.mysqld_exporter:account",
@@ -100,7 +109,11 @@ PHP_FPM = Component(
     name="php_fpm",
     summary="each PHP-FPM pool's own status page, served by nginx to Prometheus",
     roles=MONITORED,
-    agent=Agent("php_fpm"),
+    agent=Agent("php_fpm", detected_by=(r"php[0-9.]+-fpm\.service",), needs="nginx"),
+    listen=Listen("php_fpm_status_port"),
+    scrape=Scrape("php_fpm", per_pool=True),
+    rules="php_fpm",
+    firewall=(Opening("php_fpm_status_port", SCRAPERS),),
     hooks=Hooks(before="deploys.php_fpm:apply", remove="deploys.php_fpm:remove"),
 )
 # No daemon: a root oneshot on a timer writes node_exporter's textfile, so it installs
@@ -109,6 +122,7 @@ FAIL2BAN = Component(
     name="fail2ban",
     summary="jail and ban counts through node_exporter's textfile collector",
     roles=MONITORED,
-    agent=Agent("fail2ban"),
+    agent=Agent("fail2ban", detected_by=(r"fail2ban\.service",)),
+    rules="fail2ban",
     hooks=Hooks(after="deploys.fail2ban:install", remove="deploys.fail2ban:remove"),
 )

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from obsstack.catalog.schema import (
     EVERY_HOST,
+    SCRAPERS,
     Account,
     Component,
     Listen,
+    Opening,
     ReleaseArchive,
+    Scrape,
     Unit,
     UnitContext,
 )
@@ -47,4 +50,6 @@ NODE_EXPORTER = Component(
         address_families=("AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"),
     ),
     listen=Listen("node_exporter_port"),
+    scrape=Scrape("node"),
+    firewall=(Opening("node_exporter_port", SCRAPERS),),
 )

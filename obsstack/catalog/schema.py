@@ -139,9 +139,36 @@ class ProxyLocation:
 
 @dataclass(frozen=True)
 class Agent:
-    """A component a monitored host runs when its ``agents`` setting names it."""
+    """A component a monitored host runs when its ``agents`` setting names it, or when
+    detection (``agents = "auto"``) finds its software installed."""
 
     name: str
+    # The systemd units (grep -E patterns of whole names) that show its software is there.
+    detected_by: tuple[str, ...]
+    needs: str | None = None  # an agent it works through: found only where that one is
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """Prometheus' job for it: a target per host that runs it, on its listen port."""
+
+    job: str
+    # One target per PHP-FPM pool of the host instead, labelled with the pool.
+    per_pool: bool = False
+
+
+SCRAPERS = "scrapers"  # the observability servers' scrape addresses
+ANYWHERE = "anywhere"
+
+
+@dataclass(frozen=True)
+class Opening:
+    """An inbound port UFW lets in for it: a setting's port or a fixed one. A port opened
+    to the scrapers stays closed where it listens on loopback (the observability server)."""
+
+    port: str | int
+    source: str  # SCRAPERS or ANYWHERE
+    comment: str | None = None  # None: the component's name
 
 
 @dataclass(frozen=True)
@@ -175,6 +202,11 @@ class Component:
     listen: Listen | None = None
     route_prefix: str = ""  # the path it serves under: its location behind the proxy
     proxy: ProxyLocation | None = None
+    scrape: Scrape | None = None
+    # Its alert rules, templates/prometheus/rules/agents/<rules>.rules.yml.j2: deployed
+    # while some host runs it.
+    rules: str | None = None
+    firewall: tuple[Opening, ...] = ()
     # The daemon reads its config files at start only: a change restarts it.
     restart_on_config: bool = False
     hooks: Hooks = Hooks()

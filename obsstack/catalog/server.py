@@ -14,13 +14,16 @@ Example::
 from __future__ import annotations
 
 from obsstack.catalog.schema import (
+    ANYWHERE,
     Account,
     Component,
     Directory,
     Hooks,
     Listen,
+    Opening,
     ProxyLocation,
     ReleaseArchive,
+    Scrape,
     Unit,
     UnitContext,
 )
@@ -67,6 +70,7 @@ PROMETHEUS = Component(
     listen=Listen("prometheus_port"),
     route_prefix=PROMETHEUS_ROUTE,
     proxy=ProxyLocation("prometheus", f"{PROMETHEUS_ROUTE}/"),
+    scrape=Scrape("prometheus"),
     hooks=Hooks(files="deploys.prometheus:config_files"),
 )
 
@@ -106,6 +110,7 @@ ALERTMANAGER = Component(
     listen=Listen("alertmanager_port"),
     route_prefix=ALERTMANAGER_ROUTE,
     proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
+    scrape=Scrape("alertmanager"),
     hooks=Hooks(files="deploys.alertmanager:config_files"),
 )
 
@@ -120,6 +125,10 @@ NGINX = Component(
     unit=Unit("nginx.service"),
     # Password files of locations no longer served go (prune every unlisted file).
     directories=(Directory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
+    firewall=(
+        Opening(80, ANYWHERE, "http (ACME, redirect)"),
+        Opening(443, ANYWHERE, "https"),
+    ),
     hooks=Hooks(
         before="deploys.proxy:prepare",
         files="deploys.proxy:config_files",
@@ -155,5 +164,7 @@ BLACKBOX_EXPORTER = Component(
     ),
     directories=(Directory(BLACKBOX_CONFIG_DIR),),
     listen=Listen("blackbox_exporter_port"),
+    # Its job (blackbox) probes the URLs of blackbox_targets: deploys/prometheus.py.
+    rules="blackbox",
     hooks=Hooks(files="deploys.blackbox_exporter:config_files"),
 )

@@ -16,7 +16,7 @@ from obsstack.agents import (
     parse_detected,
     with_detected_agents,
 )
-from obsstack.settings import AGENTS
+from obsstack.catalog import AGENTS
 
 UNIT_FILES = """\
 nginx.service                 enabled         enabled
