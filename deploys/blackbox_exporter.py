@@ -23,7 +23,7 @@ def wanted() -> bool:
 
 
 def address() -> str:
-    return exporter_address(host.data.get(BLACKBOX_EXPORTER.listen.port))
+    return exporter_address(BLACKBOX_EXPORTER.listen.number(host.data.dict()))
 
 
 def config(ca_file: str | None) -> dict:

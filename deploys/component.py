@@ -71,7 +71,11 @@ def unit_text(component: Component) -> str:
     assert unit and unit.flags and archive and account, f"{component.name} has no unit of ours"
     context = UnitContext(
         settings=host.data.dict(),
-        listen=exporter_address(host.data.get(component.listen.port)) if component.listen else None,
+        listen=(
+            exporter_address(component.listen.number(host.data.dict()))
+            if component.listen
+            else None
+        ),
         external_url=external_url(component) if component.proxy else None,
     )
     return render_template(

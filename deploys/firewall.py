@@ -71,7 +71,7 @@ def openings() -> list[FirewallRule]:
     rules = []
     for component in running(host.groups, host.data.dict(), own_agents()):
         for opening in component.firewall:
-            port = opening.port if isinstance(opening.port, int) else host.data.get(opening.port)
+            port = opening.number(host.data.dict())
             comment = f"observability-stack: {opening.comment or component.name}"
             if opening.source == ANYWHERE:
                 rules.append(FirewallRule(port, comment=comment))

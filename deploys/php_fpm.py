@@ -41,7 +41,7 @@ def apply() -> None:
         render_template(
             "nginx/php_fpm_status.conf.j2",
             {
-                "listen": exporter_address(host.data.get(PHP_FPM.listen.port)),
+                "listen": exporter_address(PHP_FPM.listen.number(host.data.dict())),
                 "sources": scrape_sources(),
                 "pools": [
                     {

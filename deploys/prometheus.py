@@ -88,7 +88,7 @@ def config_files() -> tuple[ConfigFile, ...]:
                     scrape_interval=host.data.prometheus_scrape_interval,
                     evaluation_interval=host.data.prometheus_evaluation_interval,
                     environment=host.data.environment,
-                    alertmanager_address=f"127.0.0.1:{host.data.get(ALERTMANAGER.listen.port)}",
+                    alertmanager_address=f"127.0.0.1:{ALERTMANAGER.listen.number(host.data.dict())}",
                     jobs=list(jobs),
                     blackbox_address=(
                         blackbox_exporter.address() if blackbox_exporter.wanted() else None
@@ -222,7 +222,7 @@ def scrape_jobs() -> dict[str, list[dict]]:
         for component in running(target_host.groups, data.dict(), agents or []):
             if not component.scrape or not component.listen or (component.agent and not known):
                 continue
-            target = host_port(address, data.get(component.listen.port))
+            target = host_port(address, component.listen.number(data.dict()))
             if component.scrape.per_pool:
                 # One target per pool: FPM's status page has no pool label.
                 jobs[component.scrape.job] += [

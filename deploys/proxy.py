@@ -98,7 +98,7 @@ def config_files() -> tuple[ConfigFile, ...]:
                         if component.proxy.write_permission
                         else None
                     ),
-                    "port": host.data.get(component.listen.port),
+                    "port": component.listen.number(host.data.dict()),
                 }
                 for component in PROXIED
             },

@@ -54,6 +54,10 @@ AGENT_NEEDS: dict[str, str] = {
     for component in CATALOG
     if component.agent and component.agent.needs
 }
+# The programs that come from a Debian package, and where the package installs them.
+PACKAGED_BINARIES: dict[str, str] = {
+    component.name: component.packaged_binary for component in CATALOG if component.packaged_binary
+}
 # The groups of an inventory the stack gives a role to.
 ROLES = ("observability", "monitored")
 # What the reverse proxy serves, by permission: the components behind it.

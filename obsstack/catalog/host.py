@@ -49,7 +49,7 @@ NODE_EXPORTER = Component(
         reload_signal=None,
         address_families=("AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"),
     ),
-    listen=Listen("node_exporter_port"),
+    listens=(Listen("node_exporter_port"),),
     scrape=Scrape("node"),
     firewall=(Opening("node_exporter_port", SCRAPERS),),
 )

@@ -122,10 +122,18 @@ class Directory:
 
 @dataclass(frozen=True)
 class Listen:
-    """The port it listens on, a setting: on loopback on the observability server, on the
-    host's one exporter address elsewhere (obsstack.addresses)."""
+    """A port it listens on: a setting's, or a fixed one. Its daemons listen on loopback on
+    the observability server, on the host's one exporter address elsewhere
+    (obsstack.addresses)."""
 
-    port: str
+    port: str | int
+    # The program that holds the port for it, when that is not its own binary: a Debian
+    # package's, named by that package's entry (nginx serves the agents' status pages).
+    program: str | None = None
+
+    def number(self, settings: Mapping[str, Any]) -> int:
+        """The port on a host with ``settings``."""
+        return self.port if isinstance(self.port, int) else settings[self.port]
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,10 @@ class Opening:
     source: str  # SCRAPERS or ANYWHERE
     comment: str | None = None  # None: the component's name
 
+    def number(self, settings: Mapping[str, Any]) -> int:
+        """The port on a host with ``settings``."""
+        return self.port if isinstance(self.port, int) else settings[self.port]
+
 
 @dataclass(frozen=True)
 class Hooks:
@@ -193,13 +205,16 @@ class Component:
     summary: str
     roles: tuple[str, ...]  # the groups whose hosts run it (EVERY_HOST: all of them)
     archive: ReleaseArchive | None = None  # None: a Debian package, or no program at all
+    # Where the Debian package installs its program, for one that comes from a package.
+    packaged_binary: str | None = None
     agent: Agent | None = None
     # A setting that must be non-empty for it to run (None: it runs wherever its roles say).
     enabled_by: str | None = None
     account: Account | None = None
     unit: Unit | None = None  # None: no daemon of ours (its hooks do what it needs)
     directories: tuple[Directory, ...] = ()
-    listen: Listen | None = None
+    # The ports it listens on; the first is where it is scraped and proxied.
+    listens: tuple[Listen, ...] = ()
     route_prefix: str = ""  # the path it serves under: its location behind the proxy
     proxy: ProxyLocation | None = None
     scrape: Scrape | None = None
@@ -210,6 +225,11 @@ class Component:
     # The daemon reads its config files at start only: a change restarts it.
     restart_on_config: bool = False
     hooks: Hooks = Hooks()
+
+    @property
+    def listen(self) -> Listen | None:
+        """The port it is scraped and proxied on (None: it listens nowhere)."""
+        return self.listens[0] if self.listens else None
 
     @property
     def removed_paths(self) -> tuple[str, ...]:

@@ -67,7 +67,7 @@ PROMETHEUS = Component(
         Directory(PROMETHEUS_RULES_DIR, prune_suffix=".yml"),
         Directory(PROMETHEUS_FILE_SD_DIR, prune_suffix=".yml"),
     ),
-    listen=Listen("prometheus_port"),
+    listens=(Listen("prometheus_port"),),
     route_prefix=PROMETHEUS_ROUTE,
     proxy=ProxyLocation("prometheus", f"{PROMETHEUS_ROUTE}/"),
     scrape=Scrape("prometheus"),
@@ -107,7 +107,7 @@ ALERTMANAGER = Component(
         read_write=(ALERTMANAGER_DATA_DIR,),
     ),
     directories=(Directory(ALERTMANAGER_CONFIG_DIR),),
-    listen=Listen("alertmanager_port"),
+    listens=(Listen("alertmanager_port"),),
     route_prefix=ALERTMANAGER_ROUTE,
     proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
     scrape=Scrape("alertmanager"),
@@ -122,9 +122,11 @@ NGINX = Component(
     name="nginx",
     summary="the reverse proxy: TLS from an ACME CA, basic auth per location",
     roles=SERVER,
+    packaged_binary="/usr/sbin/nginx",
     unit=Unit("nginx.service"),
     # Password files of locations no longer served go (prune every unlisted file).
     directories=(Directory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
+    listens=(Listen(80), Listen(443)),
     firewall=(
         Opening(80, ANYWHERE, "http (ACME, redirect)"),
         Opening(443, ANYWHERE, "https"),
@@ -163,7 +165,7 @@ BLACKBOX_EXPORTER = Component(
         flags=blackbox_exporter_flags,
     ),
     directories=(Directory(BLACKBOX_CONFIG_DIR),),
-    listen=Listen("blackbox_exporter_port"),
+    listens=(Listen("blackbox_exporter_port"),),
     # Its job (blackbox) probes the URLs of blackbox_targets: deploys/prometheus.py.
     rules="blackbox",
     hooks=Hooks(files="deploys.blackbox_exporter:config_files"),
