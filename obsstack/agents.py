@@ -49,6 +49,11 @@ DETECTION_SCRIPT = (
 )
 
 
+# The detection script as a section of a check script (obsstack.checks): in a subshell, since
+# it exits early when systemctl fails.
+DETECTION_SECTION = f"(\n{DETECTION_SCRIPT})"
+
+
 class DetectionError(Exception):
     """Detection could not look at a host: nothing may be changed on its account."""
 
@@ -67,6 +72,21 @@ def parse_detected(output: str) -> list[str]:
     }
     found -= {agent for agent, needed in AGENT_NEEDS.items() if needed not in found}
     return [agent for agent in AGENTS if agent in found]
+
+
+def parse_agents(output: str) -> list[str] | None:
+    """``parse_detected``, or None when the detection script did not finish."""
+    try:
+        return parse_detected(output)
+    except DetectionError:
+        return None
+
+
+def agents_of(host: HostInfo, detected: list[str] | None) -> list[str]:
+    """The agents ``host`` runs (or will run): listed in its data, else what detection found
+    on it (none when it could not tell)."""
+    listed = host.data.get("agents")
+    return list(listed) if isinstance(listed, list) else list(detected or [])
 
 
 def served_pools(output: str) -> list[dict[str, str]]:

@@ -17,11 +17,12 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
+from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.remote import RemoteResult, run_scripts
 from obsstack.textfile import replace_command
 
 LOG_FILE = "/var/log/observability-stack/deploy.log"
-METRICS_FILE = "/var/lib/node_exporter/obs_deploy.prom"
+METRICS_FILE = f"{TEXTFILE_DIR}/obs_deploy.prom"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 
 from obsstack.addresses import LOOPBACK, AddressError, listen_address
-from obsstack.agents import DETECTION_SCRIPT, DetectionError, parse_detected
+from obsstack.agents import DETECTION_SECTION, agents_of, parse_agents
 from obsstack.artifacts import GITHUB, archive_location
 from obsstack.catalog import PACKAGED_BINARIES, RELEASE_ARCHIVES, running
 from obsstack.checks import (
@@ -136,8 +136,7 @@ GATHER_SECTIONS = {
         '  echo "$pid $(readlink "/proc/$pid/exe")"\n'
         "done"
     ),
-    # A subshell: the detection script exits early when systemctl fails.
-    "agents": f"(\n{DETECTION_SCRIPT})",
+    "agents": DETECTION_SECTION,
 }
 GATHER_SCRIPT = section_script(GATHER_SECTIONS, prelude=GATHER_PRELUDE)
 
@@ -272,21 +271,6 @@ def parse_facts(sections: Sections) -> HostFacts:
         addresses=[line.split("/")[0] for line in sections.get("addresses", "").split()],
         agents=parse_agents(sections.get("agents", "")),
     )
-
-
-def parse_agents(text: str) -> list[str] | None:
-    """The agents the detection section names; None when detection did not finish."""
-    try:
-        return parse_detected(text)
-    except DetectionError:
-        return None
-
-
-def agents_of(host: HostInfo, detected: list[str] | None) -> list[str]:
-    """The agents ``host`` will run: listed in its data, else what detection found on it
-    (none when it could not tell: those ports and archives go unchecked)."""
-    listed = host.data.get("agents")
-    return list(listed) if isinstance(listed, list) else list(detected or [])
 
 
 def parse_architecture(text: str) -> str:

@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsstack.catalog import AGENT_NEEDS, AGENTS, PROXY_LOCATIONS, RELEASE_ARCHIVES
-from obsstack.roles import services_for
+from obsstack.catalog import AGENT_NEEDS, AGENTS, PROXY_LOCATIONS, RELEASE_ARCHIVES, running
 from obsstack.serialize import CONTROL_CHARACTER
 
 Check = Callable[[Any], str | None]
@@ -606,13 +605,13 @@ def missing_keys(name: str, groups: set[str], data: Mapping[str, Any]) -> list[s
         needed -= OBSERVABILITY_KEYS
     missing = sorted(needed - set(data))
     releases = data.get("releases")
-    # Pins only for what the host runs: a component added to the registry later does not
-    # invalidate a `releases` written before it.
+    # Pins only for what every host of its roles runs, whatever its settings and agents: a
+    # component added to the catalog later does not invalidate a `releases` written before.
     if isinstance(releases, dict):
         missing += [
-            f"releases.{service.component}"
-            for service in services_for(groups)
-            if service.component not in releases
+            f"releases.{component.name}"
+            for component in running(groups, {}, agents=())
+            if component.archive and component.name not in releases
         ]
     if not missing:
         return []

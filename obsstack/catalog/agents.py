@@ -16,6 +16,7 @@ from obsstack.catalog.schema import (
     Agent,
     Component,
     Directory,
+    Health,
     Hooks,
     Listen,
     Opening,
@@ -64,6 +65,7 @@ NGINX_EXPORTER = Component(
         Listen("nginx_stub_status_port", program="nginx"),
     ),
     scrape=Scrape("nginx"),
+    health=Health("/metrics"),
     rules="nginx",
     firewall=(Opening("nginx_exporter_port", SCRAPERS),),
     hooks=Hooks(
@@ -98,6 +100,7 @@ MYSQLD_EXPORTER = Component(
     directories=(Directory(MYSQLD_CONFIG_DIR),),
     listens=(Listen("mysqld_exporter_port"),),
     scrape=Scrape("mysql"),
+    health=Health("/metrics"),
     rules="mysql",
     firewall=(Opening("mysqld_exporter_port", SCRAPERS),),
     restart_on_config=True,

@@ -15,6 +15,7 @@ from obsstack.catalog.schema import (
     SCRAPERS,
     Account,
     Component,
+    Health,
     Listen,
     Opening,
     ReleaseArchive,
@@ -51,5 +52,6 @@ NODE_EXPORTER = Component(
     ),
     listens=(Listen("node_exporter_port"),),
     scrape=Scrape("node"),
+    health=Health("/metrics", disk=True),
     firewall=(Opening("node_exporter_port", SCRAPERS),),
 )

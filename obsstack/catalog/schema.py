@@ -165,6 +165,15 @@ class Scrape:
     per_pool: bool = False
 
 
+@dataclass(frozen=True)
+class Health:
+    """What ``invoke health`` checks of it: its unit is active and it answers 200 at
+    ``ready_path`` (below its route prefix) on the port it listens on."""
+
+    ready_path: str
+    disk: bool = False  # its home holds data: health watches the free space there
+
+
 SCRAPERS = "scrapers"  # the observability servers' scrape addresses
 ANYWHERE = "anywhere"
 
@@ -218,6 +227,7 @@ class Component:
     route_prefix: str = ""  # the path it serves under: its location behind the proxy
     proxy: ProxyLocation | None = None
     scrape: Scrape | None = None
+    health: Health | None = None
     # Its alert rules, templates/prometheus/rules/agents/<rules>.rules.yml.j2: deployed
     # while some host runs it.
     rules: str | None = None

@@ -18,6 +18,7 @@ from obsstack.catalog.schema import (
     Account,
     Component,
     Directory,
+    Health,
     Hooks,
     Listen,
     Opening,
@@ -71,6 +72,7 @@ PROMETHEUS = Component(
     route_prefix=PROMETHEUS_ROUTE,
     proxy=ProxyLocation("prometheus", f"{PROMETHEUS_ROUTE}/"),
     scrape=Scrape("prometheus"),
+    health=Health("/-/ready", disk=True),
     hooks=Hooks(files="deploys.prometheus:config_files"),
 )
 
@@ -111,6 +113,7 @@ ALERTMANAGER = Component(
     route_prefix=ALERTMANAGER_ROUTE,
     proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
     scrape=Scrape("alertmanager"),
+    health=Health("/-/ready", disk=True),
     hooks=Hooks(files="deploys.alertmanager:config_files"),
 )
 
@@ -167,6 +170,7 @@ BLACKBOX_EXPORTER = Component(
     directories=(Directory(BLACKBOX_CONFIG_DIR),),
     listens=(Listen("blackbox_exporter_port"),),
     # Its job (blackbox) probes the URLs of blackbox_targets: deploys/prometheus.py.
+    health=Health("/-/healthy"),
     rules="blackbox",
     hooks=Hooks(files="deploys.blackbox_exporter:config_files"),
 )
