@@ -5,13 +5,12 @@ from __future__ import annotations
 from pyinfra import host
 
 from obsstack import secrets
-from obsstack.catalog.server import ALERTMANAGER_CONFIG_DIR
+from obsstack.catalog.server import ALERTMANAGER_CONFIG_DIR, SMTP_PASSWORD
 from obsstack.inventory import repo_path
 from obsstack.serialize import MANAGED, yaml_file
 from operations.archive import BIN_DIR
 from operations.converge import ConfigFile
 
-PASSWORD_FILE = f"{ALERTMANAGER_CONFIG_DIR}/smtp_password"
 CA_FILE = f"{ALERTMANAGER_CONFIG_DIR}/smtp_ca.pem"
 
 
@@ -25,7 +24,7 @@ def config(email: dict, group_wait: str, group_interval: str, repeat_interval: s
     if email["auth_username"]:
         smtp |= {
             "smtp_auth_username": email["auth_username"],
-            "smtp_auth_password_file": PASSWORD_FILE,
+            "smtp_auth_password_file": SMTP_PASSWORD.kept_in,
         }
     tls = {"tls_config": {"ca_file": CA_FILE}} if email["ca_file"] else {}
     return {
@@ -57,8 +56,8 @@ def config_files() -> tuple[ConfigFile, ...]:
     email = host.data.alertmanager_email
     files = []
     if email["auth_username"]:
-        password = secrets.read("smtp_password", repo_path(host.data.secrets_dir))
-        files.append(ConfigFile(PASSWORD_FILE, password, secret=True))
+        password = secrets.read(SMTP_PASSWORD.name, repo_path(host.data.secrets_dir))
+        files.append(ConfigFile(SMTP_PASSWORD.kept_in, password, secret=True))
     if email["ca_file"]:
         files.append(ConfigFile(CA_FILE, repo_path(email["ca_file"]).read_text(), mode="0644"))
     files.append(

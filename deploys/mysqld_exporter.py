@@ -10,18 +10,17 @@ from __future__ import annotations
 from pyinfra import host
 
 from obsstack import secrets
-from obsstack.catalog.agents import MYSQLD_CREDENTIALS
+from obsstack.catalog.agents import MYSQL_EXPORTER_PASSWORD, MYSQLD_CREDENTIALS
 from obsstack.inventory import repo_path
 from operations.converge import ConfigFile
 from operations.digest import KeyedSha256File, keyed_sha256
 from operations.mysql import drop_monitoring_user, monitoring_user
 
 ACCOUNT = "obs_exporter"
-SECRET = "mysql_exporter_password"  # noqa: S105 (the secret's name)
 
 
 def password() -> str:
-    return secrets.read(SECRET, repo_path(host.data.secrets_dir))
+    return secrets.read(MYSQL_EXPORTER_PASSWORD.name, repo_path(host.data.secrets_dir))
 
 
 def credentials() -> str:

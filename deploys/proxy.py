@@ -25,7 +25,7 @@ from pyinfra.operations import files, systemd
 from deploys.common import installation
 from obsstack import secrets
 from obsstack.catalog import PROXIED
-from obsstack.catalog.server import HTPASSWD_DIR, NGINX, NGINX_GROUP
+from obsstack.catalog.server import HTPASSWD_DIR, NGINX, NGINX_GROUP, PROXY_PASSWORD
 from obsstack.htpasswd import htpasswd_file
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
@@ -173,7 +173,7 @@ def passwords_for(permission: str) -> dict[str, str]:
     """``{user: password}`` of the proxy users that ``proxy_users`` gives ``permission``."""
     store = repo_path(host.data.secrets_dir)
     return {
-        user: secrets.read(secrets.proxy_password_name(user), store)
+        user: secrets.read(PROXY_PASSWORD.name_for(user), store)
         for user, permissions in host.data.proxy_users.items()
         if permission in permissions
     }

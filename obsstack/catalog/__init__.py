@@ -24,7 +24,7 @@ from typing import Any
 
 from obsstack.catalog.agents import FAIL2BAN, MYSQLD_EXPORTER, NGINX_EXPORTER, PHP_FPM
 from obsstack.catalog.host import NODE_EXPORTER
-from obsstack.catalog.schema import EVERY_HOST, Component, ProxyLocation, ReleaseArchive
+from obsstack.catalog.schema import EVERY_HOST, Component, ProxyLocation, ReleaseArchive, Secret
 from obsstack.catalog.server import ALERTMANAGER, BLACKBOX_EXPORTER, NGINX, PROMETHEUS
 
 # In the order a host installs them (and removes them in reverse).
@@ -57,6 +57,10 @@ AGENT_NEEDS: dict[str, str] = {
 # The programs that come from a Debian package, and where the package installs them.
 PACKAGED_BINARIES: dict[str, str] = {
     component.name: component.packaged_binary for component in CATALOG if component.packaged_binary
+}
+# Every secret the stack reads, by name (a secret per key of a setting: by its prefix).
+SECRETS: dict[str, Secret] = {
+    secret.name: secret for component in CATALOG for secret in component.secrets
 }
 # The groups of an inventory the stack gives a role to.
 ROLES = ("observability", "monitored")
@@ -96,3 +100,40 @@ def not_running(
     """The components of the host's roles that it does not run: a deploy removes them."""
     wanted = running(groups, settings, agents)
     return [component for component in components_of(groups) if component not in wanted]
+
+
+def secrets_needed(
+    name: str, groups: Iterable[str], data: Mapping[str, Any], generated_too: bool = False
+) -> dict[str, str]:
+    """``{secret name: the setting that needs it}`` for host ``name`` with these groups and
+    data (not validated yet: anything of the wrong type needs nothing).
+
+    With ``agents = "auto"`` an agent's secret is needed once detection found the agent
+    (``detected_agents``), or, with ``generated_too``, whenever it might be (for
+    ``secrets.init``, so that a server installed later finds its secret ready).
+    """
+    agents = data.get("agents")
+    if agents == "auto":
+        detected = data.get("detected_agents")
+        agents = list(AGENTS) if generated_too else (detected or {}).get(name, [])
+    needed = {}
+    for component in running(groups, data, agents if isinstance(agents, list) else []):
+        for secret in component.secrets:
+            if secret.one_per:
+                keys = data.get(secret.one_per)
+                for key in keys if isinstance(keys, dict) else ():
+                    needed[secret.name_for(key)] = f"{secret.one_per}.{key}"
+            elif secret.needed_when:
+                if _setting_value(data, secret.needed_when):
+                    needed[secret.name] = secret.needed_when
+            else:
+                needed[secret.name] = "agents" if component.agent else component.name
+    return needed
+
+
+def _setting_value(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value of ``section.key`` in ``data`` (None where a part is missing)."""
+    value: Any = data
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value

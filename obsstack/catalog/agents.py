@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 from obsstack.catalog.schema import (
     GORELEASER,
     SCRAPERS,
@@ -22,6 +24,7 @@ from obsstack.catalog.schema import (
     Opening,
     ReleaseArchive,
     Scrape,
+    Secret,
     Unit,
     UnitContext,
 )
@@ -77,6 +80,15 @@ NGINX_EXPORTER = Component(
 MYSQLD_CONFIG_DIR = "/etc/mysqld_exporter"
 # Its login: the monitoring account's name and password (0640 root:mysqld-exp).
 MYSQLD_CREDENTIALS = f"{MYSQLD_CONFIG_DIR}/.my.cnf"
+MYSQL_EXPORTER_PASSWORD = Secret(
+    "mysql_exporter_password",
+    "password of the MySQL/MariaDB monitoring account",
+    generated=True,
+    kept_in=MYSQLD_CONFIG_DIR,
+    # mysqld_exporter's .my.cnf has no quoting we can rely on for '#', ';' or quotes.
+    charset=re.compile(r"[A-Za-z0-9._~+=/-]+"),
+    charset_text="letters, digits and . _ ~ + = / -",
+)
 
 
 def mysqld_exporter_flags(unit: UnitContext) -> list[str]:
@@ -101,6 +113,7 @@ MYSQLD_EXPORTER = Component(
     listens=(Listen("mysqld_exporter_port"),),
     scrape=Scrape("mysql"),
     health=Health("/metrics"),
+    secrets=(MYSQL_EXPORTER_PASSWORD,),
     rules="mysql",
     firewall=(Opening("mysqld_exporter_port", SCRAPERS),),
     restart_on_config=True,

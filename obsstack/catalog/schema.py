@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -174,6 +175,30 @@ class Health:
     disk: bool = False  # its home holds data: health watches the free space there
 
 
+@dataclass(frozen=True)
+class Secret:
+    """A secret it needs, read on the controller (obsstack.secrets), and when it needs it."""
+
+    name: str  # with ``one_per``: the prefix of one secret per key of that setting
+    purpose: str  # with ``one_per``: formatted with {key}
+    generated: bool  # False: the value belongs to someone else (e.g. a mail relay password)
+    # The host path it is written to (a file, or a directory of its files): no backup of
+    # that may stay behind.
+    kept_in: str
+    # The characters its value may use, where the file that carries it needs a limit.
+    charset: re.Pattern | None = None
+    charset_text: str = ""
+    # A setting (``section.key``) that must be set for it to be needed; None: wherever the
+    # component runs.
+    needed_when: str | None = None
+    one_per: str | None = None  # a dict setting: one secret per key (proxy_users)
+    key_name: str = "key"  # what a key of that setting is, in messages
+
+    def name_for(self, key: str) -> str:
+        """The name of the secret of ``key`` of its ``one_per`` setting."""
+        return f"{self.name}{key}"
+
+
 SCRAPERS = "scrapers"  # the observability servers' scrape addresses
 ANYWHERE = "anywhere"
 
@@ -228,6 +253,7 @@ class Component:
     proxy: ProxyLocation | None = None
     scrape: Scrape | None = None
     health: Health | None = None
+    secrets: tuple[Secret, ...] = ()
     # Its alert rules, templates/prometheus/rules/agents/<rules>.rules.yml.j2: deployed
     # while some host runs it.
     rules: str | None = None

@@ -25,6 +25,7 @@ from obsstack.catalog.schema import (
     ProxyLocation,
     ReleaseArchive,
     Scrape,
+    Secret,
     Unit,
     UnitContext,
 )
@@ -79,6 +80,13 @@ PROMETHEUS = Component(
 ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
 ALERTMANAGER_DATA_DIR = "/var/lib/alertmanager"
 ALERTMANAGER_ROUTE = "/alertmanager"
+SMTP_PASSWORD = Secret(
+    "smtp_password",
+    "password Alertmanager logs in to the SMTP relay with",
+    generated=False,
+    kept_in=f"{ALERTMANAGER_CONFIG_DIR}/smtp_password",
+    needed_when="alertmanager_email.auth_username",
+)
 
 
 def alertmanager_flags(unit: UnitContext) -> list[str]:
@@ -114,6 +122,7 @@ ALERTMANAGER = Component(
     proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
     scrape=Scrape("alertmanager"),
     health=Health("/-/ready", disk=True),
+    secrets=(SMTP_PASSWORD,),
     hooks=Hooks(files="deploys.alertmanager:config_files"),
 )
 
@@ -121,6 +130,14 @@ ALERTMANAGER = Component(
 # files are ours (one per permission of proxy_users; nginx's workers read them).
 HTPASSWD_DIR = "/etc/nginx/htpasswd"
 NGINX_GROUP = "www-data"
+PROXY_PASSWORD = Secret(
+    "proxy_password_",
+    "password of proxy user {key!r}",
+    generated=True,
+    kept_in=HTPASSWD_DIR,
+    one_per="proxy_users",
+    key_name="user",
+)
 NGINX = Component(
     name="nginx",
     summary="the reverse proxy: TLS from an ACME CA, basic auth per location",
@@ -130,6 +147,7 @@ NGINX = Component(
     # Password files of locations no longer served go (prune every unlisted file).
     directories=(Directory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
     listens=(Listen(80), Listen(443)),
+    secrets=(PROXY_PASSWORD,),
     firewall=(
         Opening(80, ANYWHERE, "http (ACME, redirect)"),
         Opening(443, ANYWHERE, "https"),
