@@ -19,13 +19,25 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from obsstack.catalog.agents import FAIL2BAN, MYSQLD_EXPORTER, NGINX_EXPORTER, PHP_FPM
+from obsstack.catalog.general import stack_settings
 from obsstack.catalog.host import NODE_EXPORTER
-from obsstack.catalog.schema import EVERY_HOST, Component, ProxyLocation, ReleaseArchive, Secret
+from obsstack.catalog.schema import (
+    EVERY_HOST,
+    NO_DEFAULT,
+    Component,
+    ProxyLocation,
+    ReleaseArchive,
+    Secret,
+    Setting,
+)
 from obsstack.catalog.server import ALERTMANAGER, BLACKBOX_EXPORTER, NGINX, PROMETHEUS
+from obsstack.fields import Field, Section
 
 # In the order a host installs them (and removes them in reverse).
 CATALOG: tuple[Component, ...] = (
@@ -64,6 +76,25 @@ SECRETS: dict[str, Secret] = {
 }
 # The groups of an inventory the stack gives a role to.
 ROLES = ("observability", "monitored")
+# Every setting, by key: the stack's own, then each entry's, with the roles that need it.
+SETTINGS: dict[str, Setting] = {
+    setting.key: setting
+    for setting in (
+        *(
+            replace(setting, roles=setting.roles or EVERY_HOST)
+            for setting in stack_settings(CATALOG)
+        ),
+        *(
+            replace(setting, roles=setting.roles or component.roles)
+            for component in CATALOG
+            for setting in component.settings
+        ),
+    )
+}
+# The keys that only the observability server's components read.
+OBSERVABILITY_SETTINGS = frozenset(
+    key for key, setting in SETTINGS.items() if setting.roles == ("observability",)
+)
 # What the reverse proxy serves, by permission: the components behind it.
 PROXIED: tuple[Component, ...] = tuple(component for component in CATALOG if component.proxy)
 PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(
@@ -73,7 +104,36 @@ PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(
 
 def runs_on(component: Component, groups: Iterable[str]) -> bool:
     """Whether a host in ``groups`` runs ``component`` (agents and conditions aside)."""
-    return component.roles == EVERY_HOST or bool(set(component.roles) & set(groups))
+    return in_roles(component.roles, groups)
+
+
+def in_roles(roles: tuple[str, ...], groups: Iterable[str]) -> bool:
+    """Whether a host in ``groups`` has one of ``roles`` (EVERY_HOST: every host has)."""
+    return roles == EVERY_HOST or bool(set(roles) & set(groups))
+
+
+def settings_schema() -> dict[str, Field | Section]:
+    """The check of every setting, by key (what obsstack.settings validates data with)."""
+    return {key: setting.check for key, setting in SETTINGS.items()}
+
+
+def setting_defaults() -> dict[str, Any]:
+    """A fresh copy of every default: what group_data/all.py loads below its overrides."""
+    return {
+        key: copy.deepcopy(setting.default)
+        for key, setting in SETTINGS.items()
+        if setting.default is not NO_DEFAULT
+    }
+
+
+def required_settings(groups: Iterable[str]) -> list[str]:
+    """The keys a host in ``groups`` must have in its data (defaults included)."""
+    groups = list(groups)
+    return [
+        key
+        for key, setting in SETTINGS.items()
+        if setting.required and in_roles(setting.roles or EVERY_HOST, groups)
+    ]
 
 
 def components_of(groups: Iterable[str]) -> list[Component]:

@@ -22,12 +22,15 @@ from obsstack.catalog.schema import (
     Hooks,
     Listen,
     Opening,
+    Pin,
     ReleaseArchive,
     Scrape,
     Secret,
+    Setting,
     Unit,
     UnitContext,
 )
+from obsstack.fields import DURATION_FIELD, PERCENT, PORT, number
 
 MONITORED = ("monitored",)
 
@@ -52,6 +55,7 @@ NGINX_EXPORTER = Component(
         "nginx/nginx-prometheus-exporter",
         "nginx-prometheus-exporter",
         ("nginx-prometheus-exporter",),
+        Pin("1.5.3", "3a0dd1ea6db57cd360544d0aed38df4adabcfeb31e931dc481d535c66f92641d"),
         layout=GORELEASER,
     ),
     agent=Agent("nginx", detected_by=(r"nginx\.service",)),
@@ -74,6 +78,30 @@ NGINX_EXPORTER = Component(
     hooks=Hooks(
         before="deploys.nginx_exporter:status_config",
         remove="deploys.nginx_exporter:remove_status_config",
+    ),
+    settings=(
+        Setting("nginx_exporter_port", PORT, "nginx-prometheus-exporter's port", 9113),
+        Setting(
+            "nginx_stub_status_port",
+            PORT,
+            "the loopback-only port of the stub_status server the exporter reads (a conf.d "
+            "file of ours; pick a port no site of yours uses)",
+            8181,
+        ),
+    ),
+    alert_thresholds=(
+        Setting(
+            "nginx_down_for",
+            DURATION_FIELD,
+            "NginxDown (critical): how long the exporter must fail to read nginx's status",
+            "2m",
+        ),
+        Setting(
+            "nginx_dropped_connections_for",
+            DURATION_FIELD,
+            "NginxDroppedConnections (warning): how long nginx must keep dropping connections",
+            "5m",
+        ),
     ),
 )
 
@@ -99,7 +127,12 @@ MYSQLD_EXPORTER = Component(
     name="mysqld_exporter",
     summary="MySQL/MariaDB metrics through a read-only monitoring account",
     roles=MONITORED,
-    archive=ReleaseArchive("prometheus/mysqld_exporter", "mysqld_exporter", ("mysqld_exporter",)),
+    archive=ReleaseArchive(
+        "prometheus/mysqld_exporter",
+        "mysqld_exporter",
+        ("mysqld_exporter",),
+        Pin("0.20.0", "5773496e9962ca3817b3599fe4d74f218c95c1295eb2a742462df8e035fe51bd"),
+    ),
     agent=Agent("mysql", detected_by=(r"mariadb\.service", r"mysql\.service")),
     account=Account("mysqld-exp", "/var/lib/mysqld_exporter"),
     unit=Unit(
@@ -122,6 +155,47 @@ MYSQLD_EXPORTER = Component(
         files="deploys.mysqld_exporter:config_files",
         remove="deploys.mysqld_exporter:drop_account",
     ),
+    settings=(Setting("mysqld_exporter_port", PORT, "mysqld_exporter's port", 9104),),
+    alert_thresholds=(
+        Setting(
+            "mysql_down_for",
+            DURATION_FIELD,
+            "MysqlDown (critical): how long the exporter must fail to reach the server",
+            "2m",
+        ),
+        Setting(
+            "mysql_connections_warning_percent",
+            PERCENT,
+            "MysqlTooManyConnections (warning): connections above this percent of "
+            "max_connections",
+            80,
+        ),
+        Setting(
+            "mysql_too_many_connections_for",
+            DURATION_FIELD,
+            "MysqlTooManyConnections: how long connections must stay that high",
+            "5m",
+        ),
+        Setting(
+            "mysql_replication_stopped_for",
+            DURATION_FIELD,
+            "MysqlReplicationStopped (critical): how long a replica's IO or SQL thread must be "
+            "stopped",
+            "5m",
+        ),
+        Setting(
+            "mysql_replication_lag_warning_seconds",
+            number(1, 7 * 86400, "seconds such as 300"),
+            "MysqlReplicationLag (warning): a replica behind its primary by more than this",
+            300,
+        ),
+        Setting(
+            "mysql_replication_lag_for",
+            DURATION_FIELD,
+            "MysqlReplicationLag: how long the lag must last",
+            "10m",
+        ),
+    ),
 )
 # No exporter: FPM's own status pages, through a server of ours in the user's nginx.
 PHP_FPM = Component(
@@ -134,6 +208,30 @@ PHP_FPM = Component(
     rules="php_fpm",
     firewall=(Opening("php_fpm_status_port", SCRAPERS),),
     hooks=Hooks(before="deploys.php_fpm:apply", remove="deploys.php_fpm:remove"),
+    settings=(
+        Setting(
+            "php_fpm_status_port",
+            PORT,
+            "the port of the nginx server (a conf.d file of ours) that hands each pool's own "
+            "status page to the observability server",
+            9253,
+        ),
+    ),
+    alert_thresholds=(
+        Setting(
+            "php_fpm_max_children_reached_for",
+            DURATION_FIELD,
+            "PhpFpmMaxChildrenReached (warning): how long a pool must keep hitting "
+            "pm.max_children (at least once every 5 minutes)",
+            "10m",
+        ),
+        Setting(
+            "php_fpm_listen_queue_for",
+            DURATION_FIELD,
+            "PhpFpmListenQueue (warning): how long requests must keep waiting for a worker",
+            "5m",
+        ),
+    ),
 )
 # No daemon: a root oneshot on a timer writes node_exporter's textfile, so it installs
 # once node_exporter has its directory.
@@ -144,4 +242,20 @@ FAIL2BAN = Component(
     agent=Agent("fail2ban", detected_by=(r"fail2ban\.service",)),
     rules="fail2ban",
     hooks=Hooks(after="deploys.fail2ban:install", remove="deploys.fail2ban:remove"),
+    alert_thresholds=(
+        Setting(
+            "fail2ban_down_for",
+            DURATION_FIELD,
+            "Fail2banDown (warning): how long fail2ban must not answer fail2ban-client",
+            "5m",
+        ),
+        Setting(
+            "fail2ban_metrics_age_warning_seconds",
+            number(
+                60, 7 * 86400, "seconds such as 900 (several runs of the fail2ban metrics timer)"
+            ),
+            "Fail2banMetricsStale (warning): fail2ban metrics older than this",
+            900,
+        ),
+    ),
 )

@@ -14,13 +14,14 @@ Two release tools make the upstream archives, and they lay them out differently:
 
 Example::
 
-    >>> from obsstack.catalog.schema import GORELEASER, ReleaseArchive
-    >>> archive = ReleaseArchive("prometheus/prometheus", "prometheus", ("prometheus",))
+    >>> from obsstack.catalog.schema import GORELEASER, Pin, ReleaseArchive
+    >>> pin = Pin("3.14.0", "f665c6da19eb7ba399c915d30c7d9793c9b417bf8a749b504bc470678631478d")
+    >>> archive = ReleaseArchive("prometheus/prometheus", "prometheus", ("prometheus",), pin)
     >>> archive.archive_name("3.14.0"), archive.top_directory("3.14.0")
     ('prometheus-3.14.0.linux-amd64.tar.gz', 'prometheus-3.14.0.linux-amd64')
     >>> nginx = ReleaseArchive(
     ...     "nginx/nginx-prometheus-exporter", "nginx-prometheus-exporter",
-    ...     ("nginx-prometheus-exporter",), layout=GORELEASER,
+    ...     ("nginx-prometheus-exporter",), Pin("1.5.3", "0" * 64), layout=GORELEASER,
     ... )
     >>> nginx.checksum_file("1.5.3"), nginx.top_directory("1.5.3") is None
     ('nginx-prometheus-exporter_1.5.3_checksums.txt', True)
@@ -32,6 +33,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from obsstack.fields import Field, Section
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,22 @@ GORELEASER = Layout(
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A release: its version (no leading v) and the sha256 of its linux-amd64 archive, from
+    the release's checksum file."""
+
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ReleaseArchive:
     """A program shipped as an upstream release archive (a GitHub release asset)."""
 
     github_repo: str
     project: str  # the name upstream's files carry, e.g. nginx-prometheus-exporter
     binaries: tuple[str, ...]  # the first is the program; it reports the version
+    pin: Pin  # the release installed unless ``releases`` pins another
     layout: Layout = PROMU
 
     def archive_stem(self, version: str, arch: str = "amd64") -> str:
@@ -227,6 +240,32 @@ class Hooks:
     remove: str | None = None  # runs when it is removed, once its program is gone
 
 
+class NoDefault:
+    """The default of a setting without one: a deployment sets it, or it stays unset."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT = NoDefault()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A key of group and host data: what it is for, the check its value must pass and its
+    default (group_data/all.py loads every default; group data and inventories override)."""
+
+    key: str
+    check: Field | Section
+    description: str
+    default: Any = NO_DEFAULT
+    # False: a host's data may lack it (a value a run sets, or one whose absence means "use
+    # the derived value").
+    required: bool = True
+    # The groups whose hosts need it; None: those of its component.
+    roles: tuple[str, ...] | None = None
+
+
 # The roles of a component that every host runs, whatever its groups.
 EVERY_HOST: tuple[str, ...] = ()
 
@@ -254,6 +293,9 @@ class Component:
     scrape: Scrape | None = None
     health: Health | None = None
     secrets: tuple[Secret, ...] = ()
+    settings: tuple[Setting, ...] = ()
+    # The thresholds its alert rules read (keys of the ``alert_rules`` setting).
+    alert_thresholds: tuple[Setting, ...] = ()
     # Its alert rules, templates/prometheus/rules/agents/<rules>.rules.yml.j2: deployed
     # while some host runs it.
     rules: str | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from importlib import import_module
+from pathlib import Path
 
 import pytest
 
@@ -49,5 +51,31 @@ def test_a_host_runs_or_removes_each_component_of_its_roles(groups, settings, ag
     assert sorted(c.name for c in present + absent) == sorted(
         c.name for c in components_of(groups)
     )
-    assert not set(present) & set(absent)
+    assert not {c.name for c in present} & {c.name for c in absent}
     assert present[0] is COMPONENTS["node_exporter"]
+
+
+RULES = Path(__file__).resolve().parents[2] / "templates" / "prometheus" / "rules"
+
+
+def thresholds_read_by(template: Path) -> set[str]:
+    return set(re.findall(r"alert_rules\.([a-z0-9_]+)", template.read_text()))
+
+
+@pytest.mark.parametrize("component", CATALOG, ids=lambda component: component.name)
+def test_each_component_declares_the_thresholds_its_rules_read(component):
+    declared = {threshold.key for threshold in component.alert_thresholds}
+    if component.rules:
+        template = RULES / "agents" / f"{component.rules}.rules.yml.j2"
+    elif component is COMPONENTS["node_exporter"]:
+        template = RULES / "node.rules.yml.j2"
+    else:
+        assert not declared, component.name
+        return
+    assert thresholds_read_by(template) == declared
+
+
+def test_the_baseline_rules_read_no_other_thresholds():
+    for template in sorted(RULES.glob("*.yml.j2")):
+        if template.name != "node.rules.yml.j2":
+            assert not thresholds_read_by(template), template.name

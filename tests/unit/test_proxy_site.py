@@ -9,9 +9,8 @@ from fakehost import run_operation
 
 from deploys.proxy import ACME_WEBROOT, AUTH_BURST, AUTH_RATE_PER_SECOND, TLS_ROOT
 from obsstack.catalog import PROXY_LOCATIONS
-from obsstack.catalog.server import HTPASSWD_DIR
+from obsstack.catalog.server import HTPASSWD_DIR, PROXY_PERMISSIONS
 from obsstack.render import render_template
-from obsstack.settings import PROXY_PERMISSIONS
 from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
 DOMAIN = "obs.lab.test"
