@@ -73,7 +73,7 @@ def pinned(component: str) -> dict[str, str]:
     if component not in host.data.releases:
         raise PyinfraError(
             f"{host.name} runs {component} but `releases` has no pin for it: add "
-            f"releases[{component!r}] = {{'version': ..., 'sha256': ...}} (group_data/all.py "
-            "has the defaults)"
+            f"releases[{component!r}] = {{'version': ..., 'sha256': ...}} (the catalog has "
+            "each component's default pin)"
         )
     return dict(host.data.releases[component])

@@ -1,12 +1,17 @@
 """The catalog: one declarative entry (``Component``) per component and per agent.
 
-Each entry says what the project knows about one program: its release archive and
-binaries, and the rest of what deploy, uninstall, firewall, scrape config, preflight,
-health and the README read. The views below replace the lists those used to keep apart.
+An entry says everything the project knows about one program (``schema.py`` lists its
+parts): release archive, pin and binaries, account, unit and flags, directories, ports,
+scrape job, detection, rules, secrets, proxy location, health checks, firewall openings,
+what removal deletes, and its settings with their defaults. The entries live in
+``host.py`` (every host), ``server.py`` (the observability server) and ``agents.py``; the
+stack's own settings in ``general.py``. The views below are what deploy, uninstall,
+firewall, scrape config, detection, preflight, health, secrets, settings and the README
+tables (``docs.py``) read.
 
 Example::
 
-    >>> from obsstack.catalog import COMPONENTS, RELEASE_ARCHIVES
+    >>> from obsstack.catalog import COMPONENTS, RELEASE_ARCHIVES, not_running, running
     >>> [component.name for component in COMPONENTS.values()][:3]
     ['node_exporter', 'prometheus', 'alertmanager']
     >>> RELEASE_ARCHIVES["alertmanager"].binaries
