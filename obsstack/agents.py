@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from obsstack.catalog import AGENT_NEEDS, AGENTS
+from obsstack.catalog.schema import Agent
 from obsstack.inventory import missing_secrets
 from obsstack.remote import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
 from obsstack.settings import raise_for
@@ -32,20 +33,31 @@ AUTO = "auto"
 DETECTED = "detected_agents"
 AGENT_LINE = "@agent "
 DETECTION_END = "@detected"
-# Prints "@agent NAME" for each agent whose service is installed (its catalog entry's
-# units), then DETECTION_END.
-# systemctl failing is an error: "no unit found" must never come from a command that broke.
-DETECTION_SCRIPT = (
-    "units=$(systemctl list-unit-files --no-legend --type=service) || "
-    "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
-    "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
-    + "".join(
-        "printf '%s\\n' \"$names\" | grep -Eqx "
-        + shlex.quote("|".join(component.agent.detected_by))
-        + f" && echo {shlex.quote(AGENT_LINE + name)}\n"
-        for name, component in AGENTS.items()
+
+
+def detection_script(agents: Iterable[Agent]) -> str:
+    """A bash script that prints "@agent NAME" for each of ``agents`` whose service is
+    installed (its units), then DETECTION_END; an agent with no units is never printed.
+
+    systemctl failing is an error: "no unit found" must never come from a command that broke.
+    """
+    return (
+        "units=$(systemctl list-unit-files --no-legend --type=service) || "
+        "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
+        "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
+        + "".join(
+            "printf '%s\\n' \"$names\" | grep -Eqx "
+            + shlex.quote("|".join(agent.detected_by))
+            + f" && echo {shlex.quote(AGENT_LINE + agent.name)}\n"
+            for agent in agents
+            if agent.detected_by
+        )
+        + f"echo {DETECTION_END}\n"
     )
-    + f"echo {DETECTION_END}\n"
+
+
+DETECTION_SCRIPT = detection_script(
+    component.agent for component in AGENTS.values() if component.agent
 )
 
 

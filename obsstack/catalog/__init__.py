@@ -29,9 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from obsstack.catalog.agents import FAIL2BAN, MYSQLD_EXPORTER, NGINX_EXPORTER, PHP_FPM
+from obsstack.catalog import agents, host, server
 from obsstack.catalog.general import stack_settings
-from obsstack.catalog.host import NODE_EXPORTER
 from obsstack.catalog.schema import (
     EVERY_HOST,
     NO_DEFAULT,
@@ -41,21 +40,10 @@ from obsstack.catalog.schema import (
     Secret,
     Setting,
 )
-from obsstack.catalog.server import ALERTMANAGER, BLACKBOX_EXPORTER, NGINX, PROMETHEUS
 from obsstack.fields import Field, Section
 
 # In the order a host installs them (and removes them in reverse).
-CATALOG: tuple[Component, ...] = (
-    NODE_EXPORTER,
-    PROMETHEUS,
-    ALERTMANAGER,
-    NGINX,
-    BLACKBOX_EXPORTER,
-    NGINX_EXPORTER,
-    MYSQLD_EXPORTER,
-    PHP_FPM,
-    FAIL2BAN,
-)
+CATALOG: tuple[Component, ...] = (*host.ENTRIES, *server.ENTRIES, *agents.ENTRIES)
 COMPONENTS: dict[str, Component] = {component.name: component for component in CATALOG}
 # The components installed from an upstream release archive, and their archives.
 RELEASE_ARCHIVES: dict[str, ReleaseArchive] = {

@@ -259,3 +259,6 @@ FAIL2BAN = Component(
         ),
     ),
 )
+
+# In the order a host installs them, and detection lists them.
+ENTRIES = (NGINX_EXPORTER, MYSQLD_EXPORTER, PHP_FPM, FAIL2BAN)

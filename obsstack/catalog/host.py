@@ -152,3 +152,5 @@ NODE_EXPORTER = Component(
         ),
     ),
 )
+
+ENTRIES = (NODE_EXPORTER,)

@@ -424,3 +424,6 @@ BLACKBOX_EXPORTER = Component(
         ),
     ),
 )
+
+# In the order a server installs them.
+ENTRIES = (PROMETHEUS, ALERTMANAGER, NGINX, BLACKBOX_EXPORTER)
