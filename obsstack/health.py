@@ -44,7 +44,7 @@ from typing import Any
 
 from obsstack.addresses import LOOPBACK, host_port, listen_address
 from obsstack.agents import DETECTION_SECTION, agents_of, parse_agents
-from obsstack.catalog import AGENTS, running, runs_on
+from obsstack.catalog import DETECTABLE_AGENTS, running, runs_on
 from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.catalog.schema import Component
 from obsstack.catalog.server import PROMETHEUS
@@ -203,11 +203,11 @@ def ready_path(component: Component) -> str:
 
 def service_commands(host: HostInfo) -> dict[str, str]:
     """The unit and endpoint of each component the host may run: on an "auto" host, every
-    agent's too, and detection, which tells the judge which of them it runs."""
+    agent's detection can find too, and detection, which tells the judge which it runs."""
     commands = {"agents": DETECTION_SECTION} if detects_agents(host) else {}
     # Its daemons listen on the host's one listen address (loopback on the server).
     address = listen_address(host.name, host.groups, host.data)
-    for component in checked_components(host, agents_of(host, list(AGENTS))):
+    for component in checked_components(host, agents_of(host, list(DETECTABLE_AGENTS))):
         assert component.unit and component.listen
         unit, port = component.unit.name, component.listen.number(host.data)
         commands[f"unit:{unit}"] = f"systemctl is-active {unit}"

@@ -53,6 +53,10 @@ RELEASE_ARCHIVES: dict[str, ReleaseArchive] = {
 AGENTS: dict[str, Component] = {
     component.agent.name: component for component in CATALOG if component.agent
 }
+# The agents detection can find (``agents = "auto"``); the others run only where listed.
+DETECTABLE_AGENTS: tuple[str, ...] = tuple(
+    name for name, component in AGENTS.items() if component.agent and component.agent.detected_by
+)
 # Agents that work through another: PHP-FPM's status pages are served by nginx.
 AGENT_NEEDS: dict[str, str] = {
     component.agent.name: component.agent.needs
@@ -168,7 +172,7 @@ def secrets_needed(
     agents = data.get("agents")
     if agents == "auto":
         detected = data.get("detected_agents")
-        agents = list(AGENTS) if generated_too else (detected or {}).get(name, [])
+        agents = list(DETECTABLE_AGENTS) if generated_too else (detected or {}).get(name, [])
     needed = {}
     for component in running(groups, data, agents if isinstance(agents, list) else []):
         for secret in component.secrets:
