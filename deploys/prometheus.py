@@ -211,6 +211,7 @@ def scrape_jobs() -> dict[str, list[dict]]:
         if role is None:
             continue
         data = target_host.data
+        settings = data.dict()
         address = scrape_host(target_host.name, target_host.groups, data)
         instance = instance_label(target_host.name)
         labels = {"instance": instance, "role": role, "env": data.environment}
@@ -219,10 +220,10 @@ def scrape_jobs() -> dict[str, list[dict]]:
         if not known:
             unknown.add(instance)
         # Its own daemons, and its agents when known; blackbox_exporter's job is the probes.
-        for component in running(target_host.groups, data.dict(), agents or []):
+        for component in running(target_host.groups, settings, agents or []):
             if not component.scrape or not component.listen or (component.agent and not known):
                 continue
-            target = host_port(address, component.listen.number(data.dict()))
+            target = host_port(address, component.listen.number(settings))
             if component.scrape.per_pool:
                 # One target per pool: FPM's status page has no pool label.
                 jobs[component.scrape.job] += [
