@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, pinned
-from deploys.proxy import external_url
 from obsstack import secrets
+from obsstack.catalog.server import ALERTMANAGER_CONFIG_DIR, SMTP_PASSWORD
 from obsstack.inventory import repo_path
-from obsstack.roles import ALERTMANAGER
 from obsstack.serialize import MANAGED, yaml_file
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory
+from operations.archive import BIN_DIR
+from operations.converge import ConfigFile
 
-USER = "alertmanager"
-CONFIG_DIR = "/etc/alertmanager"
-DATA_DIR = "/var/lib/alertmanager"
-PASSWORD_FILE = f"{CONFIG_DIR}/smtp_password"
-CA_FILE = f"{CONFIG_DIR}/smtp_ca.pem"
+CA_FILE = f"{ALERTMANAGER_CONFIG_DIR}/smtp_ca.pem"
 
 
 def config(email: dict, group_wait: str, group_interval: str, repeat_interval: str) -> dict:
@@ -29,7 +24,7 @@ def config(email: dict, group_wait: str, group_interval: str, repeat_interval: s
     if email["auth_username"]:
         smtp |= {
             "smtp_auth_username": email["auth_username"],
-            "smtp_auth_password_file": PASSWORD_FILE,
+            "smtp_auth_password_file": SMTP_PASSWORD.kept_in,
         }
     tls = {"tls_config": {"ca_file": CA_FILE}} if email["ca_file"] else {}
     return {
@@ -56,17 +51,18 @@ def config(email: dict, group_wait: str, group_interval: str, repeat_interval: s
     }
 
 
-def component() -> DesiredState:
+def config_files() -> tuple[ConfigFile, ...]:
+    """The relay's password and CA when it needs them, then alertmanager.yml."""
     email = host.data.alertmanager_email
     files = []
     if email["auth_username"]:
-        password = secrets.read("smtp_password", repo_path(host.data.secrets_dir))
-        files.append(ConfigFile(PASSWORD_FILE, password, secret=True))
+        password = secrets.read(SMTP_PASSWORD.name, repo_path(host.data.secrets_dir))
+        files.append(ConfigFile(SMTP_PASSWORD.kept_in, password, secret=True))
     if email["ca_file"]:
         files.append(ConfigFile(CA_FILE, repo_path(email["ca_file"]).read_text(), mode="0644"))
     files.append(
         ConfigFile(
-            f"{CONFIG_DIR}/alertmanager.yml",
+            f"{ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
             yaml_file(
                 config(
                     email,
@@ -76,32 +72,7 @@ def component() -> DesiredState:
                 ),
                 MANAGED,
             ),
-            validate="/usr/local/bin/amtool check-config {path}",
+            validate=f"{BIN_DIR}/amtool check-config {{path}}",
         )
     )
-    return DesiredState(
-        name="alertmanager",
-        **pinned("alertmanager"),
-        user=USER,
-        home=DATA_DIR,
-        unit="alertmanager.service",
-        unit_text=daemon_unit(
-            description="Prometheus Alertmanager",
-            documentation="https://prometheus.io/docs/alerting/latest/alertmanager/",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/alertmanager",
-                f"--config.file={CONFIG_DIR}/alertmanager.yml",
-                f"--storage.path={DATA_DIR}",
-                # Behind the proxy only (deploys/proxy.py), under its path there.
-                f"--web.listen-address=127.0.0.1:{host.data.alertmanager_port}",
-                f"--web.external-url={external_url('alertmanager')}",
-                f"--web.route-prefix={ALERTMANAGER.route_prefix}",
-                # A single server: no gossip port for a cluster that does not exist.
-                "--cluster.listen-address=",
-            ],
-            read_write_paths=[DATA_DIR],
-        ),
-        config_dirs=(ManagedDirectory(CONFIG_DIR),),
-        files=tuple(files),
-    )
+    return tuple(files)

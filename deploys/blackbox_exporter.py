@@ -8,24 +8,22 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, pinned
-from obsstack.archives import ARCHIVES
+from deploys.common import exporter_address
+from obsstack.catalog.server import BLACKBOX_CONFIG_DIR, BLACKBOX_EXPORTER
 from obsstack.inventory import repo_path
 from obsstack.serialize import MANAGED, yaml_file
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
+from operations.archive import BIN_DIR
+from operations.converge import ConfigFile
 
-USER = "blackbox-exp"
-UNIT = "blackbox_exporter.service"
-CONFIG_DIR = "/etc/blackbox_exporter"
-CA_FILE = f"{CONFIG_DIR}/probe_ca.pem"
+CA_FILE = f"{BLACKBOX_CONFIG_DIR}/probe_ca.pem"
 
 
 def wanted() -> bool:
-    return bool(host.data.blackbox_targets)
+    return bool(host.data.get(BLACKBOX_EXPORTER.enabled_by))
 
 
 def address() -> str:
-    return f"127.0.0.1:{host.data.blackbox_exporter_port}"
+    return exporter_address(BLACKBOX_EXPORTER.listen.number(host.data.dict()))
 
 
 def config(ca_file: str | None) -> dict:
@@ -37,37 +35,15 @@ def config(ca_file: str | None) -> dict:
     return {"modules": {"http_2xx": {"prober": "http", "timeout": "10s", "http": http}}}
 
 
-def component() -> DesiredState:
+def config_files() -> tuple[ConfigFile, ...]:
+    """The probes' extra CA when set, then blackbox.yml."""
     ca_file = host.data.get("blackbox_ca_file")
     files = [ConfigFile(CA_FILE, repo_path(ca_file).read_text(), mode="0644")] if ca_file else []
     files.append(
         ConfigFile(
-            f"{CONFIG_DIR}/blackbox.yml",
+            f"{BLACKBOX_CONFIG_DIR}/blackbox.yml",
             yaml_file(config(CA_FILE if ca_file else None), MANAGED),
-            validate="/usr/local/bin/blackbox_exporter --config.check --config.file={path}",
+            validate=f"{BIN_DIR}/blackbox_exporter --config.check --config.file={{path}}",
         )
     )
-    return DesiredState(
-        name="blackbox_exporter",
-        **pinned("blackbox_exporter"),
-        user=USER,
-        home="/var/lib/blackbox_exporter",
-        unit=UNIT,
-        unit_text=daemon_unit(
-            description="Prometheus blackbox_exporter (probes of URLs)",
-            documentation="https://github.com/prometheus/blackbox_exporter",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/blackbox_exporter",
-                f"--config.file={CONFIG_DIR}/blackbox.yml",
-                f"--web.listen-address={address()}",
-            ],
-            read_write_paths=[],
-        ),
-        config_dirs=(ManagedDirectory(CONFIG_DIR),),
-        files=tuple(files),
-    )
-
-
-def remove() -> None:
-    retire("blackbox_exporter", UNIT, ARCHIVES["blackbox_exporter"].binaries, CONFIG_DIR)
+    return tuple(files)

@@ -14,8 +14,6 @@ from pyinfra.api.exceptions import PyinfraError
 from obsstack.addresses import AddressError, host_port, listen_address
 from obsstack.agents import DETECTED
 from obsstack.inventory import missing_secrets, repo_path
-from obsstack.render import render_template
-from obsstack.serialize import systemd_word
 from operations.agents import DetectedAgents, ServedPools
 from operations.converge import Installation
 
@@ -29,24 +27,6 @@ def installation() -> Installation:
         cache_dir=str(repo_path(cache) if cache else DEFAULT_CACHE),
         keep_backups=host.data.config_backups_kept,
     )
-
-
-# The agents Prometheus scrapes on their host (fail2ban is read through node_exporter): the
-# settings key of the port it scrapes, and what listens there.
-SCRAPED_AGENTS = {
-    "nginx": ("nginx_exporter_port", "nginx_exporter"),
-    "mysql": ("mysqld_exporter_port", "mysqld_exporter"),
-    "php_fpm": ("php_fpm_status_port", "php_fpm"),
-}
-
-
-def scraped_ports(agents: list[str], target: Host) -> dict[str, int]:
-    """``{agent: port}`` for those of ``agents`` (run by ``target``) that Prometheus scrapes."""
-    return {
-        agent: target.data.get(port_key)
-        for agent, (port_key, _) in SCRAPED_AGENTS.items()
-        if agent in agents
-    }
 
 
 def agents_of(target: Host) -> list[str] | None:
@@ -137,31 +117,7 @@ def pinned(component: str) -> dict[str, str]:
     if component not in host.data.releases:
         raise PyinfraError(
             f"{host.name} runs {component} but `releases` has no pin for it: add "
-            f"releases[{component!r}] = {{'version': ..., 'sha256': ...}} (group_data/all.py "
-            "has the defaults)"
+            f"releases[{component!r}] = {{'version': ..., 'sha256': ...}} (the catalog has "
+            "each component's default pin)"
         )
     return dict(host.data.releases[component])
-
-
-def daemon_unit(
-    description: str,
-    documentation: str,
-    user: str,
-    exec_start: list[str],
-    read_write_paths: list[str],
-    reload_signal: str | None = "HUP",
-    address_families: tuple[str, ...] = ("AF_INET", "AF_INET6", "AF_UNIX"),
-) -> str:
-    """The hardened systemd unit every daemon of the stack runs under."""
-    return render_template(
-        "systemd/daemon.service.j2",
-        {
-            "description": description,
-            "documentation": documentation,
-            "user": user,
-            "exec_start": [systemd_word(argument) for argument in exec_start],
-            "reload_signal": reload_signal,
-            "read_write_paths": read_write_paths,
-            "address_families": list(address_families),
-        },
-    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
-from deploys.node_exporter import TEXTFILE_DIR
+from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.render import TEMPLATES_DIR, render_template
 from operations.config import managed_config
 

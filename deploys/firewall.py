@@ -1,7 +1,8 @@
 """UFW on every host: SSH, what the stack needs, the user's extra rules; nothing else in.
 
-The observability server takes HTTP and HTTPS (its proxy) from anywhere. A monitored host
-takes its exporters' scrapes from the observability server's address only.
+What the stack needs are the openings of the components the host runs (their catalog
+entries): the observability server takes HTTP and HTTPS (its proxy) from anywhere; a
+monitored host takes its exporters' scrapes from the observability server's address only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import socket
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys.common import SCRAPED_AGENTS, own_agents, scraped_ports
+from deploys.common import own_agents
+from obsstack.addresses import on_loopback
+from obsstack.catalog import running
+from obsstack.catalog.schema import ANYWHERE
 from operations.firewall import FirewallRule, SshdPorts, ufw_firewall
 from operations.packages import deb_packages
 
@@ -20,17 +24,7 @@ from operations.packages import deb_packages
 def apply() -> None:
     ports = ssh_ports()
     rules = [FirewallRule(port, comment="observability-stack: ssh") for port in ports]
-    if "observability" in host.groups:
-        rules += [
-            FirewallRule(80, comment="observability-stack: http (ACME, redirect)"),
-            FirewallRule(443, comment="observability-stack: https"),
-        ]
-    else:
-        rules += [
-            FirewallRule(port, source=source, comment=f"observability-stack: {exporter}")
-            for exporter, port in exporter_ports().items()
-            for source in scrape_sources()
-        ]
+    rules += openings()
     rules += [
         FirewallRule(
             rule["port"],
@@ -68,12 +62,25 @@ def connected_ssh_port() -> int | None:
     return int(client._ssh_config["port"])
 
 
-def exporter_ports() -> dict[str, int]:
-    """The ports Prometheus scrapes on this host, by what listens there."""
-    ports = {"node_exporter": host.data.node_exporter_port}
-    for agent, port in scraped_ports(own_agents(), host).items():
-        ports[SCRAPED_AGENTS[agent][1]] = port
-    return ports
+def openings() -> list[FirewallRule]:
+    """The rules the components this host runs need, in catalog order.
+
+    Ports opened to the scrapers stay closed where the daemons listen on loopback (the
+    observability server, whose own Prometheus scrapes them there).
+    """
+    rules = []
+    for component in running(host.groups, host.data.dict(), own_agents()):
+        for opening in component.firewall:
+            port = opening.number(host.data.dict())
+            comment = f"observability-stack: {opening.comment or component.name}"
+            if opening.source == ANYWHERE:
+                rules.append(FirewallRule(port, comment=comment))
+            elif not on_loopback(host.groups):
+                rules += [
+                    FirewallRule(port, source=source, comment=comment)
+                    for source in scrape_sources()
+                ]
+    return rules
 
 
 def scrape_sources() -> list[str]:

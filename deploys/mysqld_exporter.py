@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, exporter_address, pinned
 from obsstack import secrets
-from obsstack.archives import ARCHIVES
+from obsstack.catalog.agents import MYSQL_EXPORTER_PASSWORD, MYSQLD_CREDENTIALS
 from obsstack.inventory import repo_path
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory, retire
+from operations.converge import ConfigFile
 from operations.digest import KeyedSha256File, keyed_sha256
 from operations.mysql import drop_monitoring_user, monitoring_user
 
-USER = "mysqld-exp"
-UNIT = "mysqld_exporter.service"
-CONFIG_DIR = "/etc/mysqld_exporter"
-CREDENTIALS = f"{CONFIG_DIR}/.my.cnf"
 ACCOUNT = "obs_exporter"
-SECRET = "mysql_exporter_password"  # noqa: S105 (the secret's name)
 
 
 def password() -> str:
-    return secrets.read(SECRET, repo_path(host.data.secrets_dir))
+    return secrets.read(MYSQL_EXPORTER_PASSWORD.name, repo_path(host.data.secrets_dir))
 
 
 def credentials() -> str:
@@ -45,35 +39,18 @@ def account() -> None:
         name=f"MySQL account {ACCOUNT}@localhost",
         user=ACCOUNT,
         password=password(),
-        force=host.get_fact(KeyedSha256File, path=CREDENTIALS) != keyed_sha256(credentials()),
-    )
-
-
-def component() -> DesiredState:
-    return DesiredState(
-        name="mysqld_exporter",
-        **pinned("mysqld_exporter"),
-        user=USER,
-        home="/var/lib/mysqld_exporter",
-        unit=UNIT,
-        unit_text=daemon_unit(
-            description="Prometheus mysqld_exporter (MySQL/MariaDB metrics)",
-            documentation="https://github.com/prometheus/mysqld_exporter",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/mysqld_exporter",
-                f"--config.my-cnf={CREDENTIALS}",
-                f"--web.listen-address={exporter_address(host.data.mysqld_exporter_port)}",
-            ],
-            read_write_paths=[],
-            reload_signal=None,
+        force=(
+            host.get_fact(KeyedSha256File, path=MYSQLD_CREDENTIALS)
+            != keyed_sha256(credentials())
         ),
-        config_dirs=(ManagedDirectory(CONFIG_DIR),),
-        files=(ConfigFile(CREDENTIALS, credentials(), secret=True),),
-        restart_on_config=True,
     )
 
 
-def remove() -> None:
-    retire("mysqld_exporter", UNIT, ARCHIVES["mysqld_exporter"].binaries, CONFIG_DIR)
+def config_files() -> tuple[ConfigFile, ...]:
+    """Its credentials: read at start only, so a new password restarts it."""
+    return (ConfigFile(MYSQLD_CREDENTIALS, credentials(), secret=True),)
+
+
+def drop_account() -> None:
+    """No MySQL agent: no monitoring account either."""
     drop_monitoring_user(name=f"Drop MySQL account {ACCOUNT}@localhost", user=ACCOUNT)

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys.common import daemon_unit, exporter_address, installation, pinned
-from obsstack.archives import ARCHIVES
+from deploys.common import installation
+from obsstack.catalog.agents import NGINX_STATUS_PATH
 from obsstack.render import render_template
-from operations.converge import DesiredState, retire
 from operations.nginx import nginx_conf, remove_nginx_conf
 
-USER = "nginx-exp"
-UNIT = "nginx_exporter.service"
 STATUS_CONFIG = "/etc/nginx/conf.d/observability-stack-status.conf"
-STATUS_PATH = "/stub_status"
 
 
 def status_config() -> None:
@@ -27,36 +23,12 @@ def status_config() -> None:
         STATUS_CONFIG,
         render_template(
             "nginx/status.conf.j2",
-            {"port": host.data.nginx_stub_status_port, "path": STATUS_PATH},
+            {"port": host.data.nginx_stub_status_port, "path": NGINX_STATUS_PATH},
         ),
         keep_backups=installation().keep_backups,
     )
 
 
-def component() -> DesiredState:
-    scrape_uri = f"http://127.0.0.1:{host.data.nginx_stub_status_port}{STATUS_PATH}"
-    return DesiredState(
-        name="nginx_exporter",
-        **pinned("nginx_exporter"),
-        user=USER,
-        home="/var/lib/nginx_exporter",
-        unit=UNIT,
-        unit_text=daemon_unit(
-            description="nginx-prometheus-exporter (nginx's stub_status as metrics)",
-            documentation="https://github.com/nginx/nginx-prometheus-exporter",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/nginx-prometheus-exporter",
-                f"--nginx.scrape-uri={scrape_uri}",
-                f"--web.listen-address={exporter_address(host.data.nginx_exporter_port)}",
-            ],
-            read_write_paths=[],
-            reload_signal=None,
-        ),
-    )
-
-
-def remove() -> None:
-    """No nginx agent: no exporter, no status server."""
-    retire("nginx_exporter", UNIT, ARCHIVES["nginx_exporter"].binaries)
+def remove_status_config() -> None:
+    """No nginx agent: no status server either."""
     remove_nginx_conf(STATUS_CONFIG)

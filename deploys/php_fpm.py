@@ -15,6 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import exporter_address, installation
 from deploys.firewall import scrape_sources
+from obsstack.catalog.agents import PHP_FPM
 from obsstack.render import render_template
 from operations.fpm_pools import PhpFpmInstall, PhpFpmPools, pool_problem, pool_status_lines
 from operations.nginx import nginx_conf, remove_nginx_conf
@@ -40,7 +41,7 @@ def apply() -> None:
         render_template(
             "nginx/php_fpm_status.conf.j2",
             {
-                "listen": exporter_address(host.data.php_fpm_status_port),
+                "listen": exporter_address(PHP_FPM.listen.number(host.data.dict())),
                 "sources": scrape_sources(),
                 "pools": [
                     {

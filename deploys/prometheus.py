@@ -8,34 +8,30 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys import blackbox_exporter
-from deploys.common import (
-    SCRAPED_AGENTS,
-    agents_of,
-    daemon_unit,
-    php_fpm_pools_of,
-    pinned,
-    scraped_ports,
-)
-from deploys.proxy import external_url
+from deploys.common import agents_of, php_fpm_pools_of
 from obsstack.addresses import host_port, scrape_host
+from obsstack.catalog import AGENTS, CATALOG, ROLES, running
+from obsstack.catalog.server import (
+    ALERTMANAGER,
+    PROMETHEUS_CONFIG_DIR,
+    PROMETHEUS_FILE_SD_DIR,
+    PROMETHEUS_RULES_DIR,
+)
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
-from obsstack.roles import PROMETHEUS, ROLE_SERVICES, ROLES
 from obsstack.serialize import MANAGED, yaml_file
-from obsstack.settings import AGENTS, instance_label
+from obsstack.settings import instance_label
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory
+from operations.archive import BIN_DIR
+from operations.converge import ConfigFile
 from operations.facts import FileNames, FileSdGroups
 
-USER = "prometheus"
-CONFIG_DIR = "/etc/prometheus"
-DATA_DIR = "/var/lib/prometheus"
-RULES_DIR = f"{CONFIG_DIR}/rules"
-FILE_SD_DIR = f"{CONFIG_DIR}/file_sd"
-PROMTOOL = "/usr/local/bin/promtool"
-# The path each daemon of the server serves under, matching its location in the proxy.
-ROUTE_PREFIXES = {
-    service.component: service.route_prefix for service in ROLE_SERVICES["observability"]
+PROMTOOL = f"{BIN_DIR}/promtool"
+# The jobs of daemons that serve under their location in the proxy, and their metrics.
+METRICS_PATHS = {
+    component.scrape.job: f"{component.route_prefix}/metrics"
+    for component in CATALOG
+    if component.scrape and component.route_prefix
 }
 # promtool reads a file_sd file the way Prometheus will, but only from a name ending in
 # .yml and only when a config points at it; it reports a bad file on stderr with exit 0, and
@@ -54,15 +50,22 @@ FILE_SD_CHECK = (
 )
 
 
-def component() -> DesiredState:
+def config_files() -> tuple[ConfigFile, ...]:
+    """Rule files, the scrape targets of every job, and prometheus.yml."""
     jobs = scrape_jobs()
     # Rules and targets come first: promtool check config reads the live rule files.
     files = [
-        ConfigFile(f"{RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}")
+        ConfigFile(
+            f"{PROMETHEUS_RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}"
+        )
         for name, text in rule_files(jobs).items()
     ]
     files += [
-        ConfigFile(f"{FILE_SD_DIR}/{job}.yml", yaml_file(groups, MANAGED), validate=FILE_SD_CHECK)
+        ConfigFile(
+            f"{PROMETHEUS_FILE_SD_DIR}/{job}.yml",
+            yaml_file(groups, MANAGED),
+            validate=FILE_SD_CHECK,
+        )
         for job, groups in jobs.items()
     ]
     if blackbox_exporter.wanted():
@@ -72,20 +75,20 @@ def component() -> DesiredState:
         ]
         files.append(
             ConfigFile(
-                f"{FILE_SD_DIR}/blackbox.yml",
+                f"{PROMETHEUS_FILE_SD_DIR}/blackbox.yml",
                 yaml_file(probes, MANAGED),
                 validate=FILE_SD_CHECK,
             )
         )
     files.append(
         ConfigFile(
-            f"{CONFIG_DIR}/prometheus.yml",
+            f"{PROMETHEUS_CONFIG_DIR}/prometheus.yml",
             yaml_file(
                 config(
                     scrape_interval=host.data.prometheus_scrape_interval,
                     evaluation_interval=host.data.prometheus_evaluation_interval,
                     environment=host.data.environment,
-                    alertmanager_address=f"127.0.0.1:{host.data.alertmanager_port}",
+                    alertmanager_address=f"127.0.0.1:{ALERTMANAGER.listen.number(host.data.dict())}",
                     jobs=list(jobs),
                     blackbox_address=(
                         blackbox_exporter.address() if blackbox_exporter.wanted() else None
@@ -96,36 +99,7 @@ def component() -> DesiredState:
             validate=f"{PROMTOOL} check config {{path}}",
         )
     )
-    return DesiredState(
-        name="prometheus",
-        **pinned("prometheus"),
-        user=USER,
-        home=DATA_DIR,
-        unit="prometheus.service",
-        unit_text=daemon_unit(
-            description="Prometheus monitoring server",
-            documentation="https://prometheus.io/docs/",
-            user=USER,
-            exec_start=[
-                "/usr/local/bin/prometheus",
-                f"--config.file={CONFIG_DIR}/prometheus.yml",
-                f"--storage.tsdb.path={DATA_DIR}",
-                f"--storage.tsdb.retention.time={host.data.prometheus_retention_time}",
-                f"--storage.tsdb.retention.size={host.data.prometheus_retention_size}",
-                # Behind the proxy only (deploys/proxy.py), under its path there.
-                f"--web.listen-address=127.0.0.1:{host.data.prometheus_port}",
-                f"--web.external-url={external_url('prometheus')}",
-                f"--web.route-prefix={PROMETHEUS.route_prefix}",
-            ],
-            read_write_paths=[DATA_DIR],
-        ),
-        config_dirs=(
-            ManagedDirectory(CONFIG_DIR),
-            ManagedDirectory(RULES_DIR, prune_suffix=".yml"),
-            ManagedDirectory(FILE_SD_DIR, prune_suffix=".yml"),
-        ),
-        files=tuple(files),
-    )
+    return tuple(files)
 
 
 def config(
@@ -140,8 +114,8 @@ def config(
     scrape_configs = []
     for job in jobs:
         scrape = {"job_name": job}
-        if job in ROUTE_PREFIXES:
-            scrape["metrics_path"] = f"{ROUTE_PREFIXES[job]}/metrics"
+        if job in METRICS_PATHS:
+            scrape["metrics_path"] = METRICS_PATHS[job]
         scrape["file_sd_configs"] = [{"files": [f"file_sd/{job}.yml"]}]
         scrape_configs.append(scrape)
     if blackbox_address:
@@ -168,7 +142,7 @@ def config(
         "alerting": {
             "alertmanagers": [
                 {
-                    "path_prefix": ROUTE_PREFIXES["alertmanager"],
+                    "path_prefix": ALERTMANAGER.route_prefix,
                     "static_configs": [{"targets": [alertmanager_address]}],
                 }
             ]
@@ -193,18 +167,28 @@ def rule_files(jobs: dict[str, list[dict]]) -> dict[str, str]:
         for template in baseline
     }
     agents = [agents_of(target) for target in inventory]
-    in_use = {agent for known in agents if known for agent in known}
-    in_use |= {agent for agent in SCRAPED_AGENTS if jobs.get(agent)}
+    in_use = {AGENTS[agent].rules for known in agents if known for agent in known}
+    in_use |= {
+        component.rules
+        for component in AGENTS.values()
+        if component.scrape and jobs.get(component.scrape.job)
+    }
     if any(known is None for known in agents):
-        live = host.get_fact(FileNames, path=RULES_DIR)
+        live = host.get_fact(FileNames, path=PROMETHEUS_RULES_DIR)
         in_use |= {
-            agent
-            for agent in AGENTS
-            if f"{agent}.rules.yml" in live
+            component.rules
+            for component in AGENTS.values()
+            if f"{component.rules}.rules.yml" in live
         }
-    for agent in sorted(in_use) + (["blackbox"] if blackbox_exporter.wanted() else []):
-        rendered[f"{agent}.rules.yml"] = render_template(
-            f"prometheus/rules/agents/{agent}.rules.yml.j2", context
+    # The server's own components with rules of their own (blackbox_exporter), where they run.
+    own = [
+        component.rules
+        for component in running(host.groups, host.data.dict(), [])
+        if component.rules and not component.agent
+    ]
+    for rules in sorted(name for name in in_use if name) + own:
+        rendered[f"{rules}.rules.yml"] = render_template(
+            f"prometheus/rules/agents/{rules}.rules.yml.j2", context
         )
     for extra in host.data.get("prometheus_extra_rule_files") or []:
         path = repo_path(extra)
@@ -218,45 +202,51 @@ def scrape_jobs() -> dict[str, list[dict]]:
     A host whose agents this run did not detect (outside ``--limit``) keeps the agent
     targets the server has for it: nothing is dropped because nobody looked.
     """
-    node, prometheus, alertmanager = [], [], []
-    agent_jobs: dict[str, list[dict]] = {agent: [] for agent in SCRAPED_AGENTS}
+    jobs: dict[str, list[dict]] = {
+        component.scrape.job: [] for component in CATALOG if component.scrape
+    }
     unknown: set[str] = set()
     for target_host in inventory:
         role = next((group for group in ROLES if group in target_host.groups), None)
         if role is None:
             continue
         data = target_host.data
+        settings = data.dict()
         address = scrape_host(target_host.name, target_host.groups, data)
         instance = instance_label(target_host.name)
         labels = {"instance": instance, "role": role, "env": data.environment}
-        node.append(target_group(host_port(address, data.node_exporter_port), labels))
-        if role == "observability":
-            # Scraped by the Prometheus on the same server, hence loopback.
-            prometheus.append(target_group(f"127.0.0.1:{data.prometheus_port}", labels))
-            alertmanager.append(target_group(f"127.0.0.1:{data.alertmanager_port}", labels))
         agents, pools = agents_of(target_host), php_fpm_pools_of(target_host)
-        if agents is None or pools is None:
+        known = agents is not None and pools is not None
+        if not known:
             unknown.add(instance)
-            continue
-        for agent, port in scraped_ports(agents, target_host).items():
-            if agent != "php_fpm":
-                agent_jobs[agent].append(target_group(host_port(address, port), labels))
-        # One target per pool: FPM's status page has no pool label.
-        agent_jobs["php_fpm"] += [
-            target_group(
-                host_port(address, data.php_fpm_status_port),
-                labels
-                | {
-                    "pool": pool["pool"],
-                    "php_version": pool["php"],
-                    "__metrics_path__": f"/php{pool['php']}/{pool['pool']}",
-                },
-            )
-            for pool in pools
-        ]
+        # Its own daemons, and its agents when known; blackbox_exporter's job is the probes.
+        for component in running(target_host.groups, settings, agents or []):
+            if not component.scrape or not component.listen or (component.agent and not known):
+                continue
+            target = host_port(address, component.listen.number(settings))
+            if component.scrape.per_pool:
+                # One target per pool: FPM's status page has no pool label.
+                jobs[component.scrape.job] += [
+                    target_group(
+                        target,
+                        labels
+                        | {
+                            "pool": pool["pool"],
+                            "php_version": pool["php"],
+                            "__metrics_path__": f"/php{pool['php']}/{pool['pool']}",
+                        },
+                    )
+                    for pool in pools or []
+                ]
+            else:
+                jobs[component.scrape.job].append(target_group(target, labels))
+    agent_jobs = {
+        component.scrape.job: jobs.pop(component.scrape.job)
+        for component in AGENTS.values()
+        if component.scrape
+    }
     if unknown:
         _keep_targets_of(unknown, agent_jobs)
-    jobs = {"node": node, "prometheus": prometheus, "alertmanager": alertmanager}
     # An agent's job only while some host runs it: its file_sd file goes with it.
     jobs |= {job: groups for job, groups in agent_jobs.items() if groups}
     try:
@@ -267,7 +257,7 @@ def scrape_jobs() -> dict[str, list[dict]]:
 
 def _keep_targets_of(hosts: set[str], agent_jobs: dict[str, list[dict]]) -> None:
     """Add the server's current agent targets of ``hosts`` to ``agent_jobs``."""
-    current = host.get_fact(FileSdGroups, directory=FILE_SD_DIR)
+    current = host.get_fact(FileSdGroups, directory=PROMETHEUS_FILE_SD_DIR)
     try:
         for job in agent_jobs:
             agent_jobs[job] += kept_groups(current.get(job, []), hosts, job)

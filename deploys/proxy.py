@@ -1,8 +1,9 @@
 """The observability server's front door: nginx with TLS from an ACME CA and basic auth.
 
-    prepare()      packages, ACME webroot, a stand-in certificate (before the site)
-    component()    the site and its password files (converged and recorded like any daemon)
-    certificate()  certbot's certificate, deploy hook and renewal timer (after the site)
+    prepare()       packages, ACME webroot, a stand-in certificate (before the site)
+    config_files()  the site and its password files (converged and recorded like any daemon)
+    certificate()   certbot's certificate, deploy hook and renewal timer (after the site)
+    remove_site()   the site, when the stack is uninstalled (nginx and certbot stay)
 
 
 Prometheus (/prometheus/) and Alertmanager (/alertmanager/) listen on localhost only;
@@ -17,56 +18,34 @@ with its systemd timer; its deploy hook hands nginx the new files and reloads it
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
 from obsstack import secrets
+from obsstack.catalog import PROXIED
+from obsstack.catalog.server import HTPASSWD_DIR, NGINX, NGINX_GROUP, PROXY_PASSWORD
 from obsstack.htpasswd import htpasswd_file
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
 from operations.acme import acme_certificate, placeholder_certificate
 from operations.config import in_config_tree, managed_config
-from operations.converge import ConfigFile, DesiredState, ManagedDirectory
-from operations.nginx import remove_packaged_default_site
+from operations.converge import ConfigFile
+from operations.nginx import remove_nginx_conf, remove_packaged_default_site
 from operations.packages import deb_packages
 from operations.service import reload_if_running
 
 SITE = "/etc/nginx/conf.d/observability-stack.conf"
 DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
-HTPASSWD_DIR = "/etc/nginx/htpasswd"
 TLS_ROOT = "/etc/nginx/tls"
 ACME_WEBROOT = "/var/www/acme"
 ACME_CA_BUNDLE = "/etc/observability-stack/acme-ca.pem"
 DEPLOY_HOOK = "/usr/local/lib/observability-stack/certbot-deploy-hook"
 CERTBOT_DROP_IN = "/etc/systemd/system/certbot.service.d/observability-stack.conf"
-NGINX_GROUP = "www-data"
-NGINX_UNIT = "nginx.service"
-
-
-@dataclass(frozen=True)
-class Location:
-    name: str  # the permission in proxy_users that lets a user read it
-    path: str
-    port_key: str  # the settings key of the backend's port
-    write_permission: str | None = None  # the permission that lets a user write too
-
-
-LOCATIONS = (
-    Location("prometheus", "/prometheus/", "prometheus_port"),
-    Location("alertmanager", "/alertmanager/", "alertmanager_port", "alertmanager_write"),
-)
 # Per request, per client, to the protected locations (the leaky bucket of limit_req).
 AUTH_RATE_PER_SECOND = 5
 AUTH_BURST = 30
-
-
-def external_url(location: str) -> str:
-    """Where users reach a location: what Prometheus and Alertmanager put in their links."""
-    path = next(item.path for item in LOCATIONS if item.name == location)
-    return f"https://{host.data.domain}{path}"
 
 
 def prepare() -> None:
@@ -84,12 +63,14 @@ def prepare() -> None:
     default_site = remove_packaged_default_site(
         name=f"Remove {DEFAULT_SITE} while it is Debian's own", link=DEFAULT_SITE
     )
-    reload_if_running(NGINX_UNIT, f"{DEFAULT_SITE} removed", default_site.did_change)
+    reload_if_running(NGINX.unit.name, f"{DEFAULT_SITE} removed", default_site.did_change)
 
 
-def component() -> DesiredState:
-    """nginx's site and password files: recorded with each release, so rollback restores them."""
+def config_files() -> tuple[ConfigFile, ...]:
+    """nginx's password files and site: recorded with each release, so rollback restores
+    them."""
     domain = host.data.domain
+    locations = [component.proxy for component in PROXIED]
     password_files = {
         permission: ConfigFile(
             f"{HTPASSWD_DIR}/{permission}",
@@ -97,7 +78,7 @@ def component() -> DesiredState:
             group=NGINX_GROUP,
             secret=True,
         )
-        for location in LOCATIONS
+        for location in locations
         for permission in filter(None, (location.name, location.write_permission))
     }
     site = render_template(
@@ -109,30 +90,29 @@ def component() -> DesiredState:
             "auth_rate": AUTH_RATE_PER_SECOND,
             "auth_burst": AUTH_BURST,
             **{
-                location.name: {
-                    "realm": f"{domain} {location.name}",
-                    "htpasswd": password_files[location.name].path,
+                component.proxy.name: {
+                    "realm": f"{domain} {component.proxy.name}",
+                    "htpasswd": password_files[component.proxy.name].path,
                     "write_htpasswd": (
-                        password_files[location.write_permission].path
-                        if location.write_permission
+                        password_files[component.proxy.write_permission].path
+                        if component.proxy.write_permission
                         else None
                     ),
-                    "port": host.data.get(location.port_key),
+                    "port": component.listen.number(host.data.dict()),
                 }
-                for location in LOCATIONS
+                for component in PROXIED
             },
         },
     )
-    return DesiredState(
-        name="nginx",
-        unit=NGINX_UNIT,
-        # Password files of locations no longer served go (prune every unlisted file).
-        config_dirs=(ManagedDirectory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
-        files=(
-            *password_files.values(),
-            ConfigFile(SITE, site, validate=in_config_tree(SITE, "nginx -t -q"), mode="0644"),
-        ),
+    return (
+        *password_files.values(),
+        ConfigFile(SITE, site, validate=in_config_tree(SITE, "nginx -t -q"), mode="0644"),
     )
+
+
+def remove_site() -> None:
+    """No site of ours in nginx; nginx, certbot (and the certificate) stay."""
+    remove_nginx_conf(SITE)
 
 
 def tls_dir() -> str:
@@ -193,7 +173,7 @@ def passwords_for(permission: str) -> dict[str, str]:
     """``{user: password}`` of the proxy users that ``proxy_users`` gives ``permission``."""
     store = repo_path(host.data.secrets_dir)
     return {
-        user: secrets.read(secrets.proxy_password_name(user), store)
+        user: secrets.read(PROXY_PASSWORD.name_for(user), store)
         for user, permissions in host.data.proxy_users.items()
         if permission in permissions
     }

@@ -3,24 +3,17 @@
     pyinfra inventories/lab.py deploys/site.py
 
 Every host gets its firewall and node_exporter. The observability server adds Prometheus,
-Alertmanager and the TLS reverse proxy in front of them; a monitored host, its agents.
+Alertmanager and the TLS reverse proxy in front of them, and blackbox_exporter while it has
+targets; a monitored host, its agents. What each of them is comes from its catalog entry
+(``obsstack.catalog``); what a host's roles could run but it does not, is removed.
 """
 
 from pyinfra import host
 
-from deploys import (
-    alertmanager,
-    blackbox_exporter,
-    fail2ban,
-    firewall,
-    mysqld_exporter,
-    nginx_exporter,
-    node_exporter,
-    php_fpm,
-    prometheus,
-    proxy,
-)
+from deploys import firewall
 from deploys.common import installation, own_agents
+from deploys.component import desired_state, remove, run_hook
+from obsstack.catalog import not_running, running
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
 from operations.converge import converge
@@ -30,53 +23,31 @@ from operations.prefetch import prefetch_facts
 
 check_host_data(host.name, set(host.groups), host.data.dict())
 prefetch_facts()
-observability_server = "observability" in host.groups
 agents = own_agents()
 
 digest_key_file(name="Key for the digests of secret files")
 firewall.apply()
-if observability_server:
-    proxy.prepare()
 
-components = [node_exporter.component()]
-if observability_server:
-    components += [prometheus.component(), alertmanager.component(), proxy.component()]
-    if blackbox_exporter.wanted():
-        components.append(blackbox_exporter.component())
-if "nginx" in agents:
-    nginx_exporter.status_config()
-    components.append(nginx_exporter.component())
-if "mysql" in agents:
-    mysqld_exporter.account()
-    components.append(mysqld_exporter.component())
-if "php_fpm" in agents:
-    php_fpm.apply()
-
+present = running(host.groups, host.data.dict(), agents)
+# What must exist before a component converges: nginx before its site, a MySQL account
+# before the exporter that logs in with it.
+for component in host.loop(present):
+    run_hook(component.hooks.before)
+daemons = [desired_state(component) for component in present if component.unit]
 # host.loop: hosts converge different components from this one line; pyinfra orders their
 # operations by loop position, not just by line, so no two hosts order them differently.
-for component in host.loop(components):
-    converge(component, installation())
-
-if observability_server:
-    proxy.certificate()
-    if not blackbox_exporter.wanted():
-        blackbox_exporter.remove()
-if "monitored" in host.groups:
-    if "nginx" not in agents:
-        nginx_exporter.remove()
-    if "mysql" not in agents:
-        mysqld_exporter.remove()
-    if "php_fpm" not in agents:
-        php_fpm.remove()
-    # After node_exporter: the agent writes to its textfile directory.
-    if "fail2ban" in agents:
-        fail2ban.install()
-    else:
-        fail2ban.remove()
+for daemon in host.loop(daemons):
+    converge(daemon, installation())
+for component in host.loop(not_running(host.groups, host.data.dict(), agents)):
+    remove(component, purge=False)
+# What needs a converged component: certbot the site, the fail2ban agent node_exporter's
+# textfile directory.
+for component in host.loop(present):
+    run_hook(component.hooks.after)
 
 record_release(
     name="Record release",
-    components=[component.to_record() for component in components],
+    components=[daemon.to_record() for daemon in daemons],
     run_started=run_started(),
     commit=deploy_commit(),
     deployer=deployer(),

@@ -1,4 +1,4 @@
-"""Debian's builds of the release-archive programs (``obsstack.archives``), per Debian release.
+"""Debian's builds of the release-archive programs (``obsstack.catalog``), per Debian release.
 
 GitHub release archives cannot be downloaded on the lab machines, but Debian ships real builds
 of the same programs. This module fetches those packages for a given Debian release

@@ -13,7 +13,7 @@ artifact source pointing at ``dest`` serves two real versions of each program::
     dest/pins.json                                 {component: {version: sha256}}
 
 Each archive holds LICENSE, NOTICE (where the binaries come from) and the binaries, under a
-top directory or at the archive's root as upstream has them (``obsstack.archives``).
+top directory or at the archive's root as upstream has them (``obsstack.catalog.schema``).
 
 Archives are deterministic (sorted entries, owner root, fixed modes and mtimes, gzip without
 name or time), so the same Debian packages give the same sha256 on every run and machine
@@ -43,8 +43,8 @@ from typing import BinaryIO, Protocol
 
 from obslab import debian
 from obslab.machines import LabError
-from obsstack.archives import ARCHIVES
 from obsstack.artifacts import sha256_of
+from obsstack.catalog import RELEASE_ARCHIVES
 
 # zlib's default level: close to upstream's archive sizes at a fraction of level 9's time.
 GZIP_LEVEL = 6
@@ -96,7 +96,7 @@ def build_mirror(
                 )
             members = _component_members(release, component, version, bin_dir)
             # The Debian build time of the main binary: fixed for a given package.
-            mtime = int((bin_dir / ARCHIVES[component].binaries[0]).stat().st_mtime)
+            mtime = int((bin_dir / RELEASE_ARCHIVES[component].binaries[0]).stat().st_mtime)
             sha256 = _write_release(dest, component, version, members, mtime, progress)
             pins.setdefault(component, {})[version] = sha256
     dest.mkdir(parents=True, exist_ok=True)
@@ -107,13 +107,14 @@ def build_mirror(
 
 def _component_members(release: str, component: str, version: str, bin_dir: Path) -> list[Member]:
     """LICENSE, NOTICE and the binaries, as in upstream's archive of ``component``."""
+    archive = RELEASE_ARCHIVES[component]
     # The component's main program (its first binary) comes from its main package.
-    package = debian.package_of(release, ARCHIVES[component].binaries[0])
+    package = debian.package_of(release, archive.binaries[0])
     doc_dir = debian.release_dir(release) / "root/usr/share/doc" / package
     license_file = doc_dir / "copyright"
     if not license_file.is_file():
         raise MirrorError(f"Debian {release} package {package} has no {license_file.name} file")
-    binaries = [Member(name, 0o755, bin_dir / name) for name in ARCHIVES[component].binaries]
+    binaries = [Member(name, 0o755, bin_dir / name) for name in archive.binaries]
     notice = _notice(release, component, version, package, doc_dir / "NOTICE")
     return sorted(
         [Member("LICENSE", 0o644, license_file), Member("NOTICE", 0o644, notice), *binaries],
@@ -129,7 +130,7 @@ def _notice(release: str, component: str, version: str, package: str, upstream: 
         f"{release} binaries; not an upstream release archive.",
         "",
     ]
-    for name in ARCHIVES[component].binaries:
+    for name in RELEASE_ARCHIVES[component].binaries:
         source = debian.package_of(release, name)
         lines.append(f"{name}: from Debian package {source} {debian_versions[source]}")
     text = "\n".join(lines) + "\n"
@@ -147,7 +148,7 @@ def _write_release(
     progress: Callable[[str], None],
 ) -> str:
     """Write the archive (unless it already holds ``members``) and its checksum file."""
-    spec = ARCHIVES[component]
+    spec = RELEASE_ARCHIVES[component]
     release_dir = dest / component / version
     archive = release_dir / spec.archive_name(version)
     top = spec.top_directory(version)

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from invoke import Collection, task
 
 from obslab import machines
-from obsstack import secrets
+from obsstack.catalog.server import PROXY_PASSWORD
 from obsstack.cli import deploy_and_report
 from obsstack.cli import reports_errors as _reports_errors
 from obsstack.report import print_table
@@ -115,7 +115,7 @@ def lab_all(c):
     deploy_and_report(LAB_INVENTORY)
     from obslab import services
 
-    secret = services.SECRETS_DIR / secrets.proxy_password_name("admin")
+    secret = services.SECRETS_DIR / PROXY_PASSWORD.name_for("admin")
     print(
         f"\nPrometheus:   https://{machines.LAB_DOMAIN}/prometheus/api/v1/targets\n"
         f"Alertmanager: https://{machines.LAB_DOMAIN}/alertmanager/\n"

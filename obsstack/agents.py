@@ -21,38 +21,50 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from obsstack.catalog import AGENT_NEEDS, AGENTS
+from obsstack.catalog.schema import Agent
 from obsstack.inventory import missing_secrets
 from obsstack.session import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
-from obsstack.settings import AGENT_NEEDS, AGENTS, raise_for
+from obsstack.settings import raise_for
 from obsstack.worker import in_worker
 from operations.fpm_pools import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 
 AUTO = "auto"
 # The data key detection fills; present once detection has run.
 DETECTED = "detected_agents"
-# The systemd units (grep -E patterns) that show an agent's service is installed.
-SERVICE_UNITS = {
-    "nginx": (r"nginx\.service",),
-    "mysql": (r"mariadb\.service", r"mysql\.service"),
-    "php_fpm": (r"php[0-9.]+-fpm\.service",),
-    "fail2ban": (r"fail2ban\.service",),
-}
 AGENT_LINE = "@agent "
 DETECTION_END = "@detected"
-# Prints "@agent NAME" for each agent whose service is installed, then DETECTION_END.
-# systemctl failing is an error: "no unit found" must never come from a command that broke.
-DETECTION_SCRIPT = (
-    "units=$(systemctl list-unit-files --no-legend --type=service) || "
-    "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
-    "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
-    + "".join(
-        "printf '%s\\n' \"$names\" | grep -Eqx "
-        + shlex.quote("|".join(SERVICE_UNITS[agent]))
-        + f" && echo {shlex.quote(AGENT_LINE + agent)}\n"
-        for agent in AGENTS
+
+
+def detection_script(agents: Iterable[Agent]) -> str:
+    """A bash script that prints "@agent NAME" for each of ``agents`` whose service is
+    installed (its units), then DETECTION_END; an agent with no units is never printed.
+
+    systemctl failing is an error: "no unit found" must never come from a command that broke.
+    """
+    return (
+        "units=$(systemctl list-unit-files --no-legend --type=service) || "
+        "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
+        "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
+        + "".join(
+            "printf '%s\\n' \"$names\" | grep -Eqx "
+            + shlex.quote("|".join(agent.detected_by))
+            + f" && echo {shlex.quote(AGENT_LINE + agent.name)}\n"
+            for agent in agents
+            if agent.detected_by
+        )
+        + f"echo {DETECTION_END}\n"
     )
-    + f"echo {DETECTION_END}\n"
+
+
+DETECTION_SCRIPT = detection_script(
+    component.agent for component in AGENTS.values() if component.agent
 )
+
+
+# The detection script as a section of a check script (obsstack.checks): in a subshell, since
+# it exits early when systemctl fails.
+DETECTION_SECTION = f"(\n{DETECTION_SCRIPT})"
 
 
 class DetectionError(Exception):
@@ -73,6 +85,21 @@ def parse_detected(output: str) -> list[str]:
     }
     found -= {agent for agent, needed in AGENT_NEEDS.items() if needed not in found}
     return [agent for agent in AGENTS if agent in found]
+
+
+def parse_agents(output: str) -> list[str] | None:
+    """``parse_detected``, or None when the detection script did not finish."""
+    try:
+        return parse_detected(output)
+    except DetectionError:
+        return None
+
+
+def agents_of(host: HostInfo, detected: list[str] | None) -> list[str]:
+    """The agents ``host`` runs (or will run): listed in its data, else what detection found
+    on it (none when it could not tell)."""
+    listed = host.data.get("agents")
+    return list(listed) if isinstance(listed, list) else list(detected or [])
 
 
 def served_pools(output: str) -> list[dict[str, str]]:

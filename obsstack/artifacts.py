@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 
 GITHUB = "github"
 DOWNLOAD_TIMEOUT_SECONDS = 60
@@ -46,7 +46,7 @@ def sha256_of(path: Path) -> str:
 
 def archive_location(component: str, version: str, source: str) -> str:
     """Where ``source`` keeps the archive of ``component`` at ``version`` (URL or path)."""
-    spec = ARCHIVES[component]
+    spec = RELEASE_ARCHIVES[component]
     archive = spec.archive_name(version)
     if source == GITHUB:
         return f"https://github.com/{spec.github_repo}/releases/download/v{version}/{archive}"
@@ -56,7 +56,7 @@ def archive_location(component: str, version: str, source: str) -> str:
 def fetch_archive(component: str, version: str, sha256: str, source: str, cache_dir: Path) -> Path:
     """Return a verified local copy of the archive, downloading or copying it when missing."""
     location = archive_location(component, version, source)
-    cached = cache_dir / component / version / ARCHIVES[component].archive_name(version)
+    cached = cache_dir / component / version / RELEASE_ARCHIVES[component].archive_name(version)
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         _copy_into_cache(location, cached)

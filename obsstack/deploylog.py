@@ -17,12 +17,13 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
+from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.session import RemoteResult, run_scripts
 from obsstack.textfile import replace_command
 from obsstack.worker import in_worker
 
 LOG_FILE = "/var/log/observability-stack/deploy.log"
-METRICS_FILE = "/var/lib/node_exporter/obs_deploy.prom"
+METRICS_FILE = f"{TEXTFILE_DIR}/obs_deploy.prom"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Is the deployed stack healthy right now? (``invoke health -i INVENTORY``)
 
-One bash script per host, all hosts in parallel, gathers everything: each expected unit's
-state, each daemon's health endpoint (HTTP to the address it listens on, through bash's
+One bash script per host, all hosts in parallel, gathers everything: the state of each unit
+the host runs (its catalog entries: by role, and the agents listed or, on an "auto" host,
+detected), each daemon's health endpoint (HTTP to the address it listens on, through bash's
 /dev/tcp: hosts have no curl), free disk space, and on the Prometheus server its targets
 and alerts. The script prints one section per item (obsstack.checks); Python parses the
 sections and judges them, so every judgement is a pure function of text captured from a
@@ -42,6 +43,11 @@ from functools import partial
 from typing import Any
 
 from obsstack.addresses import LOOPBACK, host_port, listen_address
+from obsstack.agents import DETECTION_SECTION, agents_of, parse_agents
+from obsstack.catalog import DETECTABLE_AGENTS, running, runs_on
+from obsstack.catalog.host import TEXTFILE_DIR
+from obsstack.catalog.schema import Component
+from obsstack.catalog.server import PROMETHEUS
 from obsstack.checks import (
     FAIL,
     PASS,
@@ -52,7 +58,6 @@ from obsstack.checks import (
     run_checks,
     section_script,
 )
-from obsstack.roles import NODE_EXPORTER, PROMETHEUS, Service, services_for
 from obsstack.session import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
@@ -67,9 +72,7 @@ STALE_SCRAPE_INTERVALS = 3
 # counting them would keep a failure alive after its cause is gone, because the alert raised by
 # the previous run's failure would fail the next run.
 IGNORED_ALERTS = frozenset({"Watchdog", "ObsHealthCheckFailing", "ObsHealthCheckStale"})
-# Each component keeps its data in /var/lib/<component> (node_exporter: its textfile directory).
-DATA_DIR_ROOT = "/var/lib"
-METRICS_FILE = "/var/lib/node_exporter/obs_health.prom"
+METRICS_FILE = f"{TEXTFILE_DIR}/obs_health.prom"
 HTTP_TIMEOUT_SECONDS = 5
 # Certbot renews 30 days before expiry: under 21 days left, renewals have been failing.
 TLS_WARN_DAYS = 21
@@ -184,41 +187,56 @@ def script_failure(host: str, answer: RemoteResult) -> Result:
 # --- services: units and health endpoints -----------------------------------------------------
 
 
-def service_address(host: HostInfo, service: Service) -> str:
-    """Where ``service`` listens on ``host``: node_exporter on the host's listen address,
-    the observability server's daemons on loopback."""
-    if service is NODE_EXPORTER:
-        return listen_address(host.name, host.groups, host.data)
-    return LOOPBACK
+def detects_agents(host: HostInfo) -> bool:
+    """Whether the host's agents are detected on it (``agents = "auto"``)."""
+    return "monitored" in host.groups and not isinstance(host.data.get("agents"), list)
+
+
+def checked_components(host: HostInfo, agents: list[str]) -> list[Component]:
+    """The components of ``host`` (running ``agents``) whose health is checked."""
+    return [component for component in running(host.groups, host.data, agents) if component.health]
+
+
+def ready_path(component: Component) -> str:
+    """The path below which ``component`` answers 200 when it is healthy."""
+    assert component.health is not None
+    return component.route_prefix + component.health.ready_path
 
 
 def service_commands(host: HostInfo) -> dict[str, str]:
-    commands = {}
-    for service in services_for(host.groups):
-        port = host.data[service.port_key]
-        address = service_address(host, service)
-        commands[f"unit:{service.unit}"] = f"systemctl is-active {service.unit}"
+    """The unit and endpoint of each component the host may run: on an "auto" host, every
+    agent's detection can find too, and detection, which tells the judge which it runs."""
+    commands = {"agents": DETECTION_SECTION} if detects_agents(host) else {}
+    # Its daemons listen on the host's one listen address (loopback on the server).
+    address = listen_address(host.name, host.groups, host.data)
+    for component in checked_components(host, agents_of(host, list(DETECTABLE_AGENTS))):
+        assert component.unit and component.listen
+        unit, port = component.unit.name, component.listen.number(host.data)
+        commands[f"unit:{unit}"] = f"systemctl is-active {unit}"
         # The status line is enough: /metrics bodies are large.
-        commands[f"ready:{service.component}"] = (
-            f"http_get {address} {port} {service.ready_path} | head -n 1"
+        commands[f"ready:{component.name}"] = (
+            f"http_get {address} {port} {ready_path(component)} | head -n 1"
         )
     return commands
 
 
 def evaluate_services(host: HostInfo, sections: Sections) -> list[Result]:
     checks = []
-    for service in services_for(host.groups):
-        state = sections.get(f"unit:{service.unit}") or "unknown"
-        checks.append(
-            Result(host.name, f"unit:{service.unit}", PASS if state == "active" else FAIL, state)
+    agents = agents_of(host, parse_agents(sections.get("agents", "")))
+    for component in checked_components(host, agents):
+        assert component.unit and component.listen
+        unit = component.unit.name
+        state = sections.get(f"unit:{unit}") or "unknown"
+        checks.append(Result(host.name, f"unit:{unit}", PASS if state == "active" else FAIL, state))
+        address = host_port(
+            listen_address(host.name, host.groups, host.data), component.listen.number(host.data)
         )
-        address = host_port(service_address(host, service), host.data[service.port_key])
-        url = f"{address}{service.ready_path}"
-        status = http_status(sections.get(f"ready:{service.component}", ""))
+        url = f"{address}{ready_path(component)}"
+        status = http_status(sections.get(f"ready:{component.name}", ""))
         checks.append(
             Result(
                 host.name,
-                f"ready:{service.component}",
+                f"ready:{component.name}",
                 PASS if status == 200 else FAIL,
                 f"{url} answered {status}" if status else f"no answer from {url}",
             )
@@ -230,13 +248,14 @@ def evaluate_services(host: HostInfo, sections: Sections) -> list[Result]:
 
 
 def runs_prometheus(host: HostInfo) -> bool:
-    return PROMETHEUS in services_for(host.groups)
+    return runs_on(PROMETHEUS, host.groups)
 
 
 def prometheus_commands(host: HostInfo) -> dict[str, str]:
     if not runs_prometheus(host):
         return {}
-    port = host.data[PROMETHEUS.port_key]
+    assert PROMETHEUS.listen is not None
+    port = PROMETHEUS.listen.number(host.data)
     api = f"{PROMETHEUS.route_prefix}/api/v1"
     return {
         # The host's own clock: scrape ages are then immune to the controller's clock skew.
@@ -397,7 +416,15 @@ def iso_timestamp(text: str) -> float:
 
 
 def disk_paths(host: HostInfo) -> list[str]:
-    return ["/", *(f"{DATA_DIR_ROOT}/{s.component}" for s in services_for(host.groups))]
+    """/ and the homes that hold data (node_exporter's: its textfile directory)."""
+    return [
+        "/",
+        *(
+            component.account.home
+            for component in running(host.groups, host.data, agents=[])
+            if component.account and component.health and component.health.disk
+        ),
+    ]
 
 
 def disk_commands(host: HostInfo) -> dict[str, str]:

@@ -12,11 +12,12 @@ Example (in the worker)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsstack import secrets
+from obsstack.catalog import secrets_needed
 from obsstack.settings import (
     INVENTORY_NAME,
     SettingsError,
@@ -74,33 +75,6 @@ def check_inventory(inventory: Inventory, path: str, data: Mapping[str, Any]) ->
         problems += missing_keys(host.name, set(host.groups), effective)
         problems += missing_secrets(host.name, set(host.groups), effective)
     raise_for(problems)
-
-
-def secrets_needed(
-    name: str, groups: Iterable[str], data: Mapping[str, Any], generated_too: bool = False
-) -> dict[str, str]:
-    """``{secret name: the setting that needs it}`` for a host with these groups and data.
-
-    With ``agents = "auto"`` the MySQL agent's secret is needed once detection found MySQL
-    (``detected_agents``), or, with ``generated_too``, whenever it might be (for
-    ``secrets.init``, so that a server installed later finds its secret ready).
-    """
-    needed = {}
-    agents = data.get("agents")
-    if agents == "auto":
-        detected = data.get("detected_agents")
-        agents = ["mysql"] if generated_too else (detected or {}).get(name, [])
-    if "monitored" in groups and isinstance(agents, list) and "mysql" in agents:
-        needed["mysql_exporter_password"] = "agents"  # noqa: S105 (a name)
-    if "observability" not in groups:
-        return needed
-    email = data.get("alertmanager_email")
-    if isinstance(email, dict) and email.get("auth_username"):
-        needed["smtp_password"] = "alertmanager_email.auth_username"  # noqa: S105 (a name)
-    users = data.get("proxy_users")
-    for user in users if isinstance(users, dict) else ():
-        needed[secrets.proxy_password_name(user)] = f"proxy_users.{user}"
-    return needed
 
 
 def missing_secrets(name: str, groups: set[str], data: dict) -> list[str]:

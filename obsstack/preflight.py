@@ -2,10 +2,11 @@
 
 One bash script per host (``GATHER_SCRIPT``, sections as obsstack.checks prints them) gathers
 the OS release, architecture, free disk and memory, PID 1 and systemd's state, clock
-synchronisation, listening sockets and missing commands. Pure functions parse the sections
-and judge each check against the host's roles; the controller checks once that every pinned
-release archive is reachable at the ``artifact_source``, and that the observability server's
-``domain`` resolves to it. ``fix=True`` installs the packages of missing commands with
+synchronisation, listening sockets, missing commands and the agents detection finds. Pure
+functions parse the sections and judge each check against the components the host will
+run (its roles and agents, from the catalog); the controller checks once that the release
+archive of each is reachable at the ``artifact_source``, and that the observability
+server's ``domain`` resolves to it. ``fix=True`` installs the packages of missing commands with
 apt-get (nothing else is ever changed) and checks again.
 
 Example::
@@ -31,8 +32,9 @@ from pathlib import Path
 import requests
 
 from obsstack.addresses import LOOPBACK, AddressError, listen_address
-from obsstack.archives import ARCHIVES
+from obsstack.agents import DETECTION_SECTION, agents_of, parse_agents
 from obsstack.artifacts import GITHUB, archive_location
+from obsstack.catalog import PACKAGED_BINARIES, RELEASE_ARCHIVES, running
 from obsstack.checks import (
     FAIL,
     PASS,
@@ -44,7 +46,6 @@ from obsstack.checks import (
     section_script,
 )
 from obsstack.inventory import repo_path
-from obsstack.roles import services_for
 from obsstack.session import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.textparse import parse_key_values
 from obsstack.worker import in_worker
@@ -52,9 +53,6 @@ from obsstack.worker import in_worker
 CONTROLLER = "controller"  # the host column of checks made once, on the controller
 ARTIFACT_CHECK = "artifact source"
 DNS_CHECK = "dns"
-# The reverse proxy on the observability server, and the packaged programs that hold ports.
-PROXY_PORTS = (80, 443)
-PACKAGED_BINARIES = {"nginx": "/usr/sbin/nginx"}
 
 MiB = 1024**2
 GiB = 1024**3
@@ -139,6 +137,7 @@ GATHER_SECTIONS = {
         '  echo "$pid $(readlink "/proc/$pid/exe")"\n'
         "done"
     ),
+    "agents": DETECTION_SECTION,
 }
 GATHER_SCRIPT = section_script(GATHER_SECTIONS, prelude=GATHER_PRELUDE)
 
@@ -166,6 +165,7 @@ class HostFacts:
     executables: dict[int, str]  # pid -> path of its binary
     uid: str  # who the deploy's commands run as (0 once sudo, where used, worked)
     addresses: list[str]  # the host's IP addresses
+    agents: list[str] | None  # what detection found (None: it could not tell)
 
 
 # ------------------------------------------------------------------------- public API
@@ -179,11 +179,16 @@ def run_preflight(
     source of their archives; ``fix`` installs packages."""
     hosts = hosts_named(inventory, hosts)
     # The controller's HEAD requests run while the hosts run their scripts.
-    with ThreadPoolExecutor(2) as pool:
-        artifact_results = pool.submit(check_artifact_source, hosts)
+    # The controller resolves names while the hosts run their scripts; the archives to check
+    # follow from the agents the hosts run.
+    with ThreadPoolExecutor(1) as pool:
         dns_results = pool.submit(check_domains, hosts)
         host_results, facts = check_hosts(inventory, hosts)
-        controller_results = artifact_results.result() + dns_results.result()
+        agents = {
+            host.name: agents_of(host, facts[host.name].agents if host.name in facts else None)
+            for host in hosts
+        }
+        controller_results = check_artifact_source(hosts, agents) + dns_results.result()
     if not fix:
         return Report(host_results + controller_results)
     fixed, fix_failures = install_missing_packages(inventory, facts)
@@ -266,6 +271,7 @@ def parse_facts(sections: Sections) -> HostFacts:
         executables=parse_executables(sections.get("executables", "")),
         uid=sections.get("uid", "").strip(),
         addresses=[line.split("/")[0] for line in sections.get("addresses", "").split()],
+        agents=parse_agents(sections.get("agents", "")),
     )
 
 
@@ -347,7 +353,8 @@ def _commands(host: HostInfo, facts: HostFacts) -> Result:
 
 
 def _ports(host: HostInfo, facts: HostFacts) -> Result:
-    return evaluate_ports(required_ports(host), facts.listeners, facts.executables)
+    required = required_ports(host, agents_of(host, facts.agents))
+    return evaluate_ports(required, facts.listeners, facts.executables)
 
 
 def _privileges(host: HostInfo, facts: HostFacts) -> Result:
@@ -531,12 +538,14 @@ def evaluate_commands(missing: list[str]) -> Result:
     return verdict(FAIL, f"missing: {listed}", f"apt-get install -y {install} (or preflight --fix)")
 
 
-def required_ports(host: HostInfo) -> dict[int, str]:
-    """The TCP ports the host's programs will listen on (port settings), by program."""
-    ports = {host.data[s.port_key]: s.component for s in services_for(host.groups)}
-    if "observability" in host.groups:
-        ports.update(dict.fromkeys(PROXY_PORTS, "nginx"))
-    return ports
+def required_ports(host: HostInfo, agents: Iterable[str] = ()) -> dict[int, str]:
+    """The TCP ports the host's programs will listen on (port settings), by program: the
+    component's own, or the packaged program that holds the port for it (nginx)."""
+    return {
+        listen.number(host.data): listen.program or component.name
+        for component in running(host.groups, host.data, agents)
+        for listen in component.listens
+    }
 
 
 def is_our_binary(executable: str, component: str) -> bool:
@@ -545,7 +554,7 @@ def is_our_binary(executable: str, component: str) -> bool:
     path = executable.removesuffix(" (deleted)")
     if component in PACKAGED_BINARIES:
         return path == PACKAGED_BINARIES[component]
-    binary = ARCHIVES[component].binaries[0]
+    binary = RELEASE_ARCHIVES[component].binaries[0]
     return path == f"/usr/local/bin/{binary}" or bool(
         re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(binary)}", path)
     )
@@ -591,26 +600,40 @@ def evaluate_ports(
 # ----------------------------------------------------------------------- controller
 
 
-def pinned_archives(hosts: Iterable[HostInfo]) -> list[tuple[str, str, str]]:
-    """(source, component, version) of every archive the hosts will install.
+def pinned_archives(
+    hosts: Iterable[HostInfo], agents: Mapping[str, list[str]]
+) -> tuple[list[tuple[str, str, str]], list[Result]]:
+    """(source, component, version) of every archive the hosts (running ``agents``) will
+    install, and a FAIL for each of those without a pin.
 
     Only components some host runs are checked: a pin nobody installs blocks no deploy.
     """
-    return sorted(
-        {
-            (
-                host.data["artifact_source"],
-                service.component,
-                host.data["releases"][service.component]["version"],
-            )
-            for host in hosts
-            for service in services_for(host.groups)
-        }
-    )
+    archives, unpinned = set(), []
+    for host in hosts:
+        for component in running(host.groups, host.data, agents.get(host.name, ())):
+            if not component.archive:
+                continue
+            pin = host.data["releases"].get(component.name)
+            if pin is None:
+                unpinned.append(
+                    Result(
+                        CONTROLLER,
+                        ARTIFACT_CHECK,
+                        FAIL,
+                        f"{host.name} runs {component.name}, but releases has no pin for it",
+                        f"add releases[{component.name!r}] (version and sha256)",
+                    )
+                )
+            else:
+                archives.add((host.data["artifact_source"], component.name, pin["version"]))
+    return sorted(archives), unpinned
 
 
-def check_artifact_source(hosts: list[HostInfo]) -> list[Result]:
-    """One result per pinned archive: the artifact source has it (HEAD or file exists)."""
+def check_artifact_source(
+    hosts: list[HostInfo], agents: Mapping[str, list[str]] | None = None
+) -> list[Result]:
+    """One result per pinned archive the hosts will install (with ``agents``: ``{host:
+    agents}``): the artifact source has it (HEAD or file exists)."""
     # The lab's group data explains a missing mirror in place of the pins.
     unpinned = [host for host in hosts if not isinstance(host.data.get("releases"), dict)]
     if unpinned:
@@ -624,9 +647,9 @@ def check_artifact_source(hosts: list[HostInfo]) -> list[Result]:
             )
             for host in unpinned
         ]
-    archives = pinned_archives(hosts)
+    archives, unpinned = pinned_archives(hosts, agents or {})
     with ThreadPoolExecutor(max(len(archives), 1)) as pool:
-        return list(pool.map(lambda archive: check_archive(*archive), archives))
+        return unpinned + list(pool.map(lambda archive: check_archive(*archive), archives))
 
 
 def check_domains(hosts: list[HostInfo]) -> list[Result]:

@@ -17,13 +17,14 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 import secrets as token_source
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
+from obsstack.catalog import SECRETS
+from obsstack.catalog.schema import Secret
 from obsstack.serialize import CONTROL_CHARACTER
 
 ENV_PREFIX = "OBS_SECRET_"
@@ -34,48 +35,20 @@ MIN_GENERATED_LENGTH = 16
 MIN_DISTINCT_CHARACTERS = 8
 
 
-@dataclass(frozen=True)
-class SecretSpec:
-    name: str
-    purpose: str
-    generated: bool  # False: the value belongs to someone else (e.g. a mail relay password)
-    # The characters its value may use, where the file that carries it needs a limit.
-    charset: re.Pattern | None = None
-    charset_text: str = ""
-
-
-SECRETS: dict[str, SecretSpec] = {
-    spec.name: spec
-    for spec in (
-        SecretSpec("smtp_password", "password Alertmanager logs in to the SMTP relay with", False),
-        SecretSpec(
-            "mysql_exporter_password",
-            "password of the MySQL/MariaDB monitoring account",
-            True,
-            # mysqld_exporter's .my.cnf has no quoting we can rely on for '#', ';' or quotes.
-            re.compile(r"[A-Za-z0-9._~+=/-]+"),
-            "letters, digits and . _ ~ + = / -",
-        ),
-    )
-}
-# One password per user of the reverse proxy (proxy_users setting).
-# A prefix of secret names, not a password.
-PROXY_SECRET_PREFIX = "proxy_password_"  # noqa: S105
-
-
-def spec_for(name: str) -> SecretSpec:
-    """What secret ``name`` is for; SecretError for a name the project never reads."""
-    if name in SECRETS:
+def spec_for(name: str) -> Secret:
+    """What secret ``name`` is for (its catalog entry's); SecretError for a name the project
+    never reads."""
+    if name in SECRETS and not SECRETS[name].one_per:
         return SECRETS[name]
-    user = name.removeprefix(PROXY_SECRET_PREFIX)
-    if name.startswith(PROXY_SECRET_PREFIX) and user:
-        return SecretSpec(name, f"password of proxy user {user!r}", True)
-    known = [*sorted(SECRETS), f"{PROXY_SECRET_PREFIX}<user>"]
+    for secret in SECRETS.values():
+        key = name.removeprefix(secret.name)
+        if secret.one_per and name.startswith(secret.name) and key:
+            return replace(secret, name=name, purpose=secret.purpose.format(key=key))
+    known = [
+        *sorted(secret.name for secret in SECRETS.values() if not secret.one_per),
+        *(f"{secret.name}<{secret.key_name}>" for secret in SECRETS.values() if secret.one_per),
+    ]
     raise SecretError(f"unknown secret {name!r}; known: {', '.join(known)}")
-
-
-def proxy_password_name(user: str) -> str:
-    return PROXY_SECRET_PREFIX + user
 
 
 class SecretError(Exception):
@@ -108,7 +81,7 @@ def read(name: str, store: Path) -> str:
     return checked(spec, path.read_text().strip(), str(path))
 
 
-def checked(spec: SecretSpec, value: str, source: str) -> str:
+def checked(spec: Secret, value: str, source: str) -> str:
     """``value`` if it can serve as secret ``spec``; SecretError naming ``source`` otherwise."""
     where = f"secret {spec.name!r} from {source}"
     if not value:

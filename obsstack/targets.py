@@ -20,7 +20,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from obsstack.settings import ENVIRONMENT, HOSTNAME, INVENTORY_NAME, POOL_ENTRY
+from obsstack.fields import ENVIRONMENT, HOSTNAME, POOL_ENTRY
+from obsstack.settings import INVENTORY_NAME
 
 PORT = r"\d{1,5}"
 LABEL_VALUES = {

@@ -26,8 +26,8 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.files import Link
 
-from obsstack.archives import ARCHIVES
 from obsstack.artifacts import ArtifactError, fetch_archive
+from obsstack.catalog import RELEASE_ARCHIVES
 from operations.facts import InstalledVersion, version_line_regex
 from operations.upload import private_upload
 
@@ -46,9 +46,11 @@ def install_archive(
     bin_dir: str = BIN_DIR,
 ):
     """
-    Install a pinned upstream release of a program (``ARCHIVES``) and make it active.
+    Install a pinned upstream release of a program (its catalog entry's archive) and make
+    it active.
 
-    + component: a key of ``obsstack.archives.ARCHIVES`` (e.g. ``prometheus``)
+    + component: a catalog entry with a release archive (``obsstack.catalog.RELEASE_ARCHIVES``),
+      e.g. ``prometheus``
     + version: the pinned version, as the binary reports it with ``--version``
     + sha256: sha256 of the release archive; checked on the controller before upload
       and again on the host after upload
@@ -60,7 +62,7 @@ def install_archive(
     Nothing is downloaded or uploaded when the active binary already reports ``version``;
     when that version is still on the host from an earlier install, only the symlinks move.
     """
-    spec = ARCHIVES[component]
+    spec = RELEASE_ARCHIVES[component]
     version_dir = f"{install_root}/{component}/{version}"
     primary = spec.binaries[0]
 
@@ -97,7 +99,7 @@ def prepare_archive(
 
 def needs_archive(component: str, version: str, install_root: str = INSTALL_ROOT) -> bool:
     """True when ``version`` is not already unpacked on the host (e.g. from an earlier deploy)."""
-    binary = f"{install_root}/{component}/{version}/{ARCHIVES[component].binaries[0]}"
+    binary = f"{install_root}/{component}/{version}/{RELEASE_ARCHIVES[component].binaries[0]}"
     return host.get_fact(InstalledVersion, binary=binary) != version
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyinfra import host
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
 from operations.archive import install_archive, prepare_archive
 from operations.config import managed_config
@@ -179,18 +179,11 @@ def _remove_unlisted(desired: DesiredState) -> list:
     return removals
 
 
-def retire(
-    component: str,
-    unit: str,
-    binaries: Sequence[str],
-    config_dir: str | None = None,
-    data_dir: str | None = None,
-    user: str | None = None,
-) -> None:
-    """Stop and remove a release-archive daemon: unit, binaries, versions, configs.
+def retire(component: str, unit: str, binaries: Sequence[str]) -> None:
+    """Stop and remove a release-archive daemon: its unit, binaries and every version.
 
-    ``data_dir`` and ``user`` are removed too when given (a purge); otherwise they stay, so
-    that installing it again picks up where it left off.
+    Its configs, data and account are the caller's to remove (or keep, so that installing
+    it again picks up where it left off).
     """
     systemd.service(name=f"Stop and disable {unit}", service=unit, running=False, enabled=False)
     unit_file = files.file(
@@ -202,10 +195,3 @@ def retire(
             name=f"Remove /usr/local/bin/{binary}", path=f"/usr/local/bin/{binary}", present=False
         )
     files.directory(name=f"Remove /opt/{component}", path=f"/opt/{component}", present=False)
-    if config_dir:
-        files.directory(name=f"Remove {config_dir}", path=config_dir, present=False)
-    if data_dir:
-        files.directory(name=f"Purge {data_dir}", path=data_dir, present=False)
-    if user:
-        server.user(name=f"Remove user {user}", user=user, present=False)
-        server.group(name=f"Remove group {user}", group=user, present=False)

@@ -40,7 +40,7 @@ def version_line_regex(version: str) -> str:
 
     For checks that run on the host, where the Python parser is not available.
     """
-    # Versions are digits, letters, dots and hyphens (obsstack.settings): only "." is special.
+    # Versions are digits, letters, dots and hyphens (obsstack.fields): only "." is special.
     escaped = version.replace(".", r"\.")
     pattern = rf"version v?{escaped}([+ ]|$)"
     if "-" not in version:  # the pre-1.0 nginx form only ever gives X.Y.Z (NGINX_0_PATTERN)

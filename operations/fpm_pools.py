@@ -69,7 +69,7 @@ from pyinfra.api.exceptions import FactProcessError
 from pyinfra.facts.files import File
 from typing_extensions import override
 
-from obsstack.settings import PHP_VERSION, SAFE_POOL_NAME
+from obsstack.fields import PHP_VERSION, SAFE_POOL_NAME
 from operations.config import (
     DEFAULT_KEEP_BACKUPS,
     backup_command,

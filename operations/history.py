@@ -25,7 +25,7 @@ from pyinfra.api import FactBase, StringCommand, operation
 from pyinfra.api.exceptions import PyinfraError
 from typing_extensions import override
 
-from obsstack.settings import RELEASE_ID
+from obsstack.fields import RELEASE_ID
 from operations.upload import private_upload
 
 STATE_DIR = "/var/lib/observability-stack"

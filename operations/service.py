@@ -6,9 +6,10 @@ keeps the service enabled and running.
 
 Example (a deploy file)::
 
-    from operations.service import daemon_account, service
+    from operations.service import daemon_account, remove_daemon_account, service
     daemon_account("node-exp", home="/var/lib/node_exporter")
     service("node_exporter.service", unit_text, restart_on=[install], reload_on=[])
+    remove_daemon_account("node-exp", home="/var/lib/node_exporter")   # a purge
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def daemon_account(user: str, home: str) -> None:
     files.directory(
         name=f"Create {home}", path=home, user=user, group=user, mode="0750", present=True
     )
+
+
+def remove_daemon_account(user: str, home: str) -> None:
+    """The account ``daemon_account`` made, its group and its home, with all it holds."""
+    files.directory(name=f"Purge {home}", path=home, present=False)
+    server.user(name=f"Remove user {user}", user=user, present=False)
+    server.group(name=f"Remove group {user}", group=user, present=False)
 
 
 def service(

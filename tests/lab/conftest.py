@@ -31,6 +31,7 @@ from prerequisites import require
 from obslab import machines, services
 from obslab.mailcatcher import Spool
 from obsstack import secrets
+from obsstack.catalog.server import PROXY_PASSWORD
 from obsstack.deploy import DeployResult, run_deploy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +142,7 @@ def pebble_root_file() -> str:
 
 
 def proxy_password(user: str = PROXY_USER) -> str:
-    return secrets.read(secrets.proxy_password_name(user), services.SECRETS_DIR)
+    return secrets.read(PROXY_PASSWORD.name_for(user), services.SECRETS_DIR)
 
 
 ADMIN = ("admin credentials",)  # server_get's default: the proxy admin's current password

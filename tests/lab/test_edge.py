@@ -35,6 +35,7 @@ from waiting import wait_until
 
 from obslab import machines, services
 from obsstack import secrets
+from obsstack.catalog.server import PROXY_PASSWORD
 
 pytestmark = pytest.mark.lab
 
@@ -266,7 +267,7 @@ def test_rotated_proxy_password_replaces_the_old_one_without_showing(deployed, h
     old = proxy_password()
     with watching_argv([old]) as sampler:
         # What `invoke secrets.rotate proxy_password_admin` does.
-        secrets.rotate(secrets.proxy_password_name(PROXY_USER), services.SECRETS_DIR)
+        secrets.rotate(PROXY_PASSWORD.name_for(PROXY_USER), services.SECRETS_DIR)
         new = proxy_password()
         sampler.needles.append(new.encode())
         result = deploy(verbosity=3, diff=True)

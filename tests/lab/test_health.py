@@ -7,9 +7,9 @@ import pytest
 from conftest import LAB_INVENTORY, OBS_NAME, server_get
 from waiting import wait_until
 
+from obsstack.catalog import running
 from obsstack.checks import FAIL, Report, format_report
 from obsstack.health import METRICS_FILE, run_health
-from obsstack.roles import services_for
 from obsstack.session import describe_inventory
 
 pytestmark = pytest.mark.lab
@@ -34,8 +34,9 @@ def expected_service_checks() -> set[tuple[str, str]]:
     return {
         (host.name, name)
         for host in describe_inventory(LAB_INVENTORY)
-        for service in services_for(host.groups)
-        for name in (f"unit:{service.unit}", f"ready:{service.component}")
+        for component in running(host.groups, host.data, agents=[])
+        if component.health
+        for name in (f"unit:{component.unit.name}", f"ready:{component.name}")
     }
 
 

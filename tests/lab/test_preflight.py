@@ -8,9 +8,9 @@ import pytest
 from conftest import LAB_INVENTORY
 
 from obslab import machines
+from obsstack.catalog import running
 from obsstack.checks import FAIL, PASS, Report, Result, format_report
 from obsstack.preflight import CONTROLLER, DNS_CHECK, HOST_CHECKS, run_preflight
-from obsstack.roles import services_for
 
 pytestmark = pytest.mark.lab
 
@@ -66,8 +66,8 @@ def test_the_deployed_lab_passes_preflight(deployed):
         assert {f.check for f in report.results if f.host == host.name} == expected
         ports = finding(report, host.name, "ports")
         assert ports.status == PASS, ports
-        for service in services_for(host.groups):
-            assert f"in use by {service.component} (ours)" in ports.detail
+        for component in running(host.groups, {}, agents=[]):
+            assert f"in use by {component.name} (ours)" in ports.detail
         if server:
             assert "80 in use by nginx (ours)" in ports.detail
             dns = finding(report, host.name, DNS_CHECK)

@@ -23,7 +23,7 @@ from typing import Any
 
 from release_archives import mirror_archive
 
-from obsstack.archives import ARCHIVES
+from obsstack.catalog import RELEASE_ARCHIVES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = "tests/fixtures/fake_production.py"
@@ -63,7 +63,7 @@ def release_mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
     pinned = runpy.run_path(str(REPO_ROOT / "group_data" / "all.py"))["releases"]
     pins = {}
     for name, pin in pinned.items():
-        archive, version = ARCHIVES[name], pin["version"]
+        archive, version = RELEASE_ARCHIVES[name], pin["version"]
         top = archive.top_directory(version)
         members = {
             f"{top}/{binary}" if top else binary: f"#!/bin/sh\necho {binary} {version}\n".encode()

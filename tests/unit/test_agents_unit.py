@@ -12,11 +12,13 @@ import pytest
 from obsstack.agents import (
     DETECTION_SCRIPT,
     DetectionError,
+    detection_script,
     detection_summary,
     parse_detected,
     with_detected_agents,
 )
-from obsstack.settings import AGENTS
+from obsstack.catalog import AGENTS
+from obsstack.catalog.schema import Agent
 
 UNIT_FILES = """\
 nginx.service                 enabled         enabled
@@ -118,3 +120,22 @@ def test_hosts_left_out_are_not_looked_at(tmp_path):
     inventory.write_text(f"monitored = [('web9', {host!r})]\nobservability = ['obs9']\n")
     data = with_detected_agents(str(inventory), {}, hosts=["obs9"])
     assert data["detected_agents"] == {} and data["php_fpm_pools"] == {}
+
+
+def test_an_agent_without_units_is_only_ever_listed(tmp_path):
+    """An opt-in agent (nothing installed says a host needs it) is never detected, whatever
+    systemctl lists, an empty line included."""
+    script = detection_script([Agent("nginx", (r"nginx\.service",)), Agent("opt_in")])
+    assert "opt_in" not in script
+    shim = tmp_path / "bin" / "systemctl"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\nprintf '\\n'\n")
+    shim.chmod(0o755)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": f"{shim.parent}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert parse_detected(result.stdout) == []

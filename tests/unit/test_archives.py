@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from obsstack.archives import ARCHIVES
 from obsstack.artifacts import archive_location
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.settings import check_data, missing_keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ PINS = runpy.run_path(str(REPO / "group_data" / "all.py"))["releases"]
     ],
 )
 def test_archive_names_follow_upstream(component, version, archive, top, checksums):
-    spec = ARCHIVES[component]
+    spec = RELEASE_ARCHIVES[component]
     assert spec.archive_name(version) == archive
     assert spec.top_directory(version) == top
     assert spec.checksum_file(version) == checksums
@@ -55,7 +55,7 @@ def test_nginx_exporter_downloads_from_the_nginx_organisation():
 
 
 def test_the_shipped_pins_cover_every_component_and_are_valid():
-    assert set(PINS) == set(ARCHIVES)
+    assert set(PINS) == set(RELEASE_ARCHIVES)
     assert check_data({"releases": PINS}, "group_data/all.py") == []
 
 

@@ -64,7 +64,14 @@ OBS = HostInfo(
     },
 )
 WEB1 = HostInfo(
-    "web1", ["monitored", "lab"], {"node_exporter_port": 9100, "ssh_hostname": "10.99.0.11"}
+    "web1",
+    ["monitored", "lab"],
+    {
+        "node_exporter_port": 9100,
+        "nginx_exporter_port": 9113,
+        "mysqld_exporter_port": 9104,
+        "ssh_hostname": "10.99.0.11",
+    },
 )
 
 # web1's health script output, captured with its node_exporter stopped.
@@ -573,3 +580,63 @@ def test_nothing_served_on_443_fails():
 def test_monitored_hosts_get_no_tls_check():
     assert tls_commands(WEB1) == {}
     assert evaluate_tls(WEB1, {}) == []
+
+
+# --- the components a host runs, from the catalog ----------------------------------------------
+
+
+def test_blackbox_exporter_is_checked_where_it_probes():
+    server = HostInfo(
+        "obs",
+        OBS.groups,
+        {**OBS.data, "blackbox_targets": ["https://x.test/"], "blackbox_exporter_port": 9115},
+    )
+    commands = service_commands(server)
+    assert commands["unit:blackbox_exporter.service"] == (
+        "systemctl is-active blackbox_exporter.service"
+    )
+    assert commands["ready:blackbox_exporter"] == (
+        "http_get 127.0.0.1 9115 /-/healthy | head -n 1"
+    )
+    sections = {
+        "unit:blackbox_exporter.service": "active",
+        "ready:blackbox_exporter": "HTTP/1.0 200 OK",
+    }
+    checks = by_name(evaluate_services(server, sections))
+    assert checks["unit:blackbox_exporter.service"].status == PASS
+    assert checks["ready:blackbox_exporter"] == Result(
+        "obs", "ready:blackbox_exporter", PASS, "127.0.0.1:9115/-/healthy answered 200"
+    )
+    assert "unit:blackbox_exporter.service" not in service_commands(OBS)
+
+
+def test_an_auto_host_is_checked_for_the_agents_detection_finds():
+    commands = service_commands(WEB1)
+    assert "@detected" in commands["agents"]
+    assert {"ready:nginx_exporter", "ready:mysqld_exporter"} <= set(commands)
+    sections = {
+        "agents": "@agent nginx\n@agent fail2ban\n@detected",
+        "unit:nginx_exporter.service": "inactive",
+        "ready:nginx_exporter": "",
+    }
+    checks = by_name(evaluate_services(WEB1, sections))
+    assert checks["unit:nginx_exporter.service"] == Result(
+        "web1", "unit:nginx_exporter.service", FAIL, "inactive"
+    )
+    assert checks["ready:nginx_exporter"].detail == "no answer from 10.99.0.11:9113/metrics"
+    assert "unit:mysqld_exporter.service" not in checks
+    # Detection cut short: no agent is judged.
+    cut = by_name(evaluate_services(WEB1, {"agents": "@agent nginx"}))
+    assert set(cut) == {"unit:node_exporter.service", "ready:node_exporter"}
+
+
+def test_listed_agents_are_checked_without_detection():
+    app1 = HostInfo("app1", WEB1.groups, {**WEB1.data, "agents": ["mysql"]})
+    commands = service_commands(app1)
+    assert "agents" not in commands and "ready:nginx_exporter" not in commands
+    assert commands["ready:mysqld_exporter"] == "http_get 10.99.0.11 9104 /metrics | head -n 1"
+    sections = {
+        "unit:mysqld_exporter.service": "active",
+        "ready:mysqld_exporter": "HTTP/1.0 200 OK",
+    }
+    assert by_name(evaluate_services(app1, sections))["ready:mysqld_exporter"].status == PASS

@@ -18,8 +18,8 @@ from prerequisites import require
 
 from obslab import debian
 from obslab.mirror import build_mirror
-from obsstack.archives import ARCHIVES
 from obsstack.artifacts import sha256_of
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.settings import check_data
 from operations.facts import parse_version
 
@@ -54,7 +54,7 @@ def mirror(debian_available: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _archive(dest: Path, component: str, version: str) -> Path:
-    return dest / component / version / ARCHIVES[component].archive_name(version)
+    return dest / component / version / RELEASE_ARCHIVES[component].archive_name(version)
 
 
 def _all_archives(dest: Path, pins: dict[str, dict[str, str]]) -> list[Path]:
@@ -67,7 +67,7 @@ def _all_archives(dest: Path, pins: dict[str, dict[str, str]]) -> list[Path]:
 
 def test_mirror_holds_two_versions_of_each_component(mirror):
     _, pins = mirror
-    assert set(pins) == set(ARCHIVES)
+    assert set(pins) == set(RELEASE_ARCHIVES)
     for component, versions in pins.items():
         assert len(versions) == 2, f"{component}: {versions}"
 
@@ -91,7 +91,7 @@ def test_prometheus_versions_differ_between_releases(mirror):
 def test_archives_have_upstream_layout_owner_and_modes(mirror):
     dest, pins = mirror
     for component, versions in pins.items():
-        spec = ARCHIVES[component]
+        spec = RELEASE_ARCHIVES[component]
         for version in versions:
             top = spec.top_directory(version)
             prefix = f"{top}/" if top else ""
@@ -124,7 +124,7 @@ def test_nginx_exporter_archives_are_goreleaser_shaped(mirror):
 def test_packed_binaries_report_the_version_they_are_filed_under(mirror, tmp_path):
     dest, pins = mirror
     for component, versions in pins.items():
-        spec = ARCHIVES[component]
+        spec = RELEASE_ARCHIVES[component]
         for version in versions:
             unpacked = tmp_path / component / version
             with tarfile.open(_archive(dest, component, version)) as tar:
@@ -146,7 +146,7 @@ def test_sha256sums_and_pins_match_the_archives(mirror):
         for version, sha256 in versions.items():
             archive = _archive(dest, component, version)
             assert sha256_of(archive) == sha256
-            sums = (archive.parent / ARCHIVES[component].checksum_file(version)).read_text()
+            sums = (archive.parent / RELEASE_ARCHIVES[component].checksum_file(version)).read_text()
             assert sums == f"{sha256}  {archive.name}\n"
 
 

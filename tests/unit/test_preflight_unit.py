@@ -4,6 +4,7 @@ against a local directory and a loopback HTTP server."""
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
 from functools import partial
 
@@ -19,9 +20,11 @@ from obsstack.checks import (
     format_report,
     host_results,
     parse_sections,
+    section_script,
 )
 from obsstack.preflight import (
     GATHER_SCRIPT,
+    GATHER_SECTIONS,
     GiB,
     Listener,
     MiB,
@@ -479,3 +482,78 @@ def test_only_observability_servers_get_a_dns_check():
     web1 = lab_host("web1", ["monitored"])
     findings = check_domains([web1, server(ssh_hostname="127.0.0.1", domain="localhost")])
     assert [(f.host, f.check, f.status) for f in findings] == [("obs", "dns", PASS)]
+
+
+# ------------------------------------------------------- the components a host runs
+
+AGENT_PORTS = {
+    "nginx_exporter_port": 9113,
+    "nginx_stub_status_port": 8181,
+    "mysqld_exporter_port": 9104,
+    "php_fpm_status_port": 9253,
+    "blackbox_exporter_port": 9115,
+}
+
+
+def test_required_ports_include_the_agents_and_the_probes():
+    web1 = lab_host("web1", ["monitored"], **AGENT_PORTS)
+    assert required_ports(web1, ["nginx", "php_fpm", "fail2ban"]) == {
+        9100: "node_exporter",
+        9113: "nginx_exporter",
+        8181: "nginx",
+        9253: "nginx",
+    }
+    assert required_ports(web1, ["mysql"]) == {9100: "node_exporter", 9104: "mysqld_exporter"}
+    obs = lab_host("obs", ["observability"], blackbox_targets=["https://x.test/"], **AGENT_PORTS)
+    assert required_ports(obs)[9115] == "blackbox_exporter"
+
+
+def test_an_auto_host_is_judged_by_what_detection_found_on_it():
+    output = WEB1_OUTPUT + "::obs-check:: agents\n@agent nginx\n@detected\n"
+    web1 = lab_host("web1", ["monitored"], agents="auto", **AGENT_PORTS)
+    results = partial(judge_host, {})(web1, parse_sections(output))
+    ports = next(result for result in results if result.check == "ports")
+    assert "9113 free" in ports.detail and "8181 free" in ports.detail
+    listed = lab_host("web1", ["monitored"], agents=["mysql"], **AGENT_PORTS)
+    results = partial(judge_host, {})(listed, parse_sections(output))
+    ports = next(result for result in results if result.check == "ports")
+    assert "9104 free" in ports.detail and "9113" not in ports.detail
+
+
+def test_detection_that_cannot_finish_checks_no_agent_ports(tmp_path):
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text("#!/bin/sh\nexit 1\n")
+    systemctl.chmod(0o755)
+    script = section_script({"agents": GATHER_SECTIONS["agents"], "after": "echo after"})
+    run = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sections = parse_sections(run.stdout)
+    assert sections["after"] == "after", "the rest of the script still runs"
+    assert parse_facts(sections).agents is None
+
+
+def test_the_archives_of_the_agents_and_probes_are_checked(mirror):
+    pins = {
+        name: {"version": "1.9.0", "sha256": "0" * 64}
+        for name in ("node_exporter", "prometheus", "alertmanager", "nginx_exporter")
+    }
+    data = {"artifact_source": str(mirror), "releases": pins}
+    web1 = lab_host("web1", ["monitored"], **data)
+    obs = lab_host("obs", ["observability"], blackbox_targets=["https://x.test/"], **data)
+    findings = check_artifact_source([web1, obs], {"web1": ["nginx", "mysql"], "obs": []})
+    checked = {f.detail.split(":")[0] for f in findings if "pin" not in f.detail}
+    assert checked == {
+        f"{name} 1.9.0"
+        for name in ("node_exporter", "prometheus", "alertmanager", "nginx_exporter")
+    }
+    unpinned = sorted(f.detail for f in findings if "no pin" in f.detail)
+    assert unpinned == [
+        "obs runs blackbox_exporter, but releases has no pin for it",
+        "web1 runs mysqld_exporter, but releases has no pin for it",
+    ]
+    assert all(f.status == FAIL for f in findings if "no pin" in f.detail)

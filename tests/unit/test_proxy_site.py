@@ -7,16 +7,10 @@ import re
 import pytest
 from fakehost import run_operation
 
-from deploys.proxy import (
-    ACME_WEBROOT,
-    AUTH_BURST,
-    AUTH_RATE_PER_SECOND,
-    HTPASSWD_DIR,
-    LOCATIONS,
-    TLS_ROOT,
-)
+from deploys.proxy import ACME_WEBROOT, AUTH_BURST, AUTH_RATE_PER_SECOND, TLS_ROOT
+from obsstack.catalog import PROXY_LOCATIONS
+from obsstack.catalog.server import HTPASSWD_DIR, PROXY_PERMISSIONS
 from obsstack.render import render_template
-from obsstack.settings import PROXY_PERMISSIONS
 from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
 DOMAIN = "obs.lab.test"
@@ -25,7 +19,7 @@ PORTS = {"prometheus": 19090, "alertmanager": 19093}
 
 
 def site() -> str:
-    """The site as deploys/proxy.py component() renders it."""
+    """The site as deploys/proxy.py config_files() renders it."""
     context = {
         "domain": DOMAIN,
         "acme_webroot": ACME_WEBROOT,
@@ -43,7 +37,7 @@ def site() -> str:
                 ),
                 "port": PORTS[location.name],
             }
-            for location in LOCATIONS
+            for location in PROXY_LOCATIONS
         },
     }
     return render_template("nginx/site.conf.j2", context)
@@ -78,9 +72,9 @@ def location(server_body: str, path: str) -> str:
 
 
 def test_every_served_location_is_a_permission_settings_accept():
-    names = [location.name for location in LOCATIONS]
+    names = [location.name for location in PROXY_LOCATIONS]
     assert len(names) == len(set(names))
-    permissions = names + [loc.write_permission for loc in LOCATIONS if loc.write_permission]
+    permissions = names + [loc.write_permission for loc in PROXY_LOCATIONS if loc.write_permission]
     assert set(permissions) <= set(PROXY_PERMISSIONS)
 
 
@@ -114,7 +108,7 @@ def test_names_other_than_the_domain_get_no_answer(port):
     assert first.strip().endswith("return 444;")
 
 
-@pytest.mark.parametrize("item", LOCATIONS, ids=lambda item: item.name)
+@pytest.mark.parametrize("item", PROXY_LOCATIONS, ids=lambda item: item.name)
 def test_each_location_is_read_only_behind_basic_auth_and_rate_limited(item):
     body = location(server(site(), 443), item.path)
     assert f"auth_basic_user_file {HTPASSWD_DIR}/{item.name};" in body

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from obsstack.catalog import OBSERVABILITY_SETTINGS
 from obsstack.session import check_inputs
-from obsstack.settings import OBSERVABILITY_KEYS, SettingsError, check_data, check_host_data
+from obsstack.settings import SettingsError, check_data, check_host_data
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -104,7 +105,7 @@ def test_missing_required_keys_are_listed_for_the_host():
 
 
 def test_monitored_hosts_do_not_need_server_settings():
-    data = {key: value for key, value in DEFAULTS.items() if key not in OBSERVABILITY_KEYS}
+    data = {key: value for key, value in DEFAULTS.items() if key not in OBSERVABILITY_SETTINGS}
     check_host_data("web1", {"monitored"}, data)
 
 

@@ -1,0 +1,156 @@
+"""The component every host runs: node_exporter, and its textfile directory, where the
+stack's own metrics (health, drift, deploys, the fail2ban agent) reach Prometheus.
+
+Example::
+
+    >>> from obsstack.catalog.host import NODE_EXPORTER, TEXTFILE_DIR
+    >>> NODE_EXPORTER.account.user, TEXTFILE_DIR
+    ('node-exp', '/var/lib/node_exporter')
+"""
+
+from __future__ import annotations
+
+from obsstack.catalog.schema import (
+    EVERY_HOST,
+    SCRAPERS,
+    Account,
+    Component,
+    Health,
+    Listen,
+    Opening,
+    Pin,
+    ReleaseArchive,
+    Scrape,
+    Setting,
+    Unit,
+    UnitContext,
+)
+from obsstack.fields import DURATION_FIELD, PERCENT, PORT, Field, check_flags, number
+
+TEXTFILE_DIR = "/var/lib/node_exporter"
+
+
+def node_exporter_flags(unit: UnitContext) -> list[str]:
+    return [
+        f"--web.listen-address={unit.listen}",
+        f"--collector.textfile.directory={TEXTFILE_DIR}",
+        "--collector.systemd",
+        *unit.settings["node_exporter_extra_flags"],
+    ]
+
+
+NODE_EXPORTER = Component(
+    name="node_exporter",
+    summary="host metrics, and the textfile collector the stack's own metrics go through",
+    roles=EVERY_HOST,
+    archive=ReleaseArchive(
+        "prometheus/node_exporter",
+        "node_exporter",
+        ("node_exporter",),
+        Pin("1.12.1", "b51d8a76aa2a9156a55d501aca6276fae09e262259a5e4e831d2c2222f084e63"),
+    ),
+    account=Account("node-exp", TEXTFILE_DIR),
+    unit=Unit(
+        "node_exporter.service",
+        description="Prometheus node_exporter (host metrics)",
+        documentation="https://github.com/prometheus/node_exporter",
+        flags=node_exporter_flags,
+        reload_signal=None,
+        address_families=("AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"),
+    ),
+    listens=(Listen("node_exporter_port"),),
+    scrape=Scrape("node"),
+    health=Health("/metrics", disk=True),
+    firewall=(Opening("node_exporter_port", SCRAPERS),),
+    settings=(
+        Setting("node_exporter_port", PORT, "node_exporter's port", 9100),
+        Setting(
+            "node_exporter_extra_flags",
+            Field(check_flags, "a list of command-line flags such as ['--collector.processes']"),
+            "more node_exporter flags (see node_exporter --help)",
+            [],
+        ),
+    ),
+    alert_thresholds=(
+        Setting(
+            "instance_down_for",
+            DURATION_FIELD,
+            "InstanceDown: how long a scrape target must fail (up == 0) before it alerts",
+            "2m",
+        ),
+        Setting(
+            "filesystem_free_critical_percent",
+            PERCENT,
+            "NodeFilesystemAlmostFull (critical): free space below this percent",
+            5,
+        ),
+        Setting(
+            "filesystem_almost_full_for",
+            DURATION_FIELD,
+            "NodeFilesystemAlmostFull: how long free space must stay below that",
+            "15m",
+        ),
+        Setting(
+            "filesystem_free_warning_percent",
+            PERCENT,
+            "NodeFilesystemFillingUp (warning): only considered below this free percent",
+            20,
+        ),
+        Setting(
+            "filesystem_fill_prediction_hours",
+            number(1, 24 * 365, "hours ahead, 1 or more"),
+            "NodeFilesystemFillingUp: the 6h trend predicts zero free space within this",
+            24,
+        ),
+        Setting(
+            "filesystem_filling_up_for",
+            DURATION_FIELD,
+            "NodeFilesystemFillingUp: how long the prediction must hold",
+            "1h",
+        ),
+        Setting(
+            "memory_available_warning_percent",
+            PERCENT,
+            "NodeMemoryLow (warning): MemAvailable below this percent of MemTotal",
+            10,
+        ),
+        Setting(
+            "memory_low_for",
+            DURATION_FIELD,
+            "NodeMemoryLow: how long memory must stay that low",
+            "15m",
+        ),
+        Setting(
+            "load15_per_cpu_warning",
+            number(0.1, 1000, "a load per CPU such as 2"),
+            "NodeHighLoad (warning): 15-minute load average per CPU above this",
+            2,
+        ),
+        Setting(
+            "high_load_for",
+            DURATION_FIELD,
+            "NodeHighLoad: how long the load must stay that high",
+            "30m",
+        ),
+        Setting(
+            "clock_offset_warning_seconds",
+            number(0.001, 3600, "seconds such as 0.05"),
+            "NodeClockSkew (warning): clock offset beyond plus or minus this many seconds",
+            0.05,
+        ),
+        Setting(
+            "clock_skew_for",
+            DURATION_FIELD,
+            "NodeClockSkew: how long the offset must persist without NTP correcting it",
+            "10m",
+        ),
+        Setting(
+            "systemd_unit_failed_for",
+            DURATION_FIELD,
+            "NodeSystemdUnitFailed (warning): how long a unit must stay failed",
+            "5m",
+        ),
+    ),
+)
+
+ENTRIES = (NODE_EXPORTER,)

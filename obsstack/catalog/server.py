@@ -1,0 +1,429 @@
+"""The observability server's components: Prometheus, Alertmanager, the nginx reverse proxy
+and blackbox_exporter.
+
+Prometheus and Alertmanager listen on loopback only and serve under their location behind
+the proxy (``route_prefix``), so their links work there.
+
+Example::
+
+    >>> from obsstack.catalog.server import PROMETHEUS
+    >>> PROMETHEUS.archive.binaries, PROMETHEUS.proxy.path
+    (('prometheus', 'promtool'), '/prometheus/')
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from obsstack.catalog.schema import (
+    ANYWHERE,
+    Account,
+    Component,
+    Directory,
+    Health,
+    Hooks,
+    Listen,
+    Opening,
+    Pin,
+    ProxyLocation,
+    ReleaseArchive,
+    Scrape,
+    Secret,
+    Setting,
+    Unit,
+    UnitContext,
+)
+from obsstack.fields import (
+    DURATION_FIELD,
+    HTTP_URL,
+    PORT,
+    SIZE,
+    Field,
+    Section,
+    check_domain,
+    check_email,
+    check_email_list,
+    check_https_url,
+    check_optional_path,
+    check_smarthost,
+    is_a,
+    matching,
+    number,
+)
+
+SERVER = ("observability",)
+
+PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+PROMETHEUS_RULES_DIR = f"{PROMETHEUS_CONFIG_DIR}/rules"
+PROMETHEUS_FILE_SD_DIR = f"{PROMETHEUS_CONFIG_DIR}/file_sd"
+PROMETHEUS_DATA_DIR = "/var/lib/prometheus"
+PROMETHEUS_ROUTE = "/prometheus"
+
+
+def prometheus_flags(unit: UnitContext) -> list[str]:
+    return [
+        f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
+        f"--storage.tsdb.path={PROMETHEUS_DATA_DIR}",
+        f"--storage.tsdb.retention.time={unit.settings['prometheus_retention_time']}",
+        f"--storage.tsdb.retention.size={unit.settings['prometheus_retention_size']}",
+        f"--web.listen-address={unit.listen}",
+        f"--web.external-url={unit.external_url}",
+        f"--web.route-prefix={PROMETHEUS_ROUTE}",
+    ]
+
+
+PROMETHEUS = Component(
+    name="prometheus",
+    summary="scrapes every host's exporters and evaluates the alert rules",
+    roles=SERVER,
+    archive=ReleaseArchive(
+        "prometheus/prometheus",
+        "prometheus",
+        ("prometheus", "promtool"),
+        Pin("3.14.0", "f665c6da19eb7ba399c915d30c7d9793c9b417bf8a749b504bc470678631478d"),
+    ),
+    account=Account("prometheus", PROMETHEUS_DATA_DIR),
+    unit=Unit(
+        "prometheus.service",
+        description="Prometheus monitoring server",
+        documentation="https://prometheus.io/docs/",
+        flags=prometheus_flags,
+        read_write=(PROMETHEUS_DATA_DIR,),
+    ),
+    directories=(
+        Directory(PROMETHEUS_CONFIG_DIR),
+        Directory(PROMETHEUS_RULES_DIR, prune_suffix=".yml"),
+        Directory(PROMETHEUS_FILE_SD_DIR, prune_suffix=".yml"),
+    ),
+    listens=(Listen("prometheus_port"),),
+    route_prefix=PROMETHEUS_ROUTE,
+    proxy=ProxyLocation("prometheus", f"{PROMETHEUS_ROUTE}/"),
+    scrape=Scrape("prometheus"),
+    health=Health("/-/ready", disk=True),
+    hooks=Hooks(files="deploys.prometheus:config_files"),
+    settings=(
+        Setting("prometheus_port", PORT, "Prometheus' port (loopback, behind the proxy)", 9090),
+        Setting(
+            "prometheus_retention_time",
+            DURATION_FIELD,
+            "data older than this is deleted",
+            "30d",
+        ),
+        Setting(
+            "prometheus_retention_size",
+            matching(SIZE, "0 (no limit) or a size such as 10GB"),
+            "data beyond this size is deleted",
+            "0",
+        ),
+        Setting("prometheus_scrape_interval", DURATION_FIELD, "how often it scrapes", "30s"),
+        Setting(
+            "prometheus_evaluation_interval", DURATION_FIELD, "how often rules are evaluated", "30s"
+        ),
+        Setting(
+            "prometheus_extra_rule_files",
+            Field(
+                lambda v: (
+                    None
+                    if isinstance(v, list) and all(isinstance(p, str) for p in v)
+                    else "wrong type"
+                ),
+                "a list of controller paths to extra rule files",
+            ),
+            "your own rule files (controller paths, relative to the repository root), each "
+            "checked with promtool on the server before it is installed",
+            [],
+            required=False,
+        ),
+    ),
+)
+
+ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
+ALERTMANAGER_DATA_DIR = "/var/lib/alertmanager"
+ALERTMANAGER_ROUTE = "/alertmanager"
+SMTP_PASSWORD = Secret(
+    "smtp_password",
+    "password Alertmanager logs in to the SMTP relay with",
+    generated=False,
+    kept_in=f"{ALERTMANAGER_CONFIG_DIR}/smtp_password",
+    needed_when="alertmanager_email.auth_username",
+)
+
+
+def alertmanager_flags(unit: UnitContext) -> list[str]:
+    return [
+        f"--config.file={ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
+        f"--storage.path={ALERTMANAGER_DATA_DIR}",
+        f"--web.listen-address={unit.listen}",
+        f"--web.external-url={unit.external_url}",
+        f"--web.route-prefix={ALERTMANAGER_ROUTE}",
+        # A single server: no gossip port for a cluster that does not exist.
+        "--cluster.listen-address=",
+    ]
+
+
+ALERTMANAGER = Component(
+    name="alertmanager",
+    summary="mails the alerts",
+    roles=SERVER,
+    archive=ReleaseArchive(
+        "prometheus/alertmanager",
+        "alertmanager",
+        ("alertmanager", "amtool"),
+        Pin("0.34.0", "19c75a11d8c03dc4ade7abdbddfb3a8f28c9e7b000d0849cda0cd71dffd74a03"),
+    ),
+    account=Account("alertmanager", ALERTMANAGER_DATA_DIR),
+    unit=Unit(
+        "alertmanager.service",
+        description="Prometheus Alertmanager",
+        documentation="https://prometheus.io/docs/alerting/latest/alertmanager/",
+        flags=alertmanager_flags,
+        read_write=(ALERTMANAGER_DATA_DIR,),
+    ),
+    directories=(Directory(ALERTMANAGER_CONFIG_DIR),),
+    listens=(Listen("alertmanager_port"),),
+    route_prefix=ALERTMANAGER_ROUTE,
+    proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
+    scrape=Scrape("alertmanager"),
+    health=Health("/-/ready", disk=True),
+    secrets=(SMTP_PASSWORD,),
+    hooks=Hooks(files="deploys.alertmanager:config_files"),
+    settings=(
+        Setting("alertmanager_port", PORT, "Alertmanager's port (loopback only)", 9093),
+        Setting(
+            "alertmanager_email",
+            Section(
+                {
+                    "smarthost": Field(
+                        check_smarthost, "the SMTP relay as host:port, e.g. smtp.mailgun.org:587"
+                    ),
+                    "sender": Field(check_email, "the From address, e.g. alerts@yourdomain.tld"),
+                    "recipients": Field(check_email_list, "a non-empty list of e-mail addresses"),
+                    "auth_username": Field(
+                        lambda v: None if v is None or (isinstance(v, str) and v) else "wrong type",
+                        "the SMTP login name, or None for a relay without authentication",
+                    ),
+                    "require_tls": is_a(bool, "True or False (STARTTLS required)"),
+                    "ca_file": Field(
+                        check_optional_path, "a controller path to the relay's CA bundle, or None"
+                    ),
+                }
+            ),
+            "where alerts are mailed; the relay password is the secret smtp_password",
+        ),
+        Setting(
+            "alertmanager_group_wait",
+            DURATION_FIELD,
+            "how long to batch the first alerts of a group",
+            "30s",
+        ),
+        Setting(
+            "alertmanager_group_interval",
+            DURATION_FIELD,
+            "how long between updates of a group",
+            "5m",
+        ),
+        Setting(
+            "alertmanager_repeat_interval",
+            DURATION_FIELD,
+            "when a still-firing alert is mailed again",
+            "4h",
+        ),
+    ),
+)
+
+# Debian's nginx, with certbot: the package ships the program and its unit. Its password
+# files are ours (one per permission of proxy_users; nginx's workers read them).
+HTPASSWD_DIR = "/etc/nginx/htpasswd"
+# What the proxy can let a user do: a location's name lets its users read (GET and HEAD,
+# and Prometheus' query endpoints by POST); its write permission ("alertmanager_write") also
+# lets them create and expire silences and post alerts. Grafana's and Loki's are accepted
+# before they are deployed, so proxy_users written for them stay valid (nothing is served
+# for them yet).
+PLANNED_PROXY_LOCATIONS = ("grafana", "loki")
+PROXY_LOCATION_NAMES = (
+    *(entry.proxy.name for entry in (PROMETHEUS, ALERTMANAGER) if entry.proxy),
+    *PLANNED_PROXY_LOCATIONS,
+)
+PROXY_WRITE_PERMISSIONS = {
+    entry.proxy.write_permission: entry.proxy.name
+    for entry in (PROMETHEUS, ALERTMANAGER)
+    if entry.proxy and entry.proxy.write_permission
+}
+PROXY_PERMISSIONS = (*PROXY_LOCATION_NAMES, *PROXY_WRITE_PERMISSIONS)
+PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def check_proxy_users(value: Any) -> str | None:
+    if not isinstance(value, dict) or not value:
+        return "wrong type"
+    for user, permissions in value.items():
+        if not isinstance(user, str) or not PROXY_USER.fullmatch(user):
+            return f"bad user name {user!r}"
+        if not isinstance(permissions, list) or not permissions:
+            return f"user {user!r} needs a non-empty list of locations"
+        unknown = [item for item in permissions if item not in PROXY_PERMISSIONS]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), PROXY_PERMISSIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"user {user!r} has unknown location {unknown[0]!r}{hint}"
+        for permission, needed in PROXY_WRITE_PERMISSIONS.items():
+            if permission in permissions and needed not in permissions:
+                return f"user {user!r}: {permission!r} needs {needed!r} in the list too"
+    return None
+
+
+NGINX_GROUP = "www-data"
+PROXY_PASSWORD = Secret(
+    "proxy_password_",
+    "password of proxy user {key!r}",
+    generated=True,
+    kept_in=HTPASSWD_DIR,
+    one_per="proxy_users",
+    key_name="user",
+)
+NGINX = Component(
+    name="nginx",
+    summary="the reverse proxy: TLS from an ACME CA, basic auth per location",
+    roles=SERVER,
+    packaged_binary="/usr/sbin/nginx",
+    unit=Unit("nginx.service"),
+    # Password files of locations no longer served go (prune every unlisted file).
+    directories=(Directory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
+    listens=(Listen(80), Listen(443)),
+    secrets=(PROXY_PASSWORD,),
+    firewall=(
+        Opening(80, ANYWHERE, "http (ACME, redirect)"),
+        Opening(443, ANYWHERE, "https"),
+    ),
+    hooks=Hooks(
+        before="deploys.proxy:prepare",
+        files="deploys.proxy:config_files",
+        after="deploys.proxy:certificate",
+        remove="deploys.proxy:remove_site",
+    ),
+    settings=(
+        Setting(
+            "domain",
+            Field(check_domain, "the server's public DNS name, e.g. monitoring.yourcompany.tld"),
+            "the server's public name: nginx serves it on 80/443 and certbot obtains its "
+            "certificate (HTTP-01: it must resolve to this server, port 80 must reach it)",
+        ),
+        Setting(
+            "acme_email",
+            Field(check_email, "the address the ACME CA sends expiry warnings to"),
+            "the ACME account's address",
+        ),
+        Setting(
+            "acme_directory_url",
+            Field(
+                check_https_url,
+                "an https:// ACME directory URL such as Let's Encrypt's production one",
+            ),
+            "the ACME CA (Let's Encrypt's staging CA or an internal one works too)",
+            "https://acme-v02.api.letsencrypt.org/directory",
+        ),
+        Setting(
+            "acme_ca_bundle",
+            Field(check_optional_path, "a controller path to the ACME server's CA bundle, or None"),
+            "a CA bundle to trust the ACME server's own HTTPS with (None: the system's)",
+            None,
+        ),
+        Setting(
+            "proxy_users",
+            Field(
+                check_proxy_users,
+                "a dict {user: [locations]}, locations from " + ", ".join(PROXY_LOCATION_NAMES),
+            ),
+            "who may open what behind the proxy; each user's password is the secret "
+            "proxy_password_<user>",
+            {"admin": ["prometheus", "alertmanager", "alertmanager_write", "grafana", "loki"]},
+        ),
+    ),
+)
+
+BLACKBOX_CONFIG_DIR = "/etc/blackbox_exporter"
+
+
+def blackbox_exporter_flags(unit: UnitContext) -> list[str]:
+    return [
+        f"--config.file={BLACKBOX_CONFIG_DIR}/blackbox.yml",
+        f"--web.listen-address={unit.listen}",
+    ]
+
+
+BLACKBOX_EXPORTER = Component(
+    name="blackbox_exporter",
+    summary="probes the URLs in blackbox_targets (none: not installed)",
+    roles=SERVER,
+    archive=ReleaseArchive(
+        "prometheus/blackbox_exporter",
+        "blackbox_exporter",
+        ("blackbox_exporter",),
+        Pin("0.28.0", "caf5d242fb1cf6d5cb678f3f799f22703d4fafea26b03dcbbd7e1f1825e06329"),
+    ),
+    enabled_by="blackbox_targets",
+    account=Account("blackbox-exp", "/var/lib/blackbox_exporter"),
+    unit=Unit(
+        "blackbox_exporter.service",
+        description="Prometheus blackbox_exporter (probes of URLs)",
+        documentation="https://github.com/prometheus/blackbox_exporter",
+        flags=blackbox_exporter_flags,
+    ),
+    directories=(Directory(BLACKBOX_CONFIG_DIR),),
+    listens=(Listen("blackbox_exporter_port"),),
+    # Its job (blackbox) probes the URLs of blackbox_targets: deploys/prometheus.py.
+    health=Health("/-/healthy"),
+    rules="blackbox",
+    hooks=Hooks(files="deploys.blackbox_exporter:config_files"),
+    settings=(
+        Setting(
+            "blackbox_targets",
+            Field(
+                lambda v: (
+                    None
+                    if isinstance(v, list)
+                    and all(isinstance(u, str) and HTTP_URL.fullmatch(u) for u in v)
+                    else "bad format"
+                ),
+                "a list of http:// or https:// URLs to probe, e.g. ['https://www.yourcompany.tld/']",
+            ),
+            "URLs probed from the server (HTTP 2xx expected, TLS verified); "
+            "https://<domain>/healthz answers without a login",
+            [],
+        ),
+        Setting(
+            "blackbox_ca_file",
+            Field(
+                check_optional_path, "a controller path to a CA bundle the probes trust, or None"
+            ),
+            "a CA bundle the probes trust besides the system's",
+            None,
+        ),
+        Setting("blackbox_exporter_port", PORT, "blackbox_exporter's port (loopback only)", 9115),
+    ),
+    alert_thresholds=(
+        Setting(
+            "probe_failed_for",
+            DURATION_FIELD,
+            "ProbeFailed (critical): how long a probe of a site must fail",
+            "2m",
+        ),
+        Setting(
+            "tls_certificate_expiry_warning_days",
+            number(1, 365, "days such as 21"),
+            "TlsCertificateExpiringSoon (warning): a probed certificate expires within this",
+            21,
+        ),
+        Setting(
+            "tls_certificate_expiry_critical_days",
+            number(1, 365, "days such as 7"),
+            "TlsCertificateExpiringSoon (critical): a probed certificate expires within this",
+            7,
+        ),
+    ),
+)
+
+# In the order a server installs them.
+ENTRIES = (PROMETHEUS, ALERTMANAGER, NGINX, BLACKBOX_EXPORTER)
