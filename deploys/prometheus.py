@@ -33,6 +33,12 @@ METRICS_PATHS = {
     for component in CATALOG
     if component.scrape and component.route_prefix
 }
+# The jobs whose series keep the job and instance labels they were scraped with.
+HONOR_LABELS = {
+    component.scrape.job
+    for component in CATALOG
+    if component.scrape and component.scrape.honor_labels
+}
 # promtool reads a file_sd file the way Prometheus will, but only from a name ending in
 # .yml and only when a config points at it; it reports a bad file on stderr with exit 0, and
 # waits out its timeout whatever it found. So the check also counts the targets it
@@ -116,6 +122,8 @@ def config(
         scrape = {"job_name": job}
         if job in METRICS_PATHS:
             scrape["metrics_path"] = METRICS_PATHS[job]
+        if job in HONOR_LABELS:
+            scrape["honor_labels"] = True
         scrape["file_sd_configs"] = [{"files": [f"file_sd/{job}.yml"]}]
         scrape_configs.append(scrape)
     if blackbox_address:

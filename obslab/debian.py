@@ -17,8 +17,8 @@ variable is set)::
     apt/            apt.conf, sources.list and apt's private state and cache
     debs/           the downloaded .deb files, one per package
     root/           the packages unpacked with ``dpkg-deb -x``
-    bin/            prometheus, promtool, alertmanager, amtool, node_exporter,
-                    mysqld_exporter, blackbox_exporter, nginx-prometheus-exporter (symlinks)
+    bin/            every binary of the catalog's release archives, by its upstream name
+                    (symlinks)
     versions.json   {"prometheus": "2.53.3", ...}: the version each binary reports
     packages.json   {"prometheus": "2.53.3+ds1-2", ...}: the Debian package versions
 
@@ -41,12 +41,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from obslab.machines import LabError
+from obsstack.catalog import RELEASE_ARCHIVES
 from operations.facts import NGINX_0_PREFIX, parse_version
 
 DEFAULT_CACHE_ROOT = Path("/var/cache/obs-lab")
@@ -68,9 +69,12 @@ class Program:
 
     name: str
     component: str
+    package: str
     package_path: str
     # How the first line of its ``--version`` output starts, when not "NAME, version ".
     banners: tuple[str, ...] = ()
+    # The releases that ship it in another package than ``package``.
+    package_in: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def version_banners(self) -> tuple[str, ...]:
@@ -78,47 +82,41 @@ class Program:
         return self.banners or (f"{self.name}, version ",)
 
 
-PROGRAMS = (
-    Program("prometheus", "prometheus", "usr/bin/prometheus"),
-    Program("promtool", "prometheus", "usr/bin/promtool"),
-    Program("alertmanager", "alertmanager", "usr/bin/prometheus-alertmanager"),
-    Program("amtool", "alertmanager", "usr/bin/amtool"),
-    Program("node_exporter", "node_exporter", "usr/bin/prometheus-node-exporter"),
-    Program("mysqld_exporter", "mysqld_exporter", "usr/bin/prometheus-mysqld-exporter"),
-    Program("blackbox_exporter", "blackbox_exporter", "usr/bin/prometheus-blackbox-exporter"),
+# Debian ships a component's main program as prometheus-<component, dashed>, in a package of
+# that name; these are the programs it ships otherwise (checked with `apt-cache show` in each
+# release: trixie moved promtool out of the prometheus package into its own).
+EXCEPTIONS = {
+    "prometheus": Program("prometheus", "prometheus", "prometheus", "usr/bin/prometheus"),
+    "promtool": Program(
+        "promtool",
+        "prometheus",
+        "prometheus",
+        "usr/bin/promtool",
+        package_in={"trixie": "promtool"},
+    ),
+    "amtool": Program("amtool", "alertmanager", "prometheus-alertmanager", "usr/bin/amtool"),
     # Upstream's binary calls itself nginx_exporter since 1.0; bookworm has 0.11.
-    Program(
+    "nginx-prometheus-exporter": Program(
         "nginx-prometheus-exporter",
         "nginx_exporter",
+        "prometheus-nginx-exporter",
         "usr/bin/prometheus-nginx-exporter",
         banners=("nginx_exporter, version ", NGINX_0_PREFIX),
     ),
-)
-
-# The package shipping each program, checked with `apt-cache show` in each release:
-# trixie moved promtool out of the prometheus package into its own.
-PACKAGE_OF_PROGRAM: dict[str, dict[str, str]] = {
-    "bookworm": {
-        "prometheus": "prometheus",
-        "promtool": "prometheus",
-        "alertmanager": "prometheus-alertmanager",
-        "amtool": "prometheus-alertmanager",
-        "node_exporter": "prometheus-node-exporter",
-        "mysqld_exporter": "prometheus-mysqld-exporter",
-        "blackbox_exporter": "prometheus-blackbox-exporter",
-        "nginx-prometheus-exporter": "prometheus-nginx-exporter",
-    },
-    "trixie": {
-        "prometheus": "prometheus",
-        "promtool": "promtool",
-        "alertmanager": "prometheus-alertmanager",
-        "amtool": "prometheus-alertmanager",
-        "node_exporter": "prometheus-node-exporter",
-        "mysqld_exporter": "prometheus-mysqld-exporter",
-        "blackbox_exporter": "prometheus-blackbox-exporter",
-        "nginx-prometheus-exporter": "prometheus-nginx-exporter",
-    },
 }
+
+
+def _debian_build(name: str, component: str) -> Program:
+    package = "prometheus-" + component.replace("_", "-")
+    return EXCEPTIONS.get(name) or Program(name, component, package, f"usr/bin/{package}")
+
+
+# Every binary of the catalog's release archives, as Debian builds it.
+PROGRAMS = tuple(
+    _debian_build(name, component)
+    for component, archive in RELEASE_ARCHIVES.items()
+    for name in archive.binaries
+)
 
 
 class DebianError(LabError):
@@ -134,7 +132,8 @@ def release_dir(release: str) -> Path:
 def package_of(release: str, program: str) -> str:
     """The Debian package that ships ``program`` (an upstream binary name) in ``release``."""
     _check_release(release)
-    return PACKAGE_OF_PROGRAM[release][program]
+    build = next(build for build in PROGRAMS if build.name == program)
+    return build.package_in.get(release, build.package)
 
 
 def _check_release(release: str) -> None:
@@ -162,7 +161,7 @@ def extract_binaries(release: str, progress: Progress = print) -> Path:
     """Unpack the programs of ``release`` and return the directory of their upstream names."""
     directory = release_dir(release)
     with _release_lock(release):
-        packages = sorted(set(PACKAGE_OF_PROGRAM[release].values()))
+        packages = sorted({package_of(release, program.name) for program in PROGRAMS})
         debs = _download(release, packages, progress)
         debian_versions = {
             package: _deb_version(deb) for package, deb in zip(packages, debs, strict=True)
@@ -334,7 +333,7 @@ def _link_binaries(release: str, root: Path, bin_dir: Path) -> None:
     for program in PROGRAMS:
         target = root / program.package_path
         if not target.is_file():
-            package = PACKAGE_OF_PROGRAM[release][program.name]
+            package = package_of(release, program.name)
             raise DebianError(
                 f"debian {release}: package {package} has no /{program.package_path}"
             )

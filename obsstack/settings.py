@@ -174,12 +174,15 @@ def missing_keys(name: str, groups: set[str], data: Mapping[str, Any]) -> list[s
     """Problems for settings a host's roles need but its data lacks."""
     missing = sorted(set(required_settings(groups)) - set(data))
     releases = data.get("releases")
-    # Pins only for what every host of its roles runs, whatever its settings and agents: a
-    # component added to the catalog later does not invalidate a `releases` written before.
+    # Pins for what every host of its roles runs, whatever its settings, and for the agents
+    # it lists: a component added to the catalog later does not invalidate a `releases`
+    # written before, unless the host asks for it.
+    listed = data.get("agents")
+    agents = [a for a in listed if isinstance(a, str)] if isinstance(listed, list) else []
     if isinstance(releases, dict):
         missing += [
             f"releases.{component.name}"
-            for component in running(groups, {}, agents=())
+            for component in running(groups, {}, agents)
             if component.archive and component.name not in releases
         ]
     if not missing:

@@ -178,6 +178,9 @@ class Scrape:
     job: str
     # One target per PHP-FPM pool of the host instead, labelled with the pool.
     per_pool: bool = False
+    # Keep the job and instance labels the scraped series carry (what a Pushgateway serves
+    # for the jobs that pushed to it) instead of the target's.
+    honor_labels: bool = False
 
 
 @dataclass(frozen=True)

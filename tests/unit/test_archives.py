@@ -73,3 +73,11 @@ def test_a_host_must_pin_what_its_roles_run():
     assert "releases.prometheus" in problem and "releases.alertmanager" in problem
     monitored = missing_keys("web1", {"monitored"}, {"releases": only_node})
     assert not any("releases." in problem for problem in monitored), monitored
+
+
+def test_a_host_must_pin_the_agents_it_lists():
+    only_node = {"node_exporter": PINS["node_exporter"]}
+    [problem] = missing_keys("web1", {"monitored"}, {"releases": only_node, "agents": ["nginx"]})
+    assert "releases.nginx_exporter" in problem and "releases.mysqld_exporter" not in problem
+    detected = missing_keys("web1", {"monitored"}, {"releases": only_node, "agents": "auto"})
+    assert not any("releases." in problem for problem in detected), detected
