@@ -33,9 +33,10 @@ METRICS_PATHS = {
     for component in CATALOG
     if component.scrape and component.route_prefix
 }
-# The jobs whose series keep the job and instance labels they were scraped with.
+# The jobs whose series keep the job and instance labels they were scraped with, and the
+# label that names the host scraped instead (None: none does).
 HONOR_LABELS = {
-    component.scrape.job
+    component.scrape.job: component.scrape.host_label
     for component in CATALOG
     if component.scrape and component.scrape.honor_labels
 }
@@ -124,6 +125,10 @@ def config(
             scrape["metrics_path"] = METRICS_PATHS[job]
         if job in HONOR_LABELS:
             scrape["honor_labels"] = True
+            if HONOR_LABELS[job]:
+                scrape["relabel_configs"] = [
+                    {"source_labels": ["instance"], "target_label": HONOR_LABELS[job]}
+                ]
         scrape["file_sd_configs"] = [{"files": [f"file_sd/{job}.yml"]}]
         scrape_configs.append(scrape)
     if blackbox_address:

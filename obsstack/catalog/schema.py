@@ -181,6 +181,8 @@ class Scrape:
     # Keep the job and instance labels the scraped series carry (what a Pushgateway serves
     # for the jobs that pushed to it) instead of the target's.
     honor_labels: bool = False
+    # The label that then names the host scraped (the target's instance), on every series.
+    host_label: str | None = None
 
 
 @dataclass(frozen=True)
