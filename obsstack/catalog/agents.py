@@ -260,5 +260,56 @@ FAIL2BAN = Component(
     ),
 )
 
+PUSHGATEWAY_DATA_DIR = "/var/lib/pushgateway"
+
+
+def pushgateway_flags(unit: UnitContext) -> list[str]:
+    return [
+        f"--web.listen-address={unit.listen}",
+        # What was pushed survives a restart or an upgrade.
+        f"--persistence.file={PUSHGATEWAY_DATA_DIR}/metrics",
+    ]
+
+
+# Opt-in: nothing installed says a host wants one, so it runs where `agents` lists it. Batch
+# jobs on the host push to it (the firewall lets only the scrapers in from outside).
+PUSHGATEWAY = Component(
+    name="pushgateway",
+    summary="metrics pushed by the host's batch jobs, kept for Prometheus to scrape",
+    roles=MONITORED,
+    archive=ReleaseArchive(
+        "prometheus/pushgateway",
+        "pushgateway",
+        ("pushgateway",),
+        # Upstream's sha256sums.txt value, as two independent published pins give it.
+        Pin("1.11.2", "2ec72315e150dda071fdeef09360780a386a67e5207ebaa53bb18f2f1a3b89cf"),
+    ),
+    agent=Agent("pushgateway"),
+    account=Account("pushgateway", PUSHGATEWAY_DATA_DIR),
+    unit=Unit(
+        "pushgateway.service",
+        description="Prometheus Pushgateway (metrics pushed by batch jobs)",
+        documentation="https://github.com/prometheus/pushgateway",
+        flags=pushgateway_flags,
+        read_write=(PUSHGATEWAY_DATA_DIR,),
+        reload_signal=None,
+    ),
+    listens=(Listen("pushgateway_port"),),
+    # The series keep the job (and instance) that pushed them; `gateway` names the host.
+    scrape=Scrape("pushgateway", honor_labels=True, host_label="gateway"),
+    health=Health("/-/ready"),
+    rules="pushgateway",
+    firewall=(Opening("pushgateway_port", SCRAPERS),),
+    settings=(Setting("pushgateway_port", PORT, "the Pushgateway's port", 9091),),
+    alert_thresholds=(
+        Setting(
+            "pushgateway_push_age_warning_seconds",
+            number(60, 30 * 86400, "seconds such as 90000 (a daily job, with an hour to spare)"),
+            "PushgatewayPushStale (warning): a job's last push older than this",
+            90000,
+        ),
+    ),
+)
+
 # In the order a host installs them, and detection lists them.
-ENTRIES = (NGINX_EXPORTER, MYSQLD_EXPORTER, PHP_FPM, FAIL2BAN)
+ENTRIES = (NGINX_EXPORTER, MYSQLD_EXPORTER, PHP_FPM, FAIL2BAN, PUSHGATEWAY)

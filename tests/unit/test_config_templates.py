@@ -48,7 +48,7 @@ def prometheus_config(**changes) -> dict:
         "evaluation_interval": "15s",
         "environment": "prod",
         "alertmanager_address": "127.0.0.1:9093",
-        "jobs": ["node", "prometheus"],
+        "jobs": ["node", "prometheus", "pushgateway"],
         "blackbox_address": "127.0.0.1:9115",
     }
     return prometheus.config(**{**values, **changes})
@@ -70,6 +70,12 @@ def test_prometheus_config_with_inventory_targets_passes_promtool(tmp_path, debi
     jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
     assert "metrics_path" not in jobs["node"]
     assert jobs["prometheus"]["metrics_path"] == "/prometheus/metrics"
+    # A Pushgateway's series keep the job that pushed them; `gateway` names its host.
+    assert "honor_labels" not in jobs["node"]
+    assert jobs["pushgateway"]["honor_labels"] is True
+    assert jobs["pushgateway"]["relabel_configs"] == [
+        {"source_labels": ["instance"], "target_label": "gateway"}
+    ]
     # Probes: the target URL becomes the probe's parameter and instance, blackbox the address.
     relabel = jobs["blackbox"]["relabel_configs"]
     assert jobs["blackbox"]["metrics_path"] == "/probe"
