@@ -31,7 +31,12 @@ def install() -> None:
         mode="0755",
         keep_backups=keep,
     )
-    context = {"script": SCRIPT, "textfile_dir": TEXTFILE_DIR, "interval": INTERVAL}
+    context = {
+        "script": SCRIPT,
+        "metrics_file": METRICS_FILE,
+        "textfile_dir": TEXTFILE_DIR,
+        "interval": INTERVAL,
+    }
     units = [
         managed_config(
             name=f"Unit file /etc/systemd/system/{unit}",

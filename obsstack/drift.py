@@ -23,12 +23,13 @@ from typing import Any
 
 from obsstack import pyinfra_run
 from obsstack.agents import with_checked_agents
+from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.deploy import pyinfra_arguments
 from obsstack.session import check_inputs, describe_inventory, run_scripts, select_hosts
 from obsstack.textfile import replace_command
 from obsstack.worker import in_worker
 
-METRICS_FILE = "/var/lib/node_exporter/obs_drift.prom"
+METRICS_FILE = f"{TEXTFILE_DIR}/obs_drift.prom"
 
 
 @dataclass

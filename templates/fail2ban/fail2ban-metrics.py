@@ -4,15 +4,17 @@
 Managed by observability-stack. Run as root by obs-fail2ban-metrics.timer: fail2ban's
 socket is root's, and a short-lived reader keeps any network-facing daemon from needing
 root. fail2ban itself runs on Python 3, so this script needs nothing more.
+
+Usage: fail2ban-metrics OUTPUT (the .prom file in node_exporter's textfile directory)
 """
 
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 
-OUTPUT = "/var/lib/node_exporter/fail2ban.prom"
 # `fail2ban-client status JAIL` line -> metric name and type.
 FIELDS = {
     "Currently failed": ("fail2ban_jail_failed_current", "gauge"),
@@ -84,4 +86,4 @@ def write_atomically(path, text):
 
 
 if __name__ == "__main__":
-    write_atomically(OUTPUT, metrics())
+    write_atomically(sys.argv[1], metrics())
