@@ -2,7 +2,8 @@
 
 app1 lists it (an inventory of the lab with that one line more); a batch job on app1
 pushes to it, and Prometheus shows the push under the job that made it. Deployed again,
-nothing changes; back on the lab's own inventory (app1 detects no agent), it is removed.
+nothing changes; rolled back to the release before it, it goes, and comes back with the
+next deploy; back on the lab's own inventory (app1 detects no agent), it is removed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from waiting import wait_until
 
 from obsstack.catalog.agents import PUSHGATEWAY
 from obsstack.checks import PASS
-from obsstack.deploy import run_deploy
+from obsstack.deploy import ROLLBACK, run_deploy
 from obsstack.health import run_health
 
 pytestmark = pytest.mark.lab
@@ -93,6 +94,30 @@ def test_health_checks_it_and_a_second_deploy_changes_nothing(gateway_inventory)
     for check in ("unit:pushgateway.service", "ready:pushgateway"):
         assert checks[check].status == PASS, checks[check]
     assert_unchanged(run_deploy(gateway_inventory, data=TEST_DATA, echo=False), DEPLOYED)
+
+
+def test_a_rollback_to_the_release_before_it_removes_it(gateway_inventory, hosts):
+    rolled = run_deploy(
+        gateway_inventory,
+        ROLLBACK,
+        limit="app1",
+        data={"rollback_to": "previous"},
+        echo=False,
+    )
+    assert rolled.ok, rolled.log[-3000:]
+    app1 = hosts["app1"]
+    assert not app1.file(f"/etc/systemd/system/{PUSHGATEWAY.unit.name}").exists
+    assert not tcp_connects(OBS_NAME, address("app1"), PORT)
+    assert app1.service("node_exporter.service").is_running, "control: the rest stays"
+
+    again = run_deploy(gateway_inventory, data=TEST_DATA, echo=False)
+    assert again.ok, again.log[-3000:]
+    assert app1.service(PUSHGATEWAY.unit.name).is_running
+    # Its home stayed: what was pushed before is served again.
+    metrics = on_host(OBS_NAME, f"curl -sf http://{address('app1')}:{PORT}/metrics")
+    assert 'backup_last_success_timestamp_seconds{instance="",job="nightly_backup"}' in (
+        metrics.stdout
+    ), metrics.stdout[-2000:]
 
 
 def test_taken_off_the_list_it_is_removed(gateway_inventory, hosts):

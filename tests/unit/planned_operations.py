@@ -32,11 +32,17 @@ def planned_operations(
     hosts: dict[str, str],
     data: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    responses: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, list[str]]:
-    """``{host: [operation name, ...]}`` for ``hosts`` (``{name: group}``), in call order."""
+    """``{host: [operation name, ...]}`` for ``hosts`` (``{name: group}``), in call order;
+    ``responses``: a host's canned command outputs (the fake connector's ``fake_responses``)."""
     groups: dict[str, list[tuple[str, dict]]] = {}
     for number, (name, group) in enumerate(hosts.items(), start=10):
-        host_data = {"ssh_hostname": f"192.0.2.{number}", "fake_delay": 0, "fake_responses": {}}
+        host_data = {
+            "ssh_hostname": f"192.0.2.{number}",
+            "fake_delay": 0,
+            "fake_responses": (responses or {}).get(name, {}),
+        }
         groups.setdefault(group, []).append((f"@fake/{name}", host_data))
     inventory = tmp_path / "planned_inventory.py"
     inventory.write_text("".join(f"{group} = {members!r}\n" for group, members in groups.items()))
