@@ -7,6 +7,7 @@ its timer, units, script and metrics file are removed.
 
 from __future__ import annotations
 
+from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
@@ -21,6 +22,7 @@ METRICS_FILE = f"{TEXTFILE_DIR}/fail2ban.prom"
 INTERVAL = "30s"
 
 
+@deploy("fail2ban agent")
 def install() -> None:
     keep = installation().keep_backups
     files.directory(name="Create /usr/local/lib/observability-stack", path=SCRIPT.rsplit("/", 1)[0])
@@ -60,6 +62,7 @@ def install() -> None:
     systemd.service(name=f"Enable and start {TIMER}", service=TIMER, running=True, enabled=True)
 
 
+@deploy("Remove the fail2ban agent")
 def remove() -> None:
     systemd.service(name=f"Stop and disable {TIMER}", service=TIMER, running=False, enabled=False)
     removed = [

@@ -11,6 +11,7 @@ import ipaddress
 import socket
 
 from pyinfra import host, inventory
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import own_agents
@@ -21,6 +22,7 @@ from operations.firewall import FirewallRule, SshdPorts, ufw_firewall
 from operations.packages import deb_packages
 
 
+@deploy("UFW firewall")
 def apply() -> None:
     ports = ssh_ports()
     rules = [FirewallRule(port, comment="observability-stack: ssh") for port in ports]

@@ -8,6 +8,7 @@ the 0600 SQL file that sets it. Without the agent, exporter, credentials and acc
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from obsstack import secrets
 from obsstack.catalog.agents import MYSQL_EXPORTER_PASSWORD, MYSQLD_CREDENTIALS
@@ -30,6 +31,7 @@ def credentials() -> str:
     )
 
 
+@deploy("MySQL monitoring account")
 def account() -> None:
     """The monitoring account, before the exporter that logs in with it.
 
@@ -51,6 +53,7 @@ def config_files() -> tuple[ConfigFile, ...]:
     return (ConfigFile(MYSQLD_CREDENTIALS, credentials(), secret=True),)
 
 
+@deploy("Drop the MySQL monitoring account")
 def drop_account() -> None:
     """No MySQL agent: no monitoring account either."""
     drop_monitoring_user(name=f"Drop MySQL account {ACCOUNT}@localhost", user=ACCOUNT)

@@ -8,6 +8,7 @@ never edited and a broken status file never replaces a working one.
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 
 from deploys.common import installation
 from obsstack.catalog.agents import NGINX_STATUS_PATH
@@ -17,6 +18,7 @@ from operations.nginx import nginx_conf, remove_nginx_conf
 STATUS_CONFIG = "/etc/nginx/conf.d/observability-stack-status.conf"
 
 
+@deploy("nginx's stub_status server")
 def status_config() -> None:
     """The stub_status server nginx must have before the exporter can read it."""
     nginx_conf(
@@ -29,6 +31,7 @@ def status_config() -> None:
     )
 
 
+@deploy("Remove nginx's stub_status server")
 def remove_status_config() -> None:
     """No nginx agent: no status server either."""
     remove_nginx_conf(STATUS_CONFIG)

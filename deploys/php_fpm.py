@@ -11,6 +11,7 @@ list, and UFW). A pool without a status page gets one that no site can reach
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys.common import exporter_address, installation
@@ -24,6 +25,7 @@ from operations.service import reload_if_running
 STATUS_SERVER_CONFIG = "/etc/nginx/conf.d/observability-stack-php-fpm.conf"
 
 
+@deploy("PHP-FPM agent")
 def apply() -> None:
     """Every pool's status page, served to the observability server."""
     installs = host.get_fact(PhpFpmPools)
@@ -57,6 +59,7 @@ def apply() -> None:
     )
 
 
+@deploy("Remove the PHP-FPM agent")
 def remove() -> None:
     """No status server, and no status line of ours in any pool file."""
     for install in host.loop(host.get_fact(PhpFpmPools)):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 
 from pyinfra import host
+from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
@@ -48,6 +49,7 @@ AUTH_RATE_PER_SECOND = 5
 AUTH_BURST = 30
 
 
+@deploy("Reverse proxy")
 def prepare() -> None:
     """What the nginx component needs before its site can pass ``nginx -t``."""
     domain = host.data.domain
@@ -110,6 +112,7 @@ def config_files() -> tuple[ConfigFile, ...]:
     )
 
 
+@deploy("Remove the reverse proxy site")
 def remove_site() -> None:
     """No site of ours in nginx; nginx, certbot (and the certificate) stay."""
     remove_nginx_conf(SITE)
@@ -119,6 +122,7 @@ def tls_dir() -> str:
     return f"{TLS_ROOT}/{host.data.domain}"
 
 
+@deploy("TLS certificate")
 def certificate() -> None:
     """certbot: the CA's trust bundle, the deploy hook, the certificate, the renewal timer."""
     domain = host.data.domain

@@ -115,7 +115,9 @@ def plan(
     )
     if run.returncode == 0:
         for operation in json.loads(run.stdout)["plan"]:
-            # An operation of host.loop carries the names each host gave it.
+            # An operation of host.loop carries the names each host gave it; one called by
+            # a @deploy function is named "DEPLOY | NAME": the operation is NAME.
+            names = {name.rsplit(" | ", 1)[-1] for name in operation["names"]}
             for name in operation["hosts_with_change"]:
-                result.hosts.setdefault(name, set()).update(operation["names"])
+                result.hosts.setdefault(name, set()).update(names)
     return result
