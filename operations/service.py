@@ -1,4 +1,4 @@
-"""Daemon accounts and systemd services, composed from pyinfra's own operations.
+"""Daemon accounts and systemd services, composed from pyinfra's own operations and ours.
 
 ``service`` installs the unit through ``managed_config`` (backup, atomic swap), then
 restarts only when the unit or the binary changed, reloads when only configs changed, and
@@ -20,24 +20,13 @@ from collections.abc import Callable, Sequence
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server, systemd
 
+from operations.account import system_account
 from operations.config import managed_config
-
-NOLOGIN = "/usr/sbin/nologin"
 
 
 def daemon_account(user: str, home: str) -> None:
     """A system user and group of the same name with no login shell, owning ``home``."""
-    server.group(name=f"Create group {user}", group=user, system=True)
-    server.user(
-        name=f"Create system user {user}",
-        user=user,
-        group=user,
-        home=home,
-        shell=NOLOGIN,
-        system=True,
-        create_home=False,
-        ensure_home=False,
-    )
+    system_account(name=f"Create system user {user}", user=user, home=home)
     files.directory(
         name=f"Create {home}", path=home, user=user, group=user, mode="0750", present=True
     )
@@ -46,8 +35,7 @@ def daemon_account(user: str, home: str) -> None:
 def remove_daemon_account(user: str, home: str) -> None:
     """The account ``daemon_account`` made, its group and its home, with all it holds."""
     files.directory(name=f"Purge {home}", path=home, present=False)
-    server.user(name=f"Remove user {user}", user=user, present=False)
-    server.group(name=f"Remove group {user}", group=user, present=False)
+    system_account(name=f"Remove user {user}", user=user, present=False)
 
 
 def service(
