@@ -74,16 +74,11 @@ def deploy_pipeline(
     watched = set(targets) | {h.name for h in inventory_hosts if "observability" in h.groups}
 
     progress(f"deploy: 2/5 preflight ({', '.join(targets)})")
-    preflight = run_preflight(inventory, hosts=targets)
-    if not preflight.ok:
-        outcome.failures = [
-            f"preflight {f.host} {f.check}: {f.detail}" for f in preflight.failing()
-        ]
-        return outcome
-
     progress("deploy: 3/5 reading the current releases and health, detecting agents")
-    # Three reads of the hosts, side by side over the worker's connections.
-    with ThreadPoolExecutor(3) as pool:
+    # Preflight and three reads of the hosts, side by side over the worker's connections:
+    # all only read, and nothing is deployed unless preflight passes.
+    with ThreadPoolExecutor(4) as pool:
+        checked = pool.submit(run_preflight, inventory, hosts=targets)
         releases = pool.submit(current_release_ids, inventory, hosts=targets)
         health = pool.submit(
             run_health, inventory, write_metrics=False, hosts=watched, described=inventory_hosts
@@ -92,6 +87,12 @@ def deploy_pipeline(
         detection = pool.submit(
             with_checked_agents, inventory, data, hosts=targets, described=inventory_hosts
         )
+        preflight = checked.result()
+        if not preflight.ok:
+            outcome.failures = [
+                f"preflight {f.host} {f.check}: {f.detail}" for f in preflight.failing()
+            ]
+            return outcome
         before = releases.result()
         gate = HealthGate(inventory, inventory_hosts, health.result())
         try:

@@ -178,7 +178,6 @@ def run_preflight(
     """Check every host of ``inventory`` (or those named in ``hosts``) and the artifact
     source of their archives; ``fix`` installs packages."""
     hosts = hosts_named(inventory, hosts)
-    # The controller's HEAD requests run while the hosts run their scripts.
     # The controller resolves names while the hosts run their scripts; the archives to check
     # follow from the agents the hosts run.
     with ThreadPoolExecutor(1) as pool:
