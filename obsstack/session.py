@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -78,6 +79,9 @@ class Session:
             for host in self.inventory
         ]
         self._checked: set[str] = set()
+        # One connection per host, whichever of the command's concurrent reads asks first:
+        # connecting twice at once would leave a read waiting on the transport it lost.
+        self._connecting: dict[str, Any] = {}
 
     def check_inputs(self, data: Mapping[str, Any]) -> None:
         """Every host's settings with ``data`` on top, checked once per distinct ``data``."""
@@ -106,7 +110,8 @@ class Session:
         if host not in self.state.limit_hosts:
             self.state.limit_hosts.append(host)
         try:
-            host.connect(show_errors=False, raise_exceptions=True)
+            with self._connecting.setdefault(name, threading.Lock()):
+                host.connect(show_errors=False, raise_exceptions=True)
         except ConnectError as error:
             return RemoteResult(False, "", str(error.args[0]), False)
         try:
