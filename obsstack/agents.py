@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -34,26 +35,41 @@ AUTO = "auto"
 DETECTED = "detected_agents"
 AGENT_LINE = "@agent "
 DETECTION_END = "@detected"
+# A unit file every systemd host has (see detection_script).
+ALWAYS_THERE = "systemd-journald.service"
+UNIT_GLOB = re.compile(r"[A-Za-z0-9._@\[\]*-]+")
 
 
 def detection_script(agents: Iterable[Agent]) -> str:
     """A bash script that prints "@agent NAME" for each of ``agents`` whose service is
-    installed (its units), then DETECTION_END; an agent with no units is never printed.
+    installed (a unit file its globs match), then DETECTION_END; an agent with no units is
+    never printed.
 
-    systemctl failing is an error: "no unit found" must never come from a command that broke.
+    systemctl is asked for those units only (listing every unit file costs systemd half a
+    second), and for systemd-journald.service, which every systemd host has: systemctl
+    exits 1 when no unit matches, and "no unit found" must never come from a command that
+    broke, so it failing is an error.
     """
+    detectable = [agent for agent in agents if agent.detected_by]
+    for glob in (glob for agent in detectable for glob in agent.detected_by):
+        # Unquoted in `case`, where the shell matches it: nothing else may be in it.
+        if not UNIT_GLOB.fullmatch(glob):
+            raise ValueError(f"{glob!r} is not a unit glob (letters, digits, . _ - @ [ ] *)")
+    globs = " ".join(shlex.quote(glob) for agent in detectable for glob in agent.detected_by)
     return (
-        "units=$(systemctl list-unit-files --no-legend --type=service) || "
-        "{ echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
-        "names=$(printf '%s\\n' \"$units\" | awk '{print $1}')\n"
+        "units=$(systemctl list-unit-files --no-legend --type=service"
+        f" {globs} {ALWAYS_THERE}) ||"
+        " { echo 'systemctl list-unit-files failed' >&2; exit 3; }\n"
+        "for name in $(printf '%s\\n' \"$units\" | awk '{print $1}'); do\n"
+        '  case "$name" in\n'
         + "".join(
-            "printf '%s\\n' \"$names\" | grep -Eqx "
-            + shlex.quote("|".join(agent.detected_by))
-            + f" && echo {shlex.quote(AGENT_LINE + agent.name)}\n"
-            for agent in agents
-            if agent.detected_by
+            f"    {'|'.join(agent.detected_by)})"
+            f" echo {shlex.quote(AGENT_LINE + agent.name)};;\n"
+            for agent in detectable
         )
-        + f"echo {DETECTION_END}\n"
+        + "  esac\n"
+        "done\n"
+        f"echo {DETECTION_END}\n"
     )
 
 

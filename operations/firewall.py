@@ -91,8 +91,12 @@ class UfwState(FactBase[dict[str, Any]]):
 
     @override
     def command(self) -> str:
+        # As `ufw status` tells (its chains are loaded), without starting Python for it;
+        # iptables failing otherwise is an error, never "inactive".
         return (
-            "ufw status | head -n 1;"
+            "iptables -n -L ufw-user-input >/dev/null 2>&1; loaded=$?;"
+            ' case $loaded in 0) echo "Status: active";; 1) echo "Status: inactive";;'
+            ' *) echo "iptables -L failed ($loaded)" >&2; exit 1;; esac;'
             f" grep -E '^DEFAULT_(INPUT|OUTPUT)_POLICY=' {UFW_DEFAULTS};"
             " ufw show added"
         )

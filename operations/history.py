@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from io import StringIO
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
-from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.exceptions import FactProcessError, PyinfraError
 from typing_extensions import override
 
 from obsstack.fields import RELEASE_ID
@@ -32,6 +33,8 @@ STATE_DIR = "/var/lib/observability-stack"
 EXAMPLE_ID = "20261127T012544Z-1a2b3c4d5e6f"
 RELEASES_DIR = f"{STATE_DIR}/releases"
 CURRENT = f"{STATE_DIR}/current"
+# The id of a recorded release: the run's start and the state's fingerprint.
+RECORDED_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 
 
 def fingerprint(components: list[dict[str, Any]]) -> str:
@@ -40,28 +43,32 @@ def fingerprint(components: list[dict[str, Any]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-class CurrentRelease(FactBase[dict[str, Any] | None]):
+class CurrentRelease(FactBase[dict[str, str] | None]):
     """
-    Returns the header of the active release (id, fingerprint, time, commit, deployer),
-    or ``None`` before the first recorded release.
+    Returns the id of the active release and the fingerprint it ends with, or ``None``
+    before the first recorded release (or when its file is gone).
 
     .. code:: python
 
-        {"id": "20261127T010203Z-1a2b3c4d5e6f", "fingerprint": "1a2b3c4d5e6f", ...}
+        {"id": "20261127T010203Z-1a2b3c4d5e6f", "fingerprint": "1a2b3c4d5e6f"}
     """
 
     @override
     def command(self) -> str:
-        return f"test -f {CURRENT} && cat {RELEASES_DIR}/$(cat {CURRENT}).json || true"
+        # The id alone: the release itself (every config's text) is not needed to compare.
+        return (
+            f"test -f {CURRENT} && current=$(cat {CURRENT})"
+            f' && test -f "{RELEASES_DIR}/$current.json" && echo "$current" || true'
+        )
 
     @override
-    def process(self, output: list[str]) -> dict[str, Any] | None:
+    def process(self, output: list[str]) -> dict[str, str] | None:
         text = "\n".join(output).strip()
         if not text:
             return None
-        release = json.loads(text)
-        release.pop("components", None)
-        return release
+        if not RECORDED_ID.fullmatch(text):
+            raise FactProcessError(f"{CURRENT} holds {text!r}, not a release id")
+        return {"id": text, "fingerprint": text.rsplit("-", 1)[1]}
 
 
 class Release(FactBase[dict[str, Any] | None]):

@@ -21,9 +21,10 @@ Example (a deploy file, before its operations)::
 
 from __future__ import annotations
 
-import base64
 import json
 import re
+import secrets
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,6 @@ UNBATCHED_ARGUMENTS = ("_stdin", "_get_pty", "_sudo_password", "_su_password")
 # which environment) but these, which it applies to each command itself.
 PER_COMMAND_ARGUMENTS = ("_shell_executable", "_timeout")
 SHELL = re.compile(r"[a-z]{1,8}")
-ANSWER = re.compile(r"@obs-prefetch (\d+) (\d+) ([A-Za-z0-9+/=]*)")
 # Commands of a batch running at the same time on the host.
 PARALLEL = 8
 DEFAULT_DIR = Path("~/.cache/observability-stack/fact-commands").expanduser()
@@ -170,30 +170,53 @@ def _run_shell_command(self: Host, command, print_output=False, print_input=Fals
     return True, CommandOutput([OutputLine("stdout", line) for line in lines])
 
 
-def batch_script(commands: list[tuple[str, str]], at_once: int = PARALLEL) -> str:
+def batch_script(commands: list[tuple[str, str]], token: str, at_once: int = PARALLEL) -> str:
     """A bash script running each ``(command, shell)``, ``at_once`` of them at a time, that
-    prints ``@obs-prefetch INDEX EXIT-STATUS BASE64-STDOUT`` per command, in order.
+    prints each command's output whole, in order, between the lines
+    ``@obs-prefetch-TOKEN INDEX`` and ``@obs-prefetch-TOKEN-end EXIT-STATUS`` (``read_batch``
+    reads it back; ``token`` is random, so no output holds those lines by chance).
 
     Each command's output goes to a pipe of its own, read in turn: outputs of any size
     never mix."""
     script = [
-        "set -o pipefail",
         # As pyinfra runs a command: SHELL -c COMMAND (its stdin empty, its stderr dropped).
-        'run() { local out; out=$("$1" -c "$(printf %s "$2" | base64 -d)" 2>/dev/null </dev/null'
-        ' | base64 -w0); echo "$? $out"; }',
+        'run() { "$1" -c "$2" 2>/dev/null </dev/null; local status=$?;'
+        f' printf "\\n@obs-prefetch-{token}-end %d\\n" "$status"; }}',
     ]
 
     def start(index: int) -> str:
         command, shell = commands[index]
-        encoded = base64.b64encode(command.encode()).decode()
-        return f"exec {{f{index}}}< <(run {shell} {encoded})"
+        return f"exec {{f{index}}}< <(run {shell} {shlex.quote(command)})"
 
     script += [start(index) for index in range(min(at_once, len(commands)))]
     for index in range(len(commands)):
-        script.append(f'echo "@obs-prefetch {index} $(cat <&$f{index})"; exec {{f{index}}}<&-')
+        script.append(f"echo @obs-prefetch-{token} {index}; cat <&$f{index}; exec {{f{index}}}<&-")
         if index + at_once < len(commands):
             script.append(start(index + at_once))
     return "\n".join(script) + "\n"
+
+
+def read_batch(lines: list[str], token: str) -> dict[int, tuple[int, list[str]]]:
+    """``{index: (exit status, output lines)}`` of a ``batch_script`` output, for the
+    commands whose answer is complete; the lines split as pyinfra splits a command's."""
+    answers: dict[int, tuple[int, list[str]]] = {}
+    start, end = f"@obs-prefetch-{token} ", f"@obs-prefetch-{token}-end "
+    index: int | None = None
+    collected: list[str] = []
+    for line in lines:
+        if line.startswith(start) and line[len(start) :].isdigit():
+            index, collected = int(line[len(start) :]), []
+        elif index is not None and line.startswith(end) and line[len(end) :].isdigit():
+            # run() adds a newline before the end line: the lines before it are the
+            # output's, and pyinfra would have split it the same way.
+            output = "\n".join(collected).split("\n")
+            if output[-1] == "":
+                output.pop()
+            answers[index] = (int(line[len(end) :]), output)
+            index = None
+        elif index is not None:
+            collected.append(line)
+    return answers
 
 
 def _fetch(target: Host, batch: _HostBatch) -> None:
@@ -202,33 +225,28 @@ def _fetch(target: Host, batch: _HostBatch) -> None:
     for planned in batch.planned:
         groups.setdefault(_runner(planned["arguments"]), []).append(planned)
     for runner_key, commands in groups.items():
+        token = secrets.token_hex(16)
         script = batch_script(
             [
                 (planned["command"], planned["arguments"].get("_shell_executable") or "sh")
                 for planned in commands
-            ]
+            ],
+            token,
         )
-        ok, output = _original_run_shell_command(
-            target,
-            StringCommand(script),
-            False,
-            False,
-            _shell_executable="bash",
-            **json.loads(runner_key),
-        )
+        try:
+            ok, output = _original_run_shell_command(
+                target,
+                StringCommand(script),
+                False,
+                False,
+                _shell_executable="bash",
+                **json.loads(runner_key),
+            )
+        except UnicodeDecodeError:  # an answer pyinfra cannot read: let it fail live
+            continue
         if not ok:
             continue
-        for line in output.stdout_lines:
-            match = ANSWER.fullmatch(line)
-            if not match or match.group(2) != "0":
-                continue
-            planned = commands[int(match.group(1))]
-            try:
-                text = base64.b64decode(match.group(3)).decode()
-            except UnicodeDecodeError:  # pyinfra would fail on it too: let it, live
-                continue
-            # Split as pyinfra reads a command's output: at newlines only.
-            lines = text.split("\n")
-            if lines[-1] == "":
-                lines.pop()
-            batch.answers[_key(planned["command"], planned["arguments"])] = lines
+        for index, (status, lines) in read_batch(output.stdout_lines, token).items():
+            if status == 0:
+                planned = commands[index]
+                batch.answers[_key(planned["command"], planned["arguments"])] = lines

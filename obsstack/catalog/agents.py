@@ -58,7 +58,7 @@ NGINX_EXPORTER = Component(
         Pin("1.5.3", "3a0dd1ea6db57cd360544d0aed38df4adabcfeb31e931dc481d535c66f92641d"),
         layout=GORELEASER,
     ),
-    agent=Agent("nginx", detected_by=(r"nginx\.service",)),
+    agent=Agent("nginx", detected_by=("nginx.service",)),
     account=Account("nginx-exp", "/var/lib/nginx_exporter"),
     unit=Unit(
         "nginx_exporter.service",
@@ -133,7 +133,7 @@ MYSQLD_EXPORTER = Component(
         ("mysqld_exporter",),
         Pin("0.20.0", "5773496e9962ca3817b3599fe4d74f218c95c1295eb2a742462df8e035fe51bd"),
     ),
-    agent=Agent("mysql", detected_by=(r"mariadb\.service", r"mysql\.service")),
+    agent=Agent("mysql", detected_by=("mariadb.service", "mysql.service")),
     account=Account("mysqld-exp", "/var/lib/mysqld_exporter"),
     unit=Unit(
         "mysqld_exporter.service",
@@ -202,7 +202,7 @@ PHP_FPM = Component(
     name="php_fpm",
     summary="each PHP-FPM pool's own status page, served by nginx to Prometheus",
     roles=MONITORED,
-    agent=Agent("php_fpm", detected_by=(r"php[0-9.]+-fpm\.service",), needs="nginx"),
+    agent=Agent("php_fpm", detected_by=("php[0-9]*-fpm.service",), needs="nginx"),
     listens=(Listen("php_fpm_status_port", program="nginx"),),
     scrape=Scrape("php_fpm", per_pool=True),
     rules="php_fpm",
@@ -239,7 +239,7 @@ FAIL2BAN = Component(
     name="fail2ban",
     summary="jail and ban counts through node_exporter's textfile collector",
     roles=MONITORED,
-    agent=Agent("fail2ban", detected_by=(r"fail2ban\.service",)),
+    agent=Agent("fail2ban", detected_by=("fail2ban.service",)),
     rules="fail2ban",
     hooks=Hooks(after="deploys.fail2ban:install", remove="deploys.fail2ban:remove"),
     alert_thresholds=(

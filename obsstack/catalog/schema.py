@@ -165,8 +165,9 @@ class Agent:
     detection (``agents = "auto"``) finds its software installed."""
 
     name: str
-    # The systemd units (grep -E patterns of whole names) that show its software is there;
-    # none: never detected, a host runs it only when its list names it.
+    # The systemd unit files (globs of whole names, as systemctl and the shell match them)
+    # that show its software is there; none: never detected, a host runs it only when its
+    # list names it.
     detected_by: tuple[str, ...] = ()
     needs: str | None = None  # an agent it works through: found only where that one is
 

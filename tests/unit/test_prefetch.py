@@ -6,7 +6,6 @@ The host is this machine through pyinfra's ``@local`` connector: the batch is re
 
 from __future__ import annotations
 
-import base64
 import subprocess
 from pathlib import Path
 
@@ -110,15 +109,36 @@ def test_the_record_holds_commands_never_their_output(tmp_path):
 
 def test_a_batch_keeps_every_answer_whole_and_in_order():
     big = "head -c 200000 /dev/zero | tr '\\0' x; echo"
-    commands = [(big, "sh"), ("exit 3", "sh"), (big, "bash"), ("printf 'a\\n\\nb'", "sh")]
+    commands = [
+        (big, "sh"),
+        ("exit 3", "sh"),
+        (big, "bash"),
+        ("printf 'a\\n\\nb'", "sh"),
+        ("printf 'a\\n\\n'", "sh"),
+        ("true", "sh"),
+        ("printf '%s\\n' \"it's\" '@obs-prefetch-y 1'", "sh"),
+    ]
     run = subprocess.run(
-        ["bash"], input=prefetch.batch_script(commands, at_once=3), capture_output=True,
+        ["bash"], input=prefetch.batch_script(commands, "x", at_once=3), capture_output=True,
         text=True, check=True,
     )
-    answers = [line.split(" ", 3) for line in run.stdout.splitlines()]
-    assert [(index, status) for _, index, status, _ in answers] == [
-        ("0", "0"), ("1", "3"), ("2", "0"), ("3", "0"),
-    ]
-    assert base64.b64decode(answers[0][3]) == b"x" * 200000 + b"\n"
-    assert base64.b64decode(answers[2][3]) == b"x" * 200000 + b"\n"
-    assert base64.b64decode(answers[3][3]) == b"a\n\nb"
+    answers = prefetch.read_batch(run.stdout.split("\n"), "x")
+    assert {index: status for index, (status, _) in answers.items()} == {
+        0: 0, 1: 3, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0,
+    }
+    assert answers[0][1] == ["x" * 200000] == answers[2][1]
+    # As pyinfra splits a command's output: at newlines, a last newline ending the last line.
+    assert answers[3][1] == ["a", "", "b"]
+    assert answers[4][1] == ["a", ""]
+    assert answers[5][1] == []
+    # A line like a marker with another token is output; quotes reach the command intact.
+    assert answers[6][1] == ["it's", "@obs-prefetch-y 1"]
+
+
+def test_an_answer_cut_short_is_no_answer():
+    run = subprocess.run(
+        ["bash"], input=prefetch.batch_script([("echo one", "sh"), ("echo two", "sh")], "t"),
+        capture_output=True, text=True, check=True,
+    )
+    cut = run.stdout.split("\n")[:-3]  # the second answer's end line is missing
+    assert prefetch.read_batch(cut, "t") == {0: (0, ["one"])}

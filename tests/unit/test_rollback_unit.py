@@ -29,7 +29,7 @@ def rollback(tmp_path, now: tuple[DesiredState, ...]) -> list[str]:
         # Release(previous), CurrentRelease, then Release(the current id): in this order,
         # since the first matcher that a command contains answers it.
         "awk -v c=": release(BEFORE, NODE),
-        f"test -f {CURRENT}": release(NOW, *now),
+        f"test -f {CURRENT}": NOW,
         f"{RELEASES_DIR}/{NOW}*.json": release(NOW, *now),
     }
     return planned_operations(
