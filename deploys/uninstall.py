@@ -15,9 +15,9 @@ from pyinfra.operations import files
 
 from deploys.component import remove
 from obsstack.catalog import CATALOG, components_of
+from obsstack.catalog.host import STATE_DIR
 from operations.config import BACKUP_ROOT
 from operations.facts import FileNames
-from operations.history import STATE_DIR
 
 purge = bool(host.data.get("purge"))
 

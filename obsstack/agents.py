@@ -28,7 +28,6 @@ from obsstack.inventory import missing_secrets
 from obsstack.session import HostInfo, RemoteResult, describe_inventory, hosts_named, run_scripts
 from obsstack.settings import raise_for
 from obsstack.worker import in_worker
-from operations.fpm_pools import POOLS_SCRIPT, PoolsReadError, parse_pools, pool_problem
 
 AUTO = "auto"
 # The data key detection fills; present once detection has run.
@@ -123,6 +122,9 @@ def served_pools(output: str) -> list[dict[str, str]]:
 
     DetectionError naming what stops that: a configuration FPM rejects, a pool the agent
     cannot serve, or a listing cut short."""
+    # Here, not at the top: a controller that only calls into the worker never loads pyinfra.
+    from operations.fpm_pools import PoolsReadError, parse_pools, pool_problem
+
     try:
         installs = parse_pools(output)
     except PoolsReadError as error:
@@ -150,6 +152,8 @@ def with_detected_agents(
     server, the targets it has for them. ``described``: the inventory's hosts, when the
     caller has them already.
     """
+    from operations.fpm_pools import POOLS_SCRIPT
+
     data = dict(data or {})
     settings = {
         host.name: data.get("agents", host.data.get("agents"))

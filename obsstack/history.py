@@ -13,9 +13,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from obsstack.catalog.host import CURRENT, RELEASES_DIR
 from obsstack.session import hosts_named, run_scripts
 from obsstack.worker import in_worker
-from operations.history import CURRENT, RELEASES_DIR
 
 MARK = "### obs-release"
 # Prints the current id, then each release document after a marker line.

@@ -28,7 +28,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host
 from typing_extensions import override
 
-from operations.history import STATE_DIR
+from obsstack.catalog.host import STATE_DIR
 from operations.upload import private_upload, sudo_arguments
 
 KEY_FILE = f"{STATE_DIR}/digest.key"

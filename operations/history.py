@@ -26,13 +26,11 @@ from pyinfra.api import FactBase, StringCommand, operation
 from pyinfra.api.exceptions import FactProcessError, PyinfraError
 from typing_extensions import override
 
+from obsstack.catalog.host import CURRENT, RELEASES_DIR
 from obsstack.fields import RELEASE_ID
 from operations.upload import private_upload
 
-STATE_DIR = "/var/lib/observability-stack"
 EXAMPLE_ID = "20261127T012544Z-1a2b3c4d5e6f"
-RELEASES_DIR = f"{STATE_DIR}/releases"
-CURRENT = f"{STATE_DIR}/current"
 # The id of a recorded release: the run's start and the state's fingerprint.
 RECORDED_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 

@@ -28,6 +28,10 @@ from obsstack.catalog.schema import (
 from obsstack.fields import DURATION_FIELD, PERCENT, PORT, Field, check_flags, number
 
 TEXTFILE_DIR = "/var/lib/node_exporter"
+# The stack's own state on every host: the release history and the current release's id.
+STATE_DIR = "/var/lib/observability-stack"
+RELEASES_DIR = f"{STATE_DIR}/releases"
+CURRENT = f"{STATE_DIR}/current"
 
 
 def node_exporter_flags(unit: UnitContext) -> list[str]:

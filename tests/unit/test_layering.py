@@ -8,6 +8,8 @@ pyinfra executes every group_data file for every inventory, and the package leav
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,25 @@ def test_the_check_sees_a_lab_import(tmp_path):
     module = tmp_path / "leak.py"
     module.write_text("def f():\n    from obslab.services import MIRROR_DIR\n")
     assert "obslab.services" in imported_modules(module)
+
+
+def test_the_invoke_tasks_load_no_pyinfra_in_the_callers_process():
+    """pyinfra (and gevent's patching) belong to the worker: the process running the
+    tasks only calls into it, and loads in half the time without them."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tasks; print(sorted(m for m in sys.modules"
+            " if m.split('.')[0] in ('pyinfra', 'pyinfra_cli', 'gevent', 'paramiko')))",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "[]"
+    assert "obsstack.pipeline" in subprocess.run(
+        [sys.executable, "-c", "import sys, tasks; print(sorted(sys.modules))"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout, "control: the tasks did load the modules that call into the worker"
