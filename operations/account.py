@@ -103,7 +103,8 @@ def system_account(user: str, home: str | None = None, present: bool = True):
         if "uid" in account:
             yield f"userdel {quoted}"
         if account["group_gid"] is not None:
-            yield f"groupdel {quoted}"
+            # userdel removes the user's own group too (USERGROUPS_ENAB), when it can.
+            yield f"if getent group {quoted} >/dev/null; then groupdel {quoted}; fi"
         return
     if home is None:
         raise OperationError(f"system_account {user}: a present account needs a home")
