@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from local_facts import read_here
 from pyinfra.api.exceptions import FactProcessError, OperationError
 
 from operations.account import SystemAccount
 
 
 def read(user: str) -> dict | None:
-    fact = SystemAccount()
-    run = subprocess.run(
-        ["sh", "-c", fact.command(user=user)], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    return fact.process(run.stdout.splitlines())
+    return read_here(SystemAccount, user=user)
 
 
 def test_an_existing_account_is_read_with_its_group():

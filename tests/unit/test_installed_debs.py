@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
+from local_facts import read_here
 
 from operations.packages import InstalledDebs
 
 
 def installed(packages: list[str]) -> list[str]:
-    fact = InstalledDebs()
-    run = subprocess.run(
-        ["sh", "-c", fact.command(packages=packages)], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    return fact.process(run.stdout.splitlines())
+    return read_here(InstalledDebs, packages=packages)
 
 
 def test_installed_packages_are_listed_and_unknown_ones_are_missing():
