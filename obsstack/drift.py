@@ -24,7 +24,7 @@ from typing import Any
 from obsstack import pyinfra_run
 from obsstack.agents import with_checked_agents
 from obsstack.catalog.host import TEXTFILE_DIR
-from obsstack.deploy import pyinfra_arguments
+from obsstack.deploy import ENTRY_POINTS, SITE, pyinfra_arguments
 from obsstack.session import check_inputs, describe_inventory, run_scripts, select_hosts
 from obsstack.textfile import replace_command
 from obsstack.worker import in_worker
@@ -70,7 +70,8 @@ def check_drift(
     described = describe_inventory(inventory)
     hosts = [host.name for host in select_hosts(described, limit)]
     data = with_checked_agents(inventory, data, hosts=hosts, described=described)
-    _, log, stdout = pyinfra_run.run(pyinfra_arguments(inventory, limit=limit, data=data, dry=True))
+    arguments = pyinfra_arguments(inventory, ENTRY_POINTS[SITE], limit=limit, data=data, dry=True)
+    _, log, stdout = pyinfra_run.run(arguments)
     try:
         payload = json.loads(stdout)
     except json.JSONDecodeError as error:

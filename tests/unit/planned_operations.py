@@ -41,6 +41,7 @@ def planned_operations(
         host_data = {
             "ssh_hostname": f"192.0.2.{number}",
             "fake_delay": 0,
+            "fake_delay_jitter": 0,
             "fake_responses": (responses or {}).get(name, {}),
         }
         groups.setdefault(group, []).append((f"@fake/{name}", host_data))

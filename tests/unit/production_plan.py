@@ -56,6 +56,7 @@ class Plan:
     imported: set[str]  # modules Python imported (with ``importtime``)
     pins: dict[str, dict[str, str]]  # the releases planned
     hosts: dict[str, set[str]] = field(default_factory=dict)  # host -> operations to change
+    operations: list[dict] = field(default_factory=list)  # pyinfra's plan, in its order
 
 
 def release_mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
@@ -82,8 +83,10 @@ def plan(
     data: dict[str, Any] | None = None,
     importtime: bool = False,
     responses: dict[str, list[str]] | None = None,
+    deploy: str = "deploys/site.py",
 ) -> Plan:
-    """``pyinfra --dry --json`` of the fake production hosts, run by ``python``."""
+    """``pyinfra --dry --json`` of ``deploy`` (a deploy file or function) on the fake
+    production hosts, run by ``python``."""
     mirror, pins = release_mirror(tmp_path)
     data = {
         **OVERRIDES,
@@ -93,7 +96,7 @@ def plan(
         **(data or {}),
     }
     argv = [str(python), *(["-X", "importtime"] if importtime else []), "-m", "pyinfra"]
-    argv += [FIXTURE, "deploys/site.py", "--dry", "--json"]
+    argv += [FIXTURE, deploy, "--dry", "--json"]
     for key, value in data.items():
         argv += ["--data", f"{key}={json.dumps(value)}"]
     extra = {"OBS_FAKE_RESPONSES": json.dumps(responses)} if responses else {}
@@ -114,7 +117,8 @@ def plan(
         data["releases"],
     )
     if run.returncode == 0:
-        for operation in json.loads(run.stdout)["plan"]:
+        result.operations = json.loads(run.stdout)["plan"]
+        for operation in result.operations:
             # An operation of host.loop carries the names each host gave it; one called by
             # a @deploy function is named "DEPLOY | NAME": the operation is NAME.
             names = {name.rsplit(" | ", 1)[-1] for name in operation["names"]}
