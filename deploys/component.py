@@ -49,6 +49,8 @@ def desired_state(component: Component) -> DesiredState:
         **(pinned(component.name) if component.archive else {}),
         user=component.account.user if component.account else None,
         home=component.account.home if component.account else None,
+        groups=component.account.groups if component.account else (),
+        packages=component.packages,
         unit_text=unit_text(component) if component.unit.flags else None,
         config_dirs=tuple(
             ManagedDirectory(directory.path, directory.prune_suffix, directory.group)

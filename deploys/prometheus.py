@@ -17,10 +17,10 @@ from obsstack.catalog.server import (
     PROMETHEUS_FILE_SD_DIR,
     PROMETHEUS_RULES_DIR,
 )
+from obsstack.fields import instance_label
 from obsstack.inventory import repo_path
 from obsstack.render import TEMPLATES_DIR, render_template
 from obsstack.serialize import MANAGED, yaml_file
-from obsstack.settings import instance_label
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
 from operations.archive import BIN_DIR
 from operations.converge import ConfigFile

@@ -6,10 +6,11 @@
     remove_site()   the site, when the stack is uninstalled (nginx and certbot stay)
 
 
-Prometheus (/prometheus/) and Alertmanager (/alertmanager/) listen on localhost only;
-nginx serves them over HTTPS for ``domain``, each behind basic auth for the users
-``proxy_users`` lets in, read only unless a user may write (``alertmanager_write``: silences
-and alerts). A location is served only once its component is deployed. Port 80 answers ACME
+Prometheus (/prometheus/), Alertmanager (/alertmanager/) and Loki (/loki/) listen on
+localhost only; nginx serves them over HTTPS for ``domain``, each behind basic auth for the
+users ``proxy_users`` lets in, read only unless a user may write (``alertmanager_write``:
+silences and alerts). Loki's push endpoint takes each monitored host's own push password
+instead (``loki_push_password_<host>``), and nothing else. Port 80 answers ACME
 challenges and redirects everything else to HTTPS; names other than ``domain`` get no
 answer on either port. certbot obtains the certificate on the first deploy and renews it
 with its systemd timer; its deploy hook hands nginx the new files and reloads it.
@@ -19,15 +20,22 @@ from __future__ import annotations
 
 import posixpath
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
 from obsstack import secrets
 from obsstack.catalog import PROXIED
-from obsstack.catalog.server import HTPASSWD_DIR, NGINX, NGINX_GROUP, PROXY_PASSWORD
-from obsstack.htpasswd import htpasswd_file
+from obsstack.catalog.server import (
+    HTPASSWD_DIR,
+    LOKI_PUSH_PASSWORD,
+    NGINX,
+    NGINX_GROUP,
+    PROXY_PASSWORD,
+)
+from obsstack.fields import instance_label
+from obsstack.htpasswd import TOKEN_COST, htpasswd_file
 from obsstack.inventory import repo_path
 from obsstack.render import render_template
 from operations.acme import acme_certificate, placeholder_certificate
@@ -38,6 +46,7 @@ from operations.packages import deb_packages
 from operations.service import reload_if_running
 
 SITE = "/etc/nginx/conf.d/observability-stack.conf"
+LOKI_PUSH_FILE = f"{HTPASSWD_DIR}/loki_push"
 DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 TLS_ROOT = "/etc/nginx/tls"
 ACME_WEBROOT = "/var/www/acme"
@@ -83,10 +92,17 @@ def config_files() -> tuple[ConfigFile, ...]:
         for location in locations
         for permission in filter(None, (location.name, location.write_permission))
     }
+    push_file = ConfigFile(
+        LOKI_PUSH_FILE,
+        htpasswd_file(push_passwords(), realm=f"{domain} loki push", cost=TOKEN_COST),
+        group=NGINX_GROUP,
+        secret=True,
+    )
     site = render_template(
         "nginx/site.conf.j2",
         {
             "domain": domain,
+            "loki_push_htpasswd": push_file.path,
             "acme_webroot": ACME_WEBROOT,
             "tls_dir": tls_dir(),
             "auth_rate": AUTH_RATE_PER_SECOND,
@@ -108,6 +124,7 @@ def config_files() -> tuple[ConfigFile, ...]:
     )
     return (
         *password_files.values(),
+        push_file,
         ConfigFile(SITE, site, validate=in_config_tree(SITE, "nginx -t -q"), mode="0644"),
     )
 
@@ -171,6 +188,17 @@ def certificate() -> None:
         name="Enable certbot's renewal timer", service="certbot.timer", running=True,
         enabled=True,
     )
+
+
+def push_passwords() -> dict[str, str]:
+    """``{host: its Loki push password}`` for every monitored host of the inventory."""
+    store = repo_path(host.data.secrets_dir)
+    return {
+        name: secrets.read(LOKI_PUSH_PASSWORD.name_for(name), store)
+        for name in (
+            instance_label(target.name) for target in inventory if "monitored" in target.groups
+        )
+    }
 
 
 def passwords_for(permission: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ artifact source pointing at ``dest`` serves two real versions of each program::
     dest/alertmanager/0.28.1/...   dest/node_exporter/1.9.0/...   dest/mysqld_exporter/0.17.2/...
     dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_linux_amd64.tar.gz
     dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_checksums.txt
+    dest/loki/3.4.6/loki-linux-amd64.zip            a real Loki, copied (obslab.grafana)
     dest/pins.json                                 {component: {version: sha256}}
 
 Each archive holds LICENSE, NOTICE (where the binaries come from) and the binaries, under a
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from obslab import debian
+from obslab.grafana import copy_shared_releases
 from obslab.machines import LabError
 from obsstack.artifacts import sha256_of
 from obsstack.catalog import RELEASE_ARCHIVES
@@ -82,7 +84,8 @@ def build_mirror(
     releases: tuple[str, ...] = ("bookworm", "trixie"),
     progress: Callable[[str], None] = print,
 ) -> dict[str, dict[str, str]]:
-    """Pack the programs of each Debian release; returns {component: {version: sha256}}."""
+    """Pack the programs of each Debian release, and copy the shared Loki; returns
+    {component: {version: sha256}}."""
     pins: dict[str, dict[str, str]] = {}
     built_from: dict[tuple[str, str], str] = {}
     for release in releases:
@@ -99,6 +102,7 @@ def build_mirror(
             mtime = int((bin_dir / RELEASE_ARCHIVES[component].binaries[0]).stat().st_mtime)
             sha256 = _write_release(dest, component, version, members, mtime, progress)
             pins.setdefault(component, {})[version] = sha256
+    pins |= copy_shared_releases(dest, progress=progress)
     dest.mkdir(parents=True, exist_ok=True)
     pins_json = json.dumps(pins, indent=2, sort_keys=True) + "\n"
     _write_atomically(dest / "pins.json", pins_json.encode())

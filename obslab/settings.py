@@ -52,9 +52,19 @@ def lab_settings() -> dict[str, Any]:
         # An administrator, and a user who may look but not silence (the proxy's read-only
         # default).
         "proxy_users": {
-            "admin": ["prometheus", "alertmanager", "alertmanager_write"],
+            "admin": ["prometheus", "alertmanager", "alertmanager_write", "loki"],
             "viewer": ["prometheus", "alertmanager"],
         },
+        # No Alloy build can be obtained on the lab machines (obslab/grafana.py): the lab's
+        # hosts ship no logs; the tests push lines to Loki through the proxy themselves.
+        "alloy_enabled": False,
+        # Short intervals here too: the log alerts and the retention tests watch them.
+        "loki_ruler_evaluation_interval": "5s",
+        "loki_compaction_interval": "10s",
+        # tests/lab/test_logs.py proves retention deletes on streams labelled like this.
+        "loki_retention_streams": [
+            {"selector": '{retention="short"}', "period": "24h", "priority": 1}
+        ],
         # The lab's blackbox probes: the server's public health endpoint, over TLS from pebble.
         "blackbox_targets": [f"https://{machines.LAB_DOMAIN}/healthz"],
         "blackbox_ca_file": str(services.PEBBLE_ROOT_FILE),

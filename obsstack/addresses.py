@@ -22,7 +22,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from obsstack.settings import instance_label
+from obsstack.fields import instance_label
 
 LOOPBACK = "127.0.0.1"
 

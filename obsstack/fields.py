@@ -209,8 +209,35 @@ def check_per_host(value: Any, entry_ok: Callable[[Any], bool]) -> str | None:
     return None if all(entry_ok(entry) for entry in value.values()) else "bad format"
 
 
+def instance_label(host_name: str) -> str:
+    """A host's ``instance`` label: its inventory name without a pyinfra connector's
+    ``@connector/`` prefix (``@docker/web1`` is ``web1``)."""
+    connector, _, name = host_name.partition("/")
+    return name if connector.startswith("@") and name else host_name
+
+
 PORT = int_range(1, 65535, "a TCP port number 1-65535")
 DURATION_FIELD = matching(DURATION, "a Prometheus duration such as 30s, 5m, 15d")
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration that matches ``DURATION``, such as ``1h30m``."""
+    return sum(
+        int(number) * DURATION_UNITS[unit]
+        for number, unit in re.findall(r"(\d+)(ms|[smhdwy])", text)
+    )
+
+
+def duration_at_least(seconds: float, expected: str) -> Field:
+    """A Prometheus duration of at least ``seconds``."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str) or not DURATION.fullmatch(value):
+            return "bad format"
+        return None if duration_seconds(value) >= seconds else "too short"
+
+    return Field(check, expected)
 VERSION_FIELD = matching(VERSION, "a version such as 2.53.3 (no leading v)")
 SHA256_FIELD = matching(SHA256, "64 lowercase hex characters (sha256 of the release archive)")
 

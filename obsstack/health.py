@@ -47,7 +47,7 @@ from obsstack.agents import DETECTION_SECTION, agents_of, parse_agents
 from obsstack.catalog import DETECTABLE_AGENTS, running, runs_on
 from obsstack.catalog.host import TEXTFILE_DIR
 from obsstack.catalog.schema import Component
-from obsstack.catalog.server import PROMETHEUS
+from obsstack.catalog.server import LOKI, PROMETHEUS
 from obsstack.checks import (
     FAIL,
     PASS,
@@ -58,6 +58,7 @@ from obsstack.checks import (
     run_checks,
     section_script,
 )
+from obsstack.fields import instance_label
 from obsstack.session import HostInfo, RemoteResult, hosts_named, run_scripts
 from obsstack.settings import parse_duration
 from obsstack.textfile import replace_command
@@ -89,6 +90,17 @@ HTTP_GET_FUNCTION = (
     f"    timeout {HTTP_TIMEOUT_SECONDS} cat <&3 ) 2>/dev/null\n"
     "}\n"
 )
+# POST a JSON body (ADDRESS PORT PATH BODY, the body ASCII) the same way.
+HTTP_POST_FUNCTION = (
+    "http_post() {\n"
+    '  ( exec 3<>"/dev/tcp/$1/$2" &&\n'
+    "    printf 'POST %s HTTP/1.0\\r\\nHost: localhost\\r\\nContent-Type: application/json"
+    "\\r\\nContent-Length: %s\\r\\n\\r\\n%s' \"$3\" \"${#4}\" \"$4\" >&3 &&\n"
+    f"    timeout {HTTP_TIMEOUT_SECONDS} cat <&3 ) 2>/dev/null\n"
+    "}\n"
+)
+# The stream Loki's ingestion check pushes one line to, each health run.
+LOKI_HEALTH_JOB = "obs_health"
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ def probes(stale_after_seconds: float | None = None) -> list[Probe]:
             prometheus_commands,
             partial(evaluate_prometheus, stale_after_seconds=stale_after_seconds),
         ),
+        Probe(loki_commands, evaluate_loki),
         Probe(disk_commands, evaluate_disk),
         Probe(tls_commands, evaluate_tls),
     ]
@@ -150,7 +163,7 @@ def host_script(host: HostInfo, host_probes: Iterable[Probe]) -> str:
         for probe in host_probes
         for section, command in probe.commands(host).items()
     }
-    return section_script(commands, prelude=HTTP_GET_FUNCTION)
+    return section_script(commands, prelude=HTTP_GET_FUNCTION + HTTP_POST_FUNCTION)
 
 
 def http_status(answer: str) -> int | None:
@@ -242,6 +255,30 @@ def evaluate_services(host: HostInfo, sections: Sections) -> list[Result]:
             )
         )
     return checks
+
+
+# --- Loki: does it take a line? ---------------------------------------------------------------
+
+
+def loki_commands(host: HostInfo) -> dict[str, str]:
+    """Push one line to the host's Loki on loopback, stamped with the host's own clock."""
+    if not runs_on(LOKI, host.groups):
+        return {}
+    assert LOKI.listen is not None
+    labels = json.dumps({"job": LOKI_HEALTH_JOB, "host": instance_label(host.name)})
+    before = f'{{"streams":[{{"stream":{labels},"values":[["'
+    after = '","health check: Loki takes this line"]]}]}'
+    body = f'{shlex.quote(before)}"$(date +%s%N)"{shlex.quote(after)}'
+    port = LOKI.listen.number(host.data)
+    return {"loki:push": f"http_post {LOOPBACK} {port} /loki/api/v1/push {body} | head -n 1"}
+
+
+def evaluate_loki(host: HostInfo, sections: Sections) -> list[Result]:
+    if not runs_on(LOKI, host.groups):
+        return []
+    status = http_status(sections.get("loki:push", ""))
+    detail = f"a pushed line was answered {status}" if status else "no answer to a push"
+    return [Result(host.name, "ingest:loki", PASS if status == 204 else FAIL, detail)]
 
 
 # --- Prometheus: targets, firing alerts, stale scrapes -----------------------------------------

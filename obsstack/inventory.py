@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from obsstack import secrets
 from obsstack.catalog import secrets_needed
+from obsstack.fields import instance_label
 from obsstack.settings import (
     INVENTORY_NAME,
     SettingsError,
     check_data,
-    instance_label,
     missing_keys,
     raise_for,
 )
@@ -62,6 +62,7 @@ def check_inventory(inventory: Inventory, path: str, data: Mapping[str, Any]) ->
     """Check every host's settings with ``data`` (``--data``) on top; raise naming the file
     each bad value is from."""
     problems = []
+    monitored = monitored_hosts(inventory)
     for host in inventory:
         if not INVENTORY_NAME.fullmatch(instance_label(host.name)):
             problems.append(
@@ -73,20 +74,28 @@ def check_inventory(inventory: Inventory, path: str, data: Mapping[str, Any]) ->
             source = "--data" if key in data else source_of(inventory, host, key, path)
             problems += check_data({key: value}, source)
         problems += missing_keys(host.name, set(host.groups), effective)
-        problems += missing_secrets(host.name, set(host.groups), effective)
+        problems += missing_secrets(host.name, set(host.groups), effective, monitored)
     raise_for(problems)
 
 
-def missing_secrets(name: str, groups: set[str], data: dict) -> list[str]:
-    """Secrets the host's settings refer to that cannot be read (the value never shown)."""
+def monitored_hosts(inventory: Inventory) -> list[str]:
+    """The instance labels of the inventory's monitored hosts."""
+    return [instance_label(host.name) for host in inventory if "monitored" in host.groups]
+
+
+def missing_secrets(
+    name: str, groups: set[str], data: dict, monitored: list[str] | None = None
+) -> list[str]:
+    """Secrets the host's settings refer to that cannot be read (the value never shown);
+    ``monitored``: the inventory's monitored hosts (``monitored_hosts``)."""
     if not isinstance(data.get("secrets_dir"), str):
         return []
     problems = []
-    for secret, setting in secrets_needed(name, groups, data).items():
+    for secret, reason in secrets_needed(name, groups, data, monitored=monitored or []).items():
         try:
             secrets.read(secret, repo_path(data["secrets_dir"]))
         except secrets.SecretError as error:
-            problems.append(f"data of host {name}: {setting} is set, but {error}")
+            problems.append(f"data of host {name}: {reason}, but {error}")
     return problems
 
 

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import secrets as token_source
 import stat
 from collections.abc import Iterable
@@ -38,17 +39,22 @@ MIN_DISTINCT_CHARACTERS = 8
 def spec_for(name: str) -> Secret:
     """What secret ``name`` is for (its catalog entry's); SecretError for a name the project
     never reads."""
-    if name in SECRETS and not SECRETS[name].one_per:
+    if name in SECRETS and not _keyed(SECRETS[name]):
         return SECRETS[name]
     for secret in SECRETS.values():
         key = name.removeprefix(secret.name)
-        if secret.one_per and name.startswith(secret.name) and key:
+        if _keyed(secret) and name.startswith(secret.name) and key:
             return replace(secret, name=name, purpose=secret.purpose.format(key=key))
     known = [
-        *sorted(secret.name for secret in SECRETS.values() if not secret.one_per),
-        *(f"{secret.name}<{secret.key_name}>" for secret in SECRETS.values() if secret.one_per),
+        *sorted(secret.name for secret in SECRETS.values() if not _keyed(secret)),
+        *(f"{secret.name}<{secret.key_name}>" for secret in SECRETS.values() if _keyed(secret)),
     ]
     raise SecretError(f"unknown secret {name!r}; known: {', '.join(known)}")
+
+
+def _keyed(secret: Secret) -> bool:
+    """Whether ``secret`` is a family of secrets, one per key (a user, a host)."""
+    return bool(secret.one_per or secret.per_host)
 
 
 class SecretError(Exception):
@@ -56,7 +62,10 @@ class SecretError(Exception):
 
 
 def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
+    """The variable a secret may come from: what a shell or a CI secret can be named, so
+    a host's or a user's name keeps only letters and digits (``web1.example.com``:
+    ``OBS_SECRET_LOKI_PUSH_PASSWORD_WEB1_EXAMPLE_COM``)."""
+    return ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
 
 
 def read(name: str, store: Path) -> str:

@@ -27,7 +27,13 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from obsstack.inventory import check_inventory, load_inventory, repo_path, secrets_needed
+from obsstack.inventory import (
+    check_inventory,
+    load_inventory,
+    monitored_hosts,
+    repo_path,
+    secrets_needed,
+)
 from obsstack.worker import in_worker
 
 CONNECT_TIMEOUT = 10
@@ -164,8 +170,10 @@ def run_scripts(
 def secret_stores(inventory: str) -> dict[Path, set[str]]:
     """``{secret store: names of the secrets its hosts need}`` (``secrets_dir`` setting)."""
     stores: dict[Path, set[str]] = {}
-    for host in session(inventory).inventory:
-        names = secrets_needed(host.name, host.groups, host.data.dict(), True)
+    hosts = session(inventory).inventory
+    monitored = monitored_hosts(hosts)
+    for host in hosts:
+        names = secrets_needed(host.name, host.groups, host.data.dict(), True, monitored)
         stores.setdefault(repo_path(host.data.secrets_dir), set()).update(names)
     return stores
 

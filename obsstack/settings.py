@@ -22,18 +22,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from obsstack.catalog import required_settings, running, settings_schema
-from obsstack.fields import DURATION, HOSTNAME, PORT, Field, Section, is_a
+from obsstack.fields import (
+    DURATION,
+    HOSTNAME,
+    PORT,
+    Field,
+    Section,
+    duration_seconds,
+    is_a,
+)
 from obsstack.serialize import CONTROL_CHARACTER
 
 # A host's name in an inventory: it becomes the instance label of its metrics and alerts.
 INVENTORY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
-
-
-def instance_label(host_name: str) -> str:
-    """A host's ``instance`` label: its inventory name without a pyinfra connector's
-    ``@connector/`` prefix (``@docker/web1`` is ``web1``)."""
-    connector, _, name = host_name.partition("/")
-    return name if connector.startswith("@") and name else host_name
 
 
 # Keys pyinfra itself reads from host data (connection settings, global arguments).
@@ -42,17 +43,11 @@ PYINFRA_KEY_PREFIXES = (
 )
 
 
-DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
 def parse_duration(text: str) -> float:
     """Seconds in a Prometheus duration such as ``1h30m`` or ``15s``."""
     if not DURATION.fullmatch(text):
         raise SettingsError(f"{text!r} is not a Prometheus duration such as 30s, 5m, 15d")
-    return sum(
-        int(number) * DURATION_UNITS[unit]
-        for number, unit in re.findall(r"(\d+)(ms|[smhdwy])", text)
-    )
+    return duration_seconds(text)
 
 
 class SettingsError(Exception):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from pyinfra import host
@@ -27,6 +28,7 @@ NOLOGIN = "/usr/sbin/nologin"
 # What useradd accepts on Debian (NAME_REGEX of adduser.conf, without upper case).
 ACCOUNT_NAME = re.compile(r"[a-z_][a-z0-9_-]*")
 GROUP_LINE = "group="
+GROUPS_LINE = "groups="
 
 
 class SystemAccount(FactBase[dict[str, Any] | None]):
@@ -77,8 +79,42 @@ class SystemAccount(FactBase[dict[str, Any] | None]):
         return account
 
 
+class SupplementaryGroups(FactBase[list[str] | None]):
+    """
+    Returns the groups ``user`` is a member of besides its primary group (sorted), or
+    ``None`` when there is no such user.
+
+    + user: the account's name
+
+    .. code:: python
+
+        ["adm", "systemd-journal"]
+    """
+
+    @override
+    def command(self, user: str) -> str:
+        _check_name(user)
+        # The primary group first, then every group (the primary among them).
+        return (
+            f"if getent passwd {user} >/dev/null; then"
+            f" echo {GROUPS_LINE}$(id -gn {user}) $(id -Gn {user}); fi"
+        )
+
+    @override
+    def process(self, output: list[str]) -> list[str] | None:
+        lines = [line.strip() for line in output if line.strip()]
+        if not lines:
+            return None
+        if len(lines) != 1 or not lines[0].startswith(GROUPS_LINE):
+            raise FactProcessError(f"unexpected id output: {output!r}")
+        primary, *groups = lines[0][len(GROUPS_LINE) :].split()
+        return sorted(set(groups) - {primary})
+
+
 @operation()
-def system_account(user: str, home: str | None = None, present: bool = True):
+def system_account(
+    user: str, home: str | None = None, present: bool = True, groups: Sequence[str] = ()
+):
     """
     Add or remove a daemon's system account: a user with no login shell and the group of
     the same name as its primary group. The home directory is not created here.
@@ -86,6 +122,8 @@ def system_account(user: str, home: str | None = None, present: bool = True):
     + user: the account's name (letters, digits, ``_`` and ``-``)
     + home: its home directory (required when present)
     + present: whether the account should exist
+    + groups: when given, exactly the groups it is a member of besides its own (they must
+      exist, e.g. ``systemd-journal``); when empty, its other groups are left as they are
 
     **Example:**
 
@@ -108,16 +146,23 @@ def system_account(user: str, home: str | None = None, present: bool = True):
         return
     if home is None:
         raise OperationError(f"system_account {user}: a present account needs a home")
+    for group in groups:
+        _check_name(group)
+    wanted_groups = sorted(set(groups))
     account = account or {"group_gid": None}
     if account["group_gid"] is None:
         yield f"groupadd --system {quoted}"
     if "uid" not in account:
         yield (
             f"useradd --system --gid {quoted} --home-dir {shlex.quote(home)} --no-create-home"
-            f" --shell {NOLOGIN} {quoted}"
+            f" --shell {NOLOGIN}"
+            + (f" --groups {','.join(wanted_groups)}" if wanted_groups else "")
+            + f" {quoted}"
         )
         return
     changes = []
+    if wanted_groups and host.get_fact(SupplementaryGroups, user=user) != wanted_groups:
+        changes.append(f"--groups {','.join(wanted_groups)}")
     if account["group_gid"] is None or account["gid"] != account["group_gid"]:
         changes.append(f"--gid {quoted}")
     if account["home"] != home:

@@ -28,6 +28,7 @@ from pyinfra.facts.files import Link
 
 from obsstack.artifacts import ArtifactError, fetch_archive
 from obsstack.catalog import RELEASE_ARCHIVES
+from obsstack.catalog.schema import ReleaseArchive
 from operations.facts import InstalledVersion, version_line_regex
 from operations.upload import private_upload
 
@@ -77,7 +78,7 @@ def install_archive(
 
     if needs_archive(component, version, install_root):
         archive = _verified_archive(component, version, sha256, source, cache_dir)
-        yield from _install_archive(archive, spec.top_directory(version), version_dir, sha256)
+        yield from _install_archive(archive, spec, version, version_dir, sha256)
         yield _check_reported_version(f"{version_dir}/{primary}", version)
 
     for binary in spec.binaries:
@@ -115,11 +116,14 @@ def _link_points_to(path: str, target: str) -> bool:
     return bool(link) and link.get("link_target") == target
 
 
-def _install_archive(archive: Path, top_directory: str | None, version_dir: str, sha256: str):
+def _install_archive(
+    archive: Path, spec: ReleaseArchive, version: str, version_dir: str, sha256: str
+):
     """Upload, re-verify and unpack into a staging dir, then rename it into place.
 
     The version directory gets the files under the archive's top directory, or all of its
-    files when they sit at its root (goreleaser's archives).
+    files when they sit at its root (goreleaser's and Grafana's archives); a binary named
+    for its platform in the archive (``loki-linux-amd64``) is renamed to its own name.
     """
     parent = str(Path(version_dir).parent)
     remote_archive = f"{parent}/.{archive.name}"
@@ -127,13 +131,23 @@ def _install_archive(archive: Path, top_directory: str | None, version_dir: str,
     yield StringCommand(f"install -d -m 0755 -o root -g root {shlex.quote(parent)}")
     yield from private_upload(str(archive), remote_archive)
     q_archive, q_staging, q_dir = map(shlex.quote, (remote_archive, staging, version_dir))
-    unpack = ["tar", "-xzf", remote_archive, "-C", staging, "--no-same-owner"]
-    if top_directory:
-        unpack += ["--strip-components=1", f"{top_directory}/"]
+    if spec.layout.extension == "zip":
+        unpack = ["unzip", "-q", remote_archive, "-d", staging]
+    else:
+        unpack = ["tar", "-xzf", remote_archive, "-C", staging, "--no-same-owner"]
+        top_directory = spec.top_directory(version)
+        if top_directory:
+            unpack += ["--strip-components=1", f"{top_directory}/"]
+    renames = "".join(
+        f" && mv -T {shlex.quote(f'{staging}/{member}')} {shlex.quote(f'{staging}/{binary}')}"
+        f" && chmod 0755 {shlex.quote(f'{staging}/{binary}')}"
+        for binary in spec.binaries
+        if (member := spec.member_name(binary)) != binary
+    )
     yield StringCommand(
         f"echo {sha256}'  '{q_archive} | sha256sum --check --quiet"
         f" && rm -rf {q_staging} && mkdir -m 0755 {q_staging}"
-        f" && {shlex.join(unpack)}"
+        f" && {shlex.join(unpack)}{renames}"
         f" && chown -R root:root {q_staging}"
         f" && rm -rf {q_dir} && mv -T {q_staging} {q_dir}"
         f" && rm -f {q_archive}"

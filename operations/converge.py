@@ -26,9 +26,11 @@ from typing import Any
 from pyinfra import host
 from pyinfra.operations import files, systemd
 
+from obsstack.catalog import RELEASE_ARCHIVES
 from operations.archive import install_archive, prepare_archive
 from operations.config import managed_config
 from operations.facts import FileNames
+from operations.packages import deb_packages
 from operations.service import daemon_account, service
 
 
@@ -74,6 +76,10 @@ class DesiredState:
     sha256: str | None = None
     user: str | None = None
     home: str | None = None
+    # Its user's supplementary groups (the journal's readers, for a log shipper).
+    groups: tuple[str, ...] = ()
+    # Debian packages it needs besides its program (curl for a check of its configs).
+    packages: tuple[str, ...] = ()
     unit_text: str | None = None
     config_dirs: tuple[ManagedDirectory, ...] = ()
     files: tuple[ConfigFile, ...] = field(default=())
@@ -98,6 +104,8 @@ class DesiredState:
         return cls(
             **{
                 **record,
+                "groups": tuple(record.get("groups", ())),
+                "packages": tuple(record.get("packages", ())),
                 "config_dirs": tuple(ManagedDirectory(**d) for d in record["config_dirs"]),
                 "files": tuple(ConfigFile(**f) for f in record["files"]),
             }
@@ -115,8 +123,13 @@ class Installation:
 
 def converge(desired: DesiredState, installation: Installation) -> None:
     """Make the host run the component exactly as ``desired`` describes it."""
+    packages = list(desired.packages)
+    if desired.version and RELEASE_ARCHIVES[desired.name].layout.extension == "zip":
+        packages.append("unzip")
+    if packages:
+        deb_packages(name=f"Install what {desired.name} needs", packages=sorted(set(packages)))
     if desired.user:
-        daemon_account(desired.user, home=desired.home)
+        daemon_account(desired.user, home=desired.home, groups=desired.groups)
     for directory in host.loop(desired.config_dirs):
         files.directory(
             name=f"Create {directory.path}",

@@ -24,9 +24,10 @@ from operations.account import system_account
 from operations.config import managed_config
 
 
-def daemon_account(user: str, home: str) -> None:
-    """A system user and group of the same name with no login shell, owning ``home``."""
-    system_account(name=f"Create system user {user}", user=user, home=home)
+def daemon_account(user: str, home: str, groups: Sequence[str] = ()) -> None:
+    """A system user and group of the same name with no login shell, owning ``home``, in
+    exactly the supplementary ``groups``."""
+    system_account(name=f"Create system user {user}", user=user, home=home, groups=groups)
     files.directory(
         name=f"Create {home}", path=home, user=user, group=user, mode="0750", present=True
     )

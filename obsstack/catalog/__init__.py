@@ -160,15 +160,23 @@ def not_running(
 
 
 def secrets_needed(
-    name: str, groups: Iterable[str], data: Mapping[str, Any], generated_too: bool = False
+    name: str,
+    groups: Iterable[str],
+    data: Mapping[str, Any],
+    generated_too: bool = False,
+    monitored: Iterable[str] = (),
 ) -> dict[str, str]:
-    """``{secret name: the setting that needs it}`` for host ``name`` with these groups and
-    data (not validated yet: anything of the wrong type needs nothing).
+    """``{secret name: why the host needs it}`` for host ``name`` with these groups and data
+    (not validated yet: anything of the wrong type needs nothing); the reason names the
+    setting, e.g. ``proxy_users.admin is set``.
 
     With ``agents = "auto"`` an agent's secret is needed once detection found the agent
     (``detected_agents``), or, with ``generated_too``, whenever it might be (for
     ``secrets.init``, so that a server installed later finds its secret ready).
+    ``monitored``: the instance labels of the inventory's monitored hosts, whose secrets
+    of one per host the observability server needs.
     """
+    groups = list(groups)
     agents = data.get("agents")
     if agents == "auto":
         detected = data.get("detected_agents")
@@ -176,15 +184,20 @@ def secrets_needed(
     needed = {}
     for component in running(groups, data, agents if isinstance(agents, list) else []):
         for secret in component.secrets:
-            if secret.one_per:
+            if secret.per_host:
+                # The server holds every one (a monitored host's deploy reads its own from
+                # the server's store): with no server, nothing needs them.
+                for key in monitored if "observability" in groups else ():
+                    needed[secret.name_for(key)] = f"monitored host {key} pushes logs to Loki"
+            elif secret.one_per:
                 keys = data.get(secret.one_per)
                 for key in keys if isinstance(keys, dict) else ():
-                    needed[secret.name_for(key)] = f"{secret.one_per}.{key}"
+                    needed[secret.name_for(key)] = f"{secret.one_per}.{key} is set"
             elif secret.needed_when:
                 if _setting_value(data, secret.needed_when):
-                    needed[secret.name] = secret.needed_when
+                    needed[secret.name] = f"{secret.needed_when} is set"
             else:
-                needed[secret.name] = "agents" if component.agent else component.name
+                needed[secret.name] = f"{'agents' if component.agent else component.name} is set"
     return needed
 
 

@@ -21,6 +21,7 @@ from obsstack.catalog.schema import (
     Health,
     Hooks,
     Listen,
+    LogFiles,
     Opening,
     Pin,
     ReleaseArchive,
@@ -30,6 +31,7 @@ from obsstack.catalog.schema import (
     Unit,
     UnitContext,
 )
+from obsstack.catalog.server import NGINX_LOGS
 from obsstack.fields import DURATION_FIELD, PERCENT, PORT, number
 
 MONITORED = ("monitored",)
@@ -59,6 +61,7 @@ NGINX_EXPORTER = Component(
         layout=GORELEASER,
     ),
     agent=Agent("nginx", detected_by=("nginx.service",)),
+    logs=NGINX_LOGS,
     account=Account("nginx-exp", "/var/lib/nginx_exporter"),
     unit=Unit(
         "nginx_exporter.service",
@@ -134,6 +137,12 @@ MYSQLD_EXPORTER = Component(
         Pin("0.20.0", "5773496e9962ca3817b3599fe4d74f218c95c1295eb2a742462df8e035fe51bd"),
     ),
     agent=Agent("mysql", detected_by=("mariadb.service", "mysql.service")),
+    # Debian's MariaDB logs its errors to the journal; these are where a my.cnf that sets
+    # log_error or the slow query log usually writes.
+    logs=(
+        LogFiles("mysql_error", ("/var/log/mysql/error.log", "/var/log/mysql/mysqld.log")),
+        LogFiles("mysql_slow", ("/var/log/mysql/*slow*.log",)),
+    ),
     account=Account("mysqld-exp", "/var/lib/mysqld_exporter"),
     unit=Unit(
         "mysqld_exporter.service",
@@ -203,6 +212,8 @@ PHP_FPM = Component(
     summary="each PHP-FPM pool's own status page, served by nginx to Prometheus",
     roles=MONITORED,
     agent=Agent("php_fpm", detected_by=("php[0-9]*-fpm.service",), needs="nginx"),
+    # The master's log (Debian's error_log), and the pools' slow logs.
+    logs=(LogFiles("php_fpm", ("/var/log/php*-fpm.log", "/var/log/php*-fpm/*.log")),),
     listens=(Listen("php_fpm_status_port", program="nginx"),),
     scrape=Scrape("php_fpm", per_pool=True),
     rules="php_fpm",
@@ -240,6 +251,7 @@ FAIL2BAN = Component(
     summary="jail and ban counts through node_exporter's textfile collector",
     roles=MONITORED,
     agent=Agent("fail2ban", detected_by=("fail2ban.service",)),
+    logs=(LogFiles("fail2ban", ("/var/log/fail2ban.log",)),),
     rules="fail2ban",
     hooks=Hooks(after="deploys.fail2ban:install", remove="deploys.fail2ban:remove"),
     alert_thresholds=(

@@ -4,17 +4,20 @@ Entries are data: the deploy, uninstall, firewall, scrape config, preflight, hea
 README's tables read them; only what data cannot say (a config file's text, the MySQL
 account) lives in the component's deploy module.
 
-Two release tools make the upstream archives, and they lay them out differently:
+Three release tools make the upstream archives, and they lay them out differently:
 
 - promu (the Prometheus projects): ``prometheus-3.14.0.linux-amd64.tar.gz``, every file under
   a top directory of the same name, checksums in ``sha256sums.txt``;
 - goreleaser with its defaults (nginx-prometheus-exporter):
   ``nginx-prometheus-exporter_1.5.3_linux_amd64.tar.gz``, the files at the archive's root,
-  checksums in ``nginx-prometheus-exporter_1.5.3_checksums.txt``.
+  checksums in ``nginx-prometheus-exporter_1.5.3_checksums.txt``;
+- Grafana's (Loki, Alloy): ``loki-linux-amd64.zip`` (the version is only in the download's
+  path), one file named for the platform (``loki-linux-amd64``), checksums in
+  ``SHA256SUMS``.
 
 Example::
 
-    >>> from obsstack.catalog.schema import GORELEASER, Pin, ReleaseArchive
+    >>> from obsstack.catalog.schema import GORELEASER, GRAFANA, Pin, ReleaseArchive
     >>> pin = Pin("3.14.0", "f665c6da19eb7ba399c915d30c7d9793c9b417bf8a749b504bc470678631478d")
     >>> archive = ReleaseArchive("prometheus/prometheus", "prometheus", ("prometheus",), pin)
     >>> archive.archive_name("3.14.0"), archive.top_directory("3.14.0")
@@ -25,6 +28,9 @@ Example::
     ... )
     >>> nginx.checksum_file("1.5.3"), nginx.top_directory("1.5.3") is None
     ('nginx-prometheus-exporter_1.5.3_checksums.txt', True)
+    >>> loki = ReleaseArchive("grafana/loki", "loki", ("loki",), Pin("3.7.8", "0" * 64), GRAFANA)
+    >>> loki.archive_name("3.7.8"), loki.member_name("loki")
+    ('loki-linux-amd64.zip', 'loki-linux-amd64')
 """
 
 from __future__ import annotations
@@ -42,17 +48,26 @@ class Layout:
     """How a release tool names an archive and its checksum file, as format strings.
 
     Fields in the formats: ``{project}`` (the name upstream's files carry), ``{version}``
-    (no leading v) and, in ``stem``, ``{arch}`` (Go's name: amd64, arm64).
+    (no leading v), ``{arch}`` (Go's name: amd64, arm64) and, in ``member``, ``{binary}``.
     """
 
     stem: str
     wrapped: bool  # everything sits under a top directory named like the stem
     checksums: str
+    extension: str = "tar.gz"  # or "zip"
+    member: str = "{binary}"  # a binary's file name in the archive
 
 
 PROMU = Layout("{project}-{version}.linux-{arch}", wrapped=True, checksums="sha256sums.txt")
 GORELEASER = Layout(
     "{project}_{version}_linux_{arch}", wrapped=False, checksums="{project}_{version}_checksums.txt"
+)
+GRAFANA = Layout(
+    "{project}-linux-{arch}",
+    wrapped=False,
+    checksums="SHA256SUMS",
+    extension="zip",
+    member="{binary}-linux-{arch}",
 )
 
 
@@ -76,11 +91,15 @@ class ReleaseArchive:
     layout: Layout = PROMU
 
     def archive_stem(self, version: str, arch: str = "amd64") -> str:
-        """The archive's name without ``.tar.gz``, e.g. ``prometheus-3.14.0.linux-amd64``."""
+        """The archive's name without its extension, e.g. ``prometheus-3.14.0.linux-amd64``."""
         return self.layout.stem.format(project=self.project, version=version, arch=arch)
 
     def archive_name(self, version: str, arch: str = "amd64") -> str:
-        return f"{self.archive_stem(version, arch)}.tar.gz"
+        return f"{self.archive_stem(version, arch)}.{self.layout.extension}"
+
+    def member_name(self, binary: str, arch: str = "amd64") -> str:
+        """The file name ``binary`` has in the archive (installed as ``binary``)."""
+        return self.layout.member.format(binary=binary, arch=arch)
 
     def top_directory(self, version: str, arch: str = "amd64") -> str | None:
         """The directory holding the archive's files, or None when they sit at its root."""
@@ -98,6 +117,8 @@ class Account:
 
     user: str
     home: str
+    # Groups it is a member of besides its own (a log shipper reads the journal and /var/log).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,6 +234,9 @@ class Secret:
     needed_when: str | None = None
     one_per: str | None = None  # a dict setting: one secret per key (proxy_users)
     key_name: str = "key"  # what a key of that setting is, in messages
+    # One secret per monitored host of the inventory, named by its instance label: the
+    # observability server's store holds every one of them.
+    per_host: bool = False
 
     def name_for(self, key: str) -> str:
         """The name of the secret of ``key`` of its ``one_per`` setting."""
@@ -235,6 +259,20 @@ class Opening:
     def number(self, settings: Mapping[str, Any]) -> int:
         """The port on a host with ``settings``."""
         return self.port if isinstance(self.port, int) else settings[self.port]
+
+
+@dataclass(frozen=True)
+class LogFiles:
+    """Log files of a component that the log shipper (Alloy) sends to Loki from the hosts
+    that run it, as streams labelled ``job``."""
+
+    job: str
+    paths: tuple[str, ...]  # globs
+    # How Alloy parses a line into structured metadata (None: sent as it is).
+    parser: str | None = None
+
+
+NGINX_COMBINED = "nginx_combined"  # nginx's default access log format
 
 
 @dataclass(frozen=True)
@@ -287,6 +325,8 @@ class Component:
     archive: ReleaseArchive | None = None  # None: a Debian package, or no program at all
     # Where the Debian package installs its program, for one that comes from a package.
     packaged_binary: str | None = None
+    # Debian packages it needs besides its program (a zip archive's unzip comes anyway).
+    packages: tuple[str, ...] = ()
     agent: Agent | None = None
     # A setting that must be non-empty for it to run (None: it runs wherever its roles say).
     enabled_by: str | None = None
@@ -307,6 +347,7 @@ class Component:
     # while some host runs it.
     rules: str | None = None
     firewall: tuple[Opening, ...] = ()
+    logs: tuple[LogFiles, ...] = ()  # what the log shipper reads of it besides the journal
     # The daemon reads its config files at start only: a change restarts it.
     restart_on_config: bool = False
     hooks: Hooks = Hooks()

@@ -1,8 +1,9 @@
-"""The observability server's components: Prometheus, Alertmanager, the nginx reverse proxy
-and blackbox_exporter.
+"""The observability server's components: Prometheus, Alertmanager, Loki, the nginx reverse
+proxy and blackbox_exporter.
 
 Prometheus and Alertmanager listen on loopback only and serve under their location behind
-the proxy (``route_prefix``), so their links work there.
+the proxy (``route_prefix``), so their links work there. Loki listens on loopback too; its
+API's paths already start with ``/loki/``.
 
 Example::
 
@@ -19,12 +20,15 @@ from typing import Any
 
 from obsstack.catalog.schema import (
     ANYWHERE,
+    GRAFANA,
+    NGINX_COMBINED,
     Account,
     Component,
     Directory,
     Health,
     Hooks,
     Listen,
+    LogFiles,
     Opening,
     Pin,
     ProxyLocation,
@@ -48,12 +52,17 @@ from obsstack.fields import (
     check_https_url,
     check_optional_path,
     check_smarthost,
+    duration_at_least,
+    int_range,
     is_a,
     matching,
     number,
 )
 
 SERVER = ("observability",)
+# nginx's password files are ours: one per permission of proxy_users, and the hosts' Loki
+# push passwords (nginx's workers read them).
+HTPASSWD_DIR = "/etc/nginx/htpasswd"
 
 PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
 PROMETHEUS_RULES_DIR = f"{PROMETHEUS_CONFIG_DIR}/rules"
@@ -233,22 +242,210 @@ ALERTMANAGER = Component(
     ),
 )
 
-# Debian's nginx, with certbot: the package ships the program and its unit. Its password
-# files are ours (one per permission of proxy_users; nginx's workers read them).
-HTPASSWD_DIR = "/etc/nginx/htpasswd"
+LOKI_CONFIG_DIR = "/etc/loki"
+# The ruler's local storage: a directory per tenant, and with auth_enabled off Loki's one
+# tenant is called "fake".
+LOKI_RULES_DIR = f"{LOKI_CONFIG_DIR}/rules"
+LOKI_TENANT_RULES_DIR = f"{LOKI_RULES_DIR}/fake"
+LOKI_DATA_DIR = "/var/lib/loki"
+LOKI_PUSH_PASSWORD = Secret(
+    "loki_push_password_",
+    "password monitored host {key!r} pushes its logs to Loki with",
+    generated=True,
+    kept_in=HTPASSWD_DIR,
+    key_name="host",
+    per_host=True,
+)
+# A LogQL stream selector: {label="value", other=~"regex", ...}.
+STREAM_SELECTOR = re.compile(
+    r'\{\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\]|\\.)*"'
+    r'(\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\]|\\.)*")*\s*\}'
+)
+RETENTION = duration_at_least(86400, "a duration of at least 24h, such as 30d")
+
+
+def check_retention_streams(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "wrong type"
+    for stream in value:
+        if not isinstance(stream, dict) or set(stream) != {"selector", "period", "priority"}:
+            return "each entry needs exactly selector, period and priority"
+        if not isinstance(stream["selector"], str) or not STREAM_SELECTOR.fullmatch(
+            stream["selector"]
+        ):
+            return f"bad selector {stream['selector']!r}"
+        if RETENTION.check(stream["period"]) is not None:
+            return f"bad period {stream['period']!r}"
+        if not isinstance(stream["priority"], int) or isinstance(stream["priority"], bool):
+            return f"bad priority {stream['priority']!r}"
+    return None
+
+
+def loki_flags(unit: UnitContext) -> list[str]:
+    return [f"-config.file={LOKI_CONFIG_DIR}/config.yml"]
+
+
+LOKI = Component(
+    name="loki",
+    summary="stores the hosts' logs and evaluates the log alert rules",
+    roles=SERVER,
+    archive=ReleaseArchive(
+        "grafana/loki",
+        "loki",
+        ("loki",),
+        # Published by the AUR's loki-bin and by at least four unrelated projects' pins,
+        # all agreeing (upstream's SHA256SUMS could not be fetched from here).
+        Pin("3.7.8", "62aea42c9cba52cd1642b3666ab37019a0ce4c24ab50b07e85dccc8d812f7d61"),
+        layout=GRAFANA,
+    ),
+    # The rule files' check asks a throwaway Loki ruler over a unix socket.
+    packages=("curl",),
+    account=Account("loki", LOKI_DATA_DIR),
+    unit=Unit(
+        "loki.service",
+        description="Grafana Loki (log storage)",
+        documentation="https://grafana.com/docs/loki/latest/",
+        flags=loki_flags,
+        read_write=(LOKI_DATA_DIR,),
+        reload_signal=None,
+    ),
+    directories=(
+        Directory(LOKI_CONFIG_DIR),
+        Directory(LOKI_RULES_DIR),
+        Directory(LOKI_TENANT_RULES_DIR, prune_suffix=".yml"),
+    ),
+    listens=(Listen("loki_port"), Listen("loki_grpc_port")),
+    proxy=ProxyLocation("loki", "/loki/"),
+    scrape=Scrape("loki"),
+    health=Health("/ready", disk=True),
+    rules="loki",
+    # Loki reads its configuration at start; its ruler would see rule files change only
+    # after its poll interval.
+    restart_on_config=True,
+    hooks=Hooks(files="deploys.loki:config_files"),
+    settings=(
+        Setting("loki_port", PORT, "Loki's HTTP port (loopback, behind the proxy)", 3100),
+        Setting("loki_grpc_port", PORT, "Loki's gRPC port (loopback only)", 9096),
+        Setting(
+            "loki_retention_period",
+            RETENTION,
+            "logs older than this are deleted by the compactor",
+            "30d",
+        ),
+        Setting(
+            "loki_retention_streams",
+            Field(
+                check_retention_streams,
+                "a list of {selector: '{job=\"nginx_access\"}', period: '7d', priority: 1}",
+            ),
+            "other retention periods for the streams a selector matches (the highest "
+            "priority match wins)",
+            [],
+        ),
+        Setting(
+            "loki_compaction_interval",
+            DURATION_FIELD,
+            "how often the compactor compacts the index and applies retention",
+            "10m",
+        ),
+        Setting(
+            "loki_ingestion_rate_mb",
+            number(0.1, 1024, "megabytes per second such as 4"),
+            "how fast all hosts together may push logs (MB/s); more is refused with 429",
+            4,
+        ),
+        Setting(
+            "loki_ingestion_burst_size_mb",
+            number(0.1, 1024, "megabytes such as 6"),
+            "how much a push may exceed that rate by (MB)",
+            6,
+        ),
+        Setting(
+            "loki_max_line_size",
+            matching(SIZE, "a size such as 256KB (0: no limit)"),
+            "longer log lines are refused",
+            "256KB",
+        ),
+        Setting(
+            "loki_max_streams_per_user",
+            int_range(1, 1_000_000, "a number of streams such as 5000"),
+            "the most label combinations Loki keeps open at once",
+            5000,
+        ),
+        Setting(
+            "loki_ruler_evaluation_interval",
+            DURATION_FIELD,
+            "how often the log alert rules are evaluated",
+            "1m",
+        ),
+        Setting(
+            "loki_extra_rule_files",
+            Field(
+                lambda v: (
+                    None
+                    if isinstance(v, list) and all(isinstance(p, str) for p in v)
+                    else "wrong type"
+                ),
+                "a list of controller paths to extra log alert rule files",
+            ),
+            "your own log alert rule files (LogQL; controller paths, relative to the "
+            "repository root), each checked by Loki's own ruler on the server before it "
+            "is installed",
+            [],
+            required=False,
+        ),
+    ),
+    alert_thresholds=(
+        Setting(
+            "nginx_5xx_burst_count",
+            int_range(0, 1_000_000, "a number of responses such as 20"),
+            "NginxServerErrorBurst (warning, log alert): more 5xx responses than this on a "
+            "host within the window",
+            20,
+        ),
+        Setting(
+            "nginx_5xx_burst_window",
+            DURATION_FIELD,
+            "NginxServerErrorBurst: the window the 5xx responses are counted in",
+            "5m",
+        ),
+        Setting(
+            "ssh_auth_failures_count",
+            int_range(0, 1_000_000, "a number of attempts such as 10"),
+            "SshAuthenticationFailures (warning, log alert): more refused SSH logins than "
+            "this on a host within the window",
+            10,
+        ),
+        Setting(
+            "ssh_auth_failures_window",
+            DURATION_FIELD,
+            "SshAuthenticationFailures: the window the refused logins are counted in",
+            "10m",
+        ),
+        Setting(
+            "log_errors_window",
+            DURATION_FIELD,
+            "KernelOomKill, MysqlErrorsLogged, PhpFatalErrors (log alerts): one matching "
+            "line within this window alerts",
+            "5m",
+        ),
+    ),
+)
+
+# Debian's nginx, with certbot: the package ships the program and its unit.
 # What the proxy can let a user do: a location's name lets its users read (GET and HEAD,
 # and Prometheus' query endpoints by POST); its write permission ("alertmanager_write") also
 # lets them create and expire silences and post alerts. Grafana's and Loki's are accepted
 # before they are deployed, so proxy_users written for them stay valid (nothing is served
 # for them yet).
-PLANNED_PROXY_LOCATIONS = ("grafana", "loki")
+PLANNED_PROXY_LOCATIONS = ("grafana",)
 PROXY_LOCATION_NAMES = (
-    *(entry.proxy.name for entry in (PROMETHEUS, ALERTMANAGER) if entry.proxy),
+    *(entry.proxy.name for entry in (PROMETHEUS, ALERTMANAGER, LOKI) if entry.proxy),
     *PLANNED_PROXY_LOCATIONS,
 )
 PROXY_WRITE_PERMISSIONS = {
     entry.proxy.write_permission: entry.proxy.name
-    for entry in (PROMETHEUS, ALERTMANAGER)
+    for entry in (PROMETHEUS, ALERTMANAGER, LOKI)
     if entry.proxy and entry.proxy.write_permission
 }
 PROXY_PERMISSIONS = (*PROXY_LOCATION_NAMES, *PROXY_WRITE_PERMISSIONS)
@@ -275,6 +472,11 @@ def check_proxy_users(value: Any) -> str | None:
 
 
 NGINX_GROUP = "www-data"
+# Debian's nginx logs, wherever nginx runs (the proxy here, a web server's agent).
+NGINX_LOGS = (
+    LogFiles("nginx_access", ("/var/log/nginx/*access.log",), NGINX_COMBINED),
+    LogFiles("nginx_error", ("/var/log/nginx/*error.log",)),
+)
 PROXY_PASSWORD = Secret(
     "proxy_password_",
     "password of proxy user {key!r}",
@@ -292,7 +494,8 @@ NGINX = Component(
     # Password files of locations no longer served go (prune every unlisted file).
     directories=(Directory(HTPASSWD_DIR, prune_suffix="", group=NGINX_GROUP),),
     listens=(Listen(80), Listen(443)),
-    secrets=(PROXY_PASSWORD,),
+    secrets=(PROXY_PASSWORD, LOKI_PUSH_PASSWORD),
+    logs=NGINX_LOGS,
     firewall=(
         Opening(80, ANYWHERE, "http (ACME, redirect)"),
         Opening(443, ANYWHERE, "https"),
@@ -342,6 +545,7 @@ NGINX = Component(
         ),
     ),
 )
+
 
 BLACKBOX_CONFIG_DIR = "/etc/blackbox_exporter"
 
@@ -426,4 +630,4 @@ BLACKBOX_EXPORTER = Component(
 )
 
 # In the order a server installs them.
-ENTRIES = (PROMETHEUS, ALERTMANAGER, NGINX, BLACKBOX_EXPORTER)
+ENTRIES = (PROMETHEUS, ALERTMANAGER, LOKI, NGINX, BLACKBOX_EXPORTER)

@@ -233,6 +233,7 @@ def watching_argv(needles: list[str], on: str = "web1") -> Iterator[ArgvSampler]
 STATE_SCRIPT = r"""
 for f in /etc/prometheus/prometheus.yml /etc/prometheus/rules/*.yml /etc/prometheus/file_sd/*.yml \
          /etc/alertmanager/alertmanager.yml /etc/blackbox_exporter/blackbox.yml \
+         /etc/loki/config.yml /etc/loki/rules/fake/*.yml \
          /etc/systemd/system/*.service /etc/systemd/system/*.timer \
          /etc/nginx/conf.d/observability-stack*.conf; do
   [ -f "$f" ] && md5sum "$f"
@@ -259,7 +260,7 @@ def host_state(name: str) -> dict[str, str]:
 
 
 RUNNING_SCRIPT = r"""
-for unit in node_exporter prometheus alertmanager blackbox_exporter \
+for unit in node_exporter prometheus alertmanager loki blackbox_exporter \
             nginx_exporter mysqld_exporter; do
   pid=$(systemctl show -p MainPID --value "$unit.service" 2>/dev/null)
   [ -n "$pid" ] && [ "$pid" != 0 ] && echo "$unit $(readlink "/proc/$pid/exe")"

@@ -35,6 +35,7 @@ from obsstack.health import (
     evaluate_alerts,
     evaluate_disk,
     evaluate_host,
+    evaluate_loki,
     evaluate_prometheus,
     evaluate_services,
     evaluate_stale,
@@ -43,6 +44,7 @@ from obsstack.health import (
     host_script,
     http_status,
     label_value,
+    loki_commands,
     metrics_text,
     probes,
     script_failure,
@@ -59,6 +61,7 @@ OBS = HostInfo(
         "node_exporter_port": 9100,
         "prometheus_port": 9090,
         "alertmanager_port": 9093,
+        "loki_port": 3100,
         "prometheus_scrape_interval": "5s",
         "domain": "obs.lab.test",
     },
@@ -130,6 +133,9 @@ def obs_stdout(targets: list[dict], alerts: list[dict], now: float = TARGETS_NOW
         "ready:prometheus": "HTTP/1.0 200 OK\r",
         "unit:alertmanager.service": "active",
         "ready:alertmanager": "HTTP/1.0 200 OK\r",
+        "unit:loki.service": "active",
+        "ready:loki": "HTTP/1.0 200 OK\r",
+        "loki:push": "HTTP/1.0 204 No Content\r",
         "prometheus:now": f"{now:.9f}",
         "prometheus:targets": api_answer({"activeTargets": targets, "droppedTargets": []}),
         "prometheus:alerts": api_answer({"alerts": alerts}),
@@ -189,6 +195,9 @@ def test_script_prints_every_section_the_checks_read():
         "ready:prometheus",
         "unit:alertmanager.service",
         "ready:alertmanager",
+        "unit:loki.service",
+        "ready:loki",
+        "loki:push",
         "prometheus:now",
         "prometheus:targets",
         "prometheus:alerts",
@@ -196,6 +205,7 @@ def test_script_prints_every_section_the_checks_read():
         "disk:/var/lib/node_exporter",
         "disk:/var/lib/prometheus",
         "disk:/var/lib/alertmanager",
+        "disk:/var/lib/loki",
         "tls:now",
         "tls:certificate",
     }
@@ -229,8 +239,34 @@ def test_every_expected_service_is_checked_on_the_server():
         "ready:prometheus": PASS,
         "unit:alertmanager.service": PASS,
         "ready:alertmanager": PASS,
+        "unit:loki.service": PASS,
+        "ready:loki": PASS,
     }
     assert checks["ready:prometheus"].detail == "127.0.0.1:9090/prometheus/-/ready answered 200"
+
+
+# --- Loki -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [("HTTP/1.0 204 No Content\r", PASS), ("HTTP/1.0 429 Too Many Requests\r", FAIL), ("", FAIL)],
+)
+def test_loki_passes_only_when_it_takes_the_pushed_line(answer, status):
+    [check] = evaluate_loki(OBS, {"loki:push": answer})
+    assert (check.check, check.status) == ("ingest:loki", status)
+    assert evaluate_loki(WEB1, {}) == []
+
+
+def test_the_pushed_line_is_valid_json_with_the_hosts_clock(tmp_path):
+    command = loki_commands(OBS)["loki:push"]
+    # Run it with a stand-in http_post that prints the body it was given.
+    script = "http_post() { printf %s \"$4\"; }\n" + command.removesuffix(" | head -n 1")
+    body = json.loads(subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                                     check=True).stdout)
+    [stream] = body["streams"]
+    assert stream["stream"] == {"job": "obs_health", "host": "obs"}
+    assert int(stream["values"][0][0]) > 1.7e18
 
 
 # --- Prometheus -------------------------------------------------------------------------------

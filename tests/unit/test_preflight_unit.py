@@ -154,7 +154,13 @@ PRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"
 
 
 def lab_host(name: str, groups: list[str], **data) -> HostInfo:
-    ports = {"node_exporter_port": 9100, "prometheus_port": 9090, "alertmanager_port": 9093}
+    ports = {
+        "node_exporter_port": 9100,
+        "prometheus_port": 9090,
+        "alertmanager_port": 9093,
+        "loki_port": 3100,
+        "loki_grpc_port": 9096,
+    }
     return HostInfo(name, groups, {**ports, **data})
 
 
@@ -326,6 +332,8 @@ def test_required_ports_follow_the_roles_and_port_settings():
         9100: "node_exporter",
         9090: "prometheus",
         9093: "alertmanager",
+        3100: "loki",
+        9096: "loki",
         80: "nginx",
         443: "nginx",
     }
@@ -554,6 +562,7 @@ def test_the_archives_of_the_agents_and_probes_are_checked(mirror):
     unpinned = sorted(f.detail for f in findings if "no pin" in f.detail)
     assert unpinned == [
         "obs runs blackbox_exporter, but releases has no pin for it",
+        "obs runs loki, but releases has no pin for it",
         "web1 runs mysqld_exporter, but releases has no pin for it",
     ]
     assert all(f.status == FAIL for f in findings if "no pin" in f.detail)

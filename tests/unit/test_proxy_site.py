@@ -7,15 +7,21 @@ import re
 import pytest
 from fakehost import run_operation
 
-from deploys.proxy import ACME_WEBROOT, AUTH_BURST, AUTH_RATE_PER_SECOND, TLS_ROOT
+from deploys.proxy import (
+    ACME_WEBROOT,
+    AUTH_BURST,
+    AUTH_RATE_PER_SECOND,
+    LOKI_PUSH_FILE,
+    TLS_ROOT,
+)
 from obsstack.catalog import PROXY_LOCATIONS
 from obsstack.catalog.server import HTPASSWD_DIR, PROXY_PERMISSIONS
 from obsstack.render import render_template
 from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
 DOMAIN = "obs.lab.test"
-# Backend ports a host could have set (prometheus_port, alertmanager_port).
-PORTS = {"prometheus": 19090, "alertmanager": 19093}
+# Backend ports a host could have set (prometheus_port, alertmanager_port, loki_port).
+PORTS = {"prometheus": 19090, "alertmanager": 19093, "loki": 13100}
 
 
 def site() -> str:
@@ -26,6 +32,7 @@ def site() -> str:
         "tls_dir": f"{TLS_ROOT}/{DOMAIN}",
         "auth_rate": AUTH_RATE_PER_SECOND,
         "auth_burst": AUTH_BURST,
+        "loki_push_htpasswd": LOKI_PUSH_FILE,
         **{
             location.name: {
                 "realm": f"{DOMAIN} {location.name}",
@@ -79,10 +86,34 @@ def test_every_served_location_is_a_permission_settings_accept():
 
 
 def test_only_deployed_components_get_a_location():
-    """Grafana and Loki are not deployed yet: no location may point at their ports."""
+    """Grafana is not deployed yet: no location may point at its port."""
     https = server(site(), 443)
-    assert "127.0.0.1:3000" not in https and "127.0.0.1:3100" not in https
+    assert "127.0.0.1:3000" not in https
     assert location(https, "/").strip() == "return 404;"
+
+
+def test_loki_pushes_take_the_hosts_passwords_and_nothing_but_a_post():
+    body = location(server(site(), 443), "= /loki/api/v1/push")
+    assert f"auth_basic_user_file {LOKI_PUSH_FILE};" in body
+    assert f"proxy_pass http://127.0.0.1:{PORTS['loki']};" in body
+    assert 'proxy_set_header Authorization "";' in body
+    # One tenant: a client's X-Scope-OrgID never reaches Loki.
+    assert 'proxy_set_header X-Scope-OrgID "";' in body
+    assert f"limit_req zone=obs_auth burst={AUTH_BURST} nodelay;" in body
+    assert re.search(r"limit_except POST \{\s*deny all;\s*\}", body)
+    # The readers' password file lets nobody push.
+    assert f"{HTPASSWD_DIR}/loki;" not in body
+
+
+def test_loki_queries_may_come_by_post_and_read_nothing_else():
+    https = server(site(), 443)
+    (queries,) = [
+        body
+        for body in blocks(https, r"location ~ \^/loki/api/v1/\(query\S*")
+    ]
+    assert f"auth_basic_user_file {HTPASSWD_DIR}/loki;" in queries
+    assert re.search(r"limit_except GET POST \{\s*deny all;\s*\}", queries)
+    assert 'proxy_set_header X-Scope-OrgID "";' in location(https, "/loki/")
 
 
 def test_braces_are_balanced():
@@ -130,7 +161,8 @@ def test_authentication_attempts_have_a_rate_per_client():
 
 @pytest.mark.parametrize(
     "path", ["/prometheus/debug/", "/prometheus/api/v1/admin/", "/prometheus/-/quit",
-             "/prometheus/-/reload", "/alertmanager/debug/", "/alertmanager/-/reload"]
+             "/prometheus/-/reload", "/alertmanager/debug/", "/alertmanager/-/reload",
+             "/loki/api/v1/delete"]
 )
 def test_profiling_admin_and_lifecycle_paths_are_closed(path):
     body = location(server(site(), 443), f"^~ {path}")
