@@ -21,6 +21,7 @@ from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import check_drift
 from obsstack.health import run_health
 from obsstack.history import list_releases
+from obsstack.logs import query_logs
 from obsstack.preflight import run_preflight
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
@@ -106,6 +107,28 @@ def releases(c, inventory, json=False):
             for r in rs
         ],
     )
+
+
+@task(
+    help={
+        "inventory": "inventory file",
+        "query": 'a LogQL query, e.g. \'{host="web1", job="journal"} |= "error"\'',
+        "since": "how far back, a duration such as 15m or 2h (default 1h)",
+        "limit": "at most this many lines, the newest (default 100)",
+        "user": "the proxy user to ask as (default: the first with the loki permission)",
+        "json": "print JSON",
+    }
+)
+@reports_errors
+def logs(c, inventory, query, since="1h", limit=100, user=None, json=False):
+    """Query Loki through the proxy and print the lines, oldest first."""
+    lines = query_logs(inventory, query, since=since, limit=int(limit), user=user)
+    if json:
+        print(json_module.dumps([line.as_dict() for line in lines], indent=2))
+        return
+    for line in lines:
+        source = line.labels.get("unit") or line.labels.get("job", "")
+        print(f"{line.time} {line.labels.get('host', '-')} {source}: {line.text}")
 
 
 @task(
@@ -211,6 +234,7 @@ namespace = Collection(
     rollback,
     uninstall,
     drift,
+    logs,
     test,
     lab_tasks.bench,
     lab_tasks.collection,

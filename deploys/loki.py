@@ -13,13 +13,11 @@ Every file is checked on the server before it goes live: the config with
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
 
 from obsstack.catalog.server import (
     ALERTMANAGER,
-    LOKI,
     LOKI_CONFIG_DIR,
     LOKI_DATA_DIR,
     LOKI_RULES_DIR,
@@ -72,6 +70,7 @@ def config(settings: dict, alertmanager_url: str) -> dict:
             "working_directory": f"{LOKI_DATA_DIR}/compactor",
             "compaction_interval": settings["loki_compaction_interval"],
             "retention_enabled": True,
+            "retention_delete_delay": settings["loki_retention_delete_delay"],
             "delete_request_store": "filesystem",
         },
         "limits_config": {
@@ -111,7 +110,12 @@ def rule_files(alert_rules: dict, extra: list[str]) -> dict[str, str]:
         for template in sorted((TEMPLATES_DIR / "loki" / "rules").glob("*.yml.j2"))
     }
     for path in map(repo_path, extra):
-        rendered[Path(path).name] = path.read_text()
+        if path.name in rendered:
+            raise PyinfraError(
+                f"{host.name}: loki_extra_rule_files: {path} has the name of a rule file "
+                "already installed: rename it"
+            )
+        rendered[path.name] = path.read_text()
     return rendered
 
 
@@ -146,7 +150,3 @@ def config_files() -> tuple[ConfigFile, ...]:
         ),
     )
 
-
-def listen_port() -> int:
-    """Where Loki listens on loopback (what the proxy and Prometheus reach)."""
-    return LOKI.listen.number(host.data.dict())

@@ -49,6 +49,8 @@ def lab_settings() -> dict[str, Any]:
         "acme_email": "ops@lab.test",
         "acme_directory_url": services.ACME_DIRECTORY_URL,
         "acme_ca_bundle": str(services.ACME_CA_BUNDLE),
+        # The controller's own requests to the proxy (invoke logs) trust pebble's root.
+        "proxy_ca_file": str(services.PEBBLE_ROOT_FILE),
         # An administrator, and a user who may look but not silence (the proxy's read-only
         # default).
         "proxy_users": {
@@ -61,6 +63,7 @@ def lab_settings() -> dict[str, Any]:
         # Short intervals here too: the log alerts and the retention tests watch them.
         "loki_ruler_evaluation_interval": "5s",
         "loki_compaction_interval": "10s",
+        "loki_retention_delete_delay": "1s",
         # tests/lab/test_logs.py proves retention deletes on streams labelled like this.
         "loki_retention_streams": [
             {"selector": '{retention="short"}', "period": "24h", "priority": 1}

@@ -20,6 +20,7 @@ from obsstack.agents import DetectionError
 from obsstack.artifacts import ArtifactError
 from obsstack.drift import DriftError
 from obsstack.history import ReleaseHistoryError
+from obsstack.logs import LogQueryError
 from obsstack.pipeline import deploy_pipeline
 from obsstack.report import print_table
 from obsstack.secrets import SecretError
@@ -34,6 +35,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DetectionError,
     DriftError,
     LimitError,
+    LogQueryError,
     ReleaseHistoryError,
     SecretError,
     SettingsError,

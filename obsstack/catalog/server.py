@@ -349,6 +349,13 @@ LOKI = Component(
             "10m",
         ),
         Setting(
+            "loki_retention_delete_delay",
+            DURATION_FIELD,
+            "how long the files of logs past retention stay after the compactor marks them "
+            "(for queries still reading them)",
+            "2h",
+        ),
+        Setting(
             "loki_ingestion_rate_mb",
             number(0.1, 1024, "megabytes per second such as 4"),
             "how fast all hosts together may push logs (MB/s); more is refused with 429",
@@ -531,6 +538,13 @@ NGINX = Component(
             "acme_ca_bundle",
             Field(check_optional_path, "a controller path to the ACME server's CA bundle, or None"),
             "a CA bundle to trust the ACME server's own HTTPS with (None: the system's)",
+            None,
+        ),
+        Setting(
+            "proxy_ca_file",
+            Field(check_optional_path, "a controller path to a CA bundle, or None"),
+            "the CA bundle the controller's own requests to the proxy trust (invoke logs), "
+            "for a certificate from a private ACME CA (None: the system's)",
             None,
         ),
         Setting(

@@ -19,6 +19,7 @@ from conftest import (
     server_get,
     watching_argv,
 )
+from loki_push import push_from_web1, stream
 
 from obslab import services
 from obsstack import secrets
@@ -106,3 +107,25 @@ def test_an_empty_environment_secret_is_refused_and_touches_no_host(
     assert hosts[OBS_NAME].file("/etc/nginx/htpasswd/prometheus").content_string == htpasswd
     assert server_get("/prometheus/-/ready", auth=(PROXY_USER, "")).status_code == 401
     assert server_get("/prometheus/-/ready", auth=(PROXY_USER, password)).status_code == 200
+
+
+def test_a_rotated_push_password_travels_without_showing(deployed, hosts):
+    """A host's Loki push password: never in argv or in -vvv output, 0640 on the server, no
+    backup; the old one is refused from the next deploy on, the new one pushes."""
+    name = "loki_push_password_web1"
+    old = secrets.read(name, services.SECRETS_DIR)
+    new = secrets.read(name, secrets.rotate(name, services.SECRETS_DIR).parent)
+    with watching_argv([old, new]):
+        result = deploy(verbosity=3, diff=True)
+    assert result.ok, result.log[-3000:]
+    assert result.changed["obs"] > 0, "the new password must really have been deployed"
+    for shown in (old, new, *unhashed(old, new)):
+        assert shown not in result.log
+    push_file = hosts[OBS_NAME].file("/etc/nginx/htpasswd/loki_push")
+    assert (push_file.user, push_file.group, push_file.mode) == ("root", "www-data", 0o640)
+    assert old not in push_file.content_string and new not in push_file.content_string
+    backups = hosts[OBS_NAME].run("ls -a /var/backups/observability-stack/etc/nginx/htpasswd/")
+    assert "loki_push" not in backups.stdout
+    line = [stream({"job": "lab_test", "host": "web1"}, ["after rotation"])]
+    assert push_from_web1(line, password=old) == 401
+    assert push_from_web1(line) == 204
