@@ -40,7 +40,12 @@ from obsstack.catalog.server import PROXY_PASSWORD
 pytestmark = pytest.mark.lab
 
 OUTSIDER = "outsider"
-PROTECTED = ("/prometheus/-/ready", "/alertmanager/-/ready", "/alertmanager/")
+PROTECTED = (
+    "/prometheus/-/ready",
+    "/alertmanager/-/ready",
+    "/alertmanager/",
+    "/loki/api/v1/labels",
+)
 DOMAIN = machines.LAB_DOMAIN
 
 
@@ -195,21 +200,20 @@ def test_firewall_leaves_only_ssh_http_and_https_open_to_outsiders(deployed, hos
 
 
 def test_files_holding_passwords_are_private(deployed, hosts):
-    for permission in ("prometheus", "alertmanager", "alertmanager_write"):
+    for permission in ("prometheus", "alertmanager", "alertmanager_write", "loki", "loki_push"):
         htpasswd = hosts[OBS_NAME].file(f"/etc/nginx/htpasswd/{permission}")
         assert (htpasswd.user, htpasswd.group, htpasswd.mode) == ("root", "www-data", 0o640)
         assert proxy_password() not in htpasswd.content_string
     users = hosts[OBS_NAME].file("/etc/nginx/htpasswd/alertmanager_write").content_string
     assert users.startswith("admin:") and "viewer:" not in users
-    # Nothing deploys Grafana or Loki yet: no password file, no location for them.
-    for location in ("grafana", "loki"):
-        assert not hosts[OBS_NAME].file(f"/etc/nginx/htpasswd/{location}").exists
+    # Nothing deploys Grafana yet: no password file, no location for it.
+    assert not hosts[OBS_NAME].file("/etc/nginx/htpasswd/grafana").exists
     assert hosts[OBS_NAME].file("/etc/nginx/tls/obs.lab.test/privkey.pem").mode == 0o600
 
 
-@pytest.mark.parametrize("path", ["/", "/loki/api/v1/push", "/grafana/"])
+@pytest.mark.parametrize("path", ["/", "/grafana/"])
 def test_components_not_deployed_get_no_location(deployed, path):
-    """Anything listening on Grafana's or Loki's port would otherwise be exposed."""
+    """Anything listening on Grafana's port would otherwise be exposed."""
     assert server_get(path).status_code == 404
     assert server_get("/prometheus/-/ready").status_code == 200  # control
 

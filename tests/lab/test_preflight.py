@@ -34,6 +34,8 @@ monitored = [
             "ssh_strict_host_key_checking": "yes",
             "artifact_source": str(services.MIRROR_DIR),
             "releases": services.mirror_releases(services.MIRROR_DIR, newest=True),
+            # As on the lab's own hosts: no Alloy can be had here, so the mirror has none.
+            "alloy_enabled": False,
         },
     )
 ]
