@@ -100,6 +100,14 @@ def deployed(lab_ready, mail) -> DeployResult:
 
 
 @pytest.fixture(scope="session")
+def web1_services(deployed):
+    """web1 with the services a user's web server runs (tests/lab/web_services.py)."""
+    from web_services import install_web_services
+
+    return install_web_services(deploy)
+
+
+@pytest.fixture(scope="session")
 def ssh_config(lab_ready, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ssh") / "config"
     path.write_text(

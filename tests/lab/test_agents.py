@@ -9,9 +9,6 @@ bare.
 
 from __future__ import annotations
 
-import secrets as token_source
-from dataclasses import dataclass
-
 import pytest
 from conftest import (
     OBS_NAME,
@@ -26,6 +23,7 @@ from conftest import (
 )
 from conftest import prometheus_query as query
 from waiting import wait_until
+from web_services import DB_PASSWORD, SHOP_POOL
 
 from obslab import services
 from obslab.services import LAB_INVENTORY
@@ -36,78 +34,10 @@ from obsstack.pipeline import deploy_pipeline
 
 pytestmark = pytest.mark.lab
 
-APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120"
 TIMER = "obs-fail2ban-metrics.timer"
 TEST_BAN = "203.0.113.9"  # TEST-NET-3: never a real client
-# An application's database password, as pools carry them: it must never leave web1.
-DB_PASSWORD = f"db-{token_source.token_urlsafe(18)}"
-# A pool of the user's that has its own status page, on TCP (Debian's www is on a socket).
-SHOP_POOL = f"""\
-[shop]
-user = www-data
-group = www-data
-listen = 127.0.0.1:9001
-pm = static
-pm.max_children = 2
-pm.status_path = /status
-env[DB_PASSWORD] = {DB_PASSWORD}
-php_admin_value[mysqli.default_pw] = {DB_PASSWORD}
-"""
-# The user's site: a front controller that hands every URI to PHP-FPM's www pool, as many
-# frameworks' nginx examples do. Our status page must not be reachable through it.
-FRONT_CONTROLLER = """\
-server {{
-    listen 80 default_server;
-    listen [::]:80 default_server;
-    root /var/www/html;
-    location / {{
-        include fastcgi_params;
-        fastcgi_param SCRIPT_FILENAME /var/www/html/index.php;
-        fastcgi_pass unix:/run/php/php{php}-fpm.sock;
-    }}
-}}
-"""
-INDEX_PHP = "<?php echo 'the application answers ', $_SERVER['SCRIPT_NAME'], \"\\n\";\n"
 PHP_FPM_STATUS_PORT = 9253
 PHP_FPM_UP = 'phpfpm_up{instance="web1",job="php_fpm"} == 1'
-
-
-@dataclass(frozen=True)
-class PhpFpm:
-    version: str  # Debian's PHP, e.g. "8.4"
-    www_md5: str  # Debian's www.conf as the package shipped it (dpkg's conffile record)
-
-    @property
-    def pool_dir(self) -> str:
-        return f"/etc/php/{self.version}/fpm/pool.d"
-
-
-@pytest.fixture(scope="module")
-def web1_services(deployed):
-    installed = on_host(
-        "web1",
-        f"{APT} install -y nginx mariadb-server php-fpm fail2ban"
-        " && systemctl is-active nginx mariadb fail2ban 'php*-fpm'",
-    )
-    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
-    version = on_host("web1", "ls /etc/php").stdout.split()[-1]
-    conffiles = on_host("web1", f"dpkg-query -W -f='${{Conffiles}}' php{version}-fpm").stdout
-    www_conf = f"/etc/php/{version}/fpm/pool.d/www.conf"
-    php_fpm = PhpFpm(
-        version, dict(line.split()[:2] for line in conffiles.splitlines() if line)[www_conf]
-    )
-    on_host("web1", f"cat > {php_fpm.pool_dir}/shop.conf", stdin=SHOP_POOL)
-    on_host("web1", "cat > /var/www/html/index.php", stdin=INDEX_PHP)
-    on_host(
-        "web1",
-        "rm -f /etc/nginx/sites-enabled/default && cat > /etc/nginx/sites-enabled/app",
-        stdin=FRONT_CONTROLLER.format(php=version),
-    )
-    restarted = on_host("web1", f"systemctl restart php{version}-fpm && systemctl reload nginx")
-    assert restarted.returncode == 0, restarted.stderr
-    result = deploy()
-    assert result.ok, result.log[-3000:]
-    return php_fpm
 
 
 def test_installed_services_are_detected_per_host(web1_services):
