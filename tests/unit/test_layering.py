@@ -63,3 +63,10 @@ def test_the_invoke_tasks_load_no_pyinfra_in_the_callers_process():
     heavy = ("pyinfra", "pyinfra_cli", "gevent", "paramiko")
     assert [module for module in loaded if module.split(".")[0] in heavy] == []
     assert "obsstack.pipeline" in loaded, "control: the tasks did load what calls the worker"
+
+
+def test_no_two_test_modules_share_a_name():
+    """pytest imports test modules by their file name (tests/ holds no packages): two of
+    one name fail the whole suite's collection."""
+    names = [path.name for path in sorted((REPO_ROOT / "tests").rglob("*.py"))]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
