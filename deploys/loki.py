@@ -112,8 +112,8 @@ def rule_files(alert_rules: dict, extra: list[str]) -> dict[str, str]:
     for path in map(repo_path, extra):
         if path.name in rendered:
             raise PyinfraError(
-                f"{host.name}: loki_extra_rule_files: {path} has the name of a rule file "
-                "already installed: rename it"
+                f"loki_extra_rule_files: {path} has the name of a rule file the stack "
+                "installs: rename it"
             )
         rendered[path.name] = path.read_text()
     return rendered

@@ -22,6 +22,7 @@ import pytest
 import requests
 import yaml
 from prerequisites import require
+from pyinfra.api.exceptions import PyinfraError
 
 from deploys.loki import config, rule_files
 from obslab.grafana import SHARED_DIR
@@ -77,6 +78,16 @@ def test_a_broken_rule_file_fails_the_check_with_lokis_message(check_rules, tmp_
     run = subprocess.run([str(check_rules), str(broken)], capture_output=True, text=True)
     assert run.returncode == 1
     assert f"{broken}: could not parse expression for alert 'Mine'" in run.stderr, run.stderr
+
+
+def test_an_extra_rule_file_cannot_take_a_baseline_files_name(tmp_path: Path) -> None:
+    mine = tmp_path / "logs.rules.yml"
+    mine.write_text("groups: []\n")
+    with pytest.raises(PyinfraError, match="has the name of a rule file the stack installs"):
+        rule_files(DEFAULTS["alert_rules"], [str(mine)])
+    other = tmp_path / "mine.rules.yml"
+    other.write_text("groups: []\n")
+    assert rule_files(DEFAULTS["alert_rules"], [str(other)])["mine.rules.yml"] == "groups: []\n"
 
 
 def free_port() -> int:
