@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import LAB_INVENTORY, OBS_NAME, on_host, prometheus_query
+from conftest import LAB_INVENTORY, OBS_NAME, TEST_DATA, on_host, prometheus_query
 from loki_push import push_from_web1, stream
 from waiting import wait_until
 
@@ -31,6 +31,8 @@ from obsstack.catalog import setting_defaults
 from obsstack.dashboards import panel_queries, render
 from obsstack.dashboards.panels import LOKI_UID, VARIABLES
 from obsstack.drift import check_drift
+from obsstack.health import run_health
+from obsstack.pipeline import deploy_pipeline
 
 pytestmark = pytest.mark.lab
 
@@ -60,7 +62,8 @@ def substituted(expr: str) -> str:
 
 @pytest.fixture(scope="module")
 def lab_data(web1_services):
-    """Lines like Alloy's in Loki, and a drift check's metrics in Prometheus."""
+    """Lines like Alloy's in Loki; a deploy's, a drift check's and a health check's metrics
+    in Prometheus."""
     now = time.time_ns()
     lines = [
         stream({**ALLOY_LABELS, "job": "journal", "unit": "ssh.service", "level": "err"},
@@ -70,12 +73,23 @@ def lab_data(web1_services):
                 '"curl/8.14"'], now),
     ]
     assert push_from_web1(lines) == 204
+    # A deploy, a drift check and a health check write their metrics, as `invoke deploy`,
+    # `invoke drift` and `invoke health` do (the tests' own deploys and a deploy's health
+    # gate write none).
+    outcome = deploy_pipeline(LAB_INVENTORY, data=TEST_DATA, echo=False)
+    assert outcome.ok, outcome.failures
     check_drift(LAB_INVENTORY)
-    wait_until(
-        lambda: prometheus_query('obs_drift_detected{instance="web1"}'),
-        timeout=60,
-        what="the drift check's metrics in Prometheus",
-    )
+    run_health(LAB_INVENTORY)
+    for metric in (
+        "obs_deploy_info",
+        "obs_drift_detected",
+        "obs_health_last_run_timestamp_seconds",
+    ):
+        wait_until(
+            lambda metric=metric: prometheus_query(f'{metric}{{instance="web1"}}'),
+            timeout=60,
+            what=f"{metric} in Prometheus",
+        )
 
 
 def answer(port: int, path: str, params: dict[str, str], query: str = "") -> Any:
