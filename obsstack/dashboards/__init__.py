@@ -39,7 +39,6 @@ class PanelQuery:
     panel: str  # title
     datasource: str  # uid
     expr: str
-    instant: bool
 
 
 def panel_queries(text: str) -> Iterator[PanelQuery]:
@@ -52,5 +51,4 @@ def panel_queries(text: str) -> Iterator[PanelQuery]:
                 panel["title"],
                 target.get("datasource", panel.get("datasource", {}))["uid"],
                 target["expr"],
-                bool(target.get("instant")),
             )

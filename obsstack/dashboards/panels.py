@@ -66,7 +66,6 @@ class Query:
 
     expr: str
     legend: str = ""
-    instant: bool = False  # a table or stat of the latest value
 
 
 @dataclass(frozen=True)
@@ -82,21 +81,21 @@ def row(title: str) -> Panel:
     return Panel(dashboard.Row(title), WIDTH, 1)
 
 
-def _targets(builder: Any, queries: list[Query], source: DataSourceRef, table_format=False):
+def _targets(
+    builder: Any, queries: list[Query], source: DataSourceRef, latest: bool = False,
+    table_format: bool = False,
+):
+    """``builder`` with a target per query; ``latest``: the last value only (instant)."""
     for number, query in enumerate(queries):
-        ref = chr(ord("A") + number)
-        if source is LOKI:
-            target = loki.Dataquery().expr(query.expr).ref_id(ref).datasource(LOKI)
-            if query.legend:
-                target = target.legend_format(query.legend)
-        else:
-            target = prometheus.Dataquery().expr(query.expr).ref_id(ref).datasource(PROMETHEUS)
-            if query.legend:
-                target = target.legend_format(query.legend)
-            if query.instant or table_format:
-                target = target.instant()
-            if table_format:
-                target = target.format(PromQueryFormat.TABLE)
+        kind = loki if source is LOKI else prometheus
+        target = kind.Dataquery().expr(query.expr).ref_id(chr(ord("A") + number))
+        target = target.datasource(source)
+        if query.legend:
+            target = target.legend_format(query.legend)
+        if latest or table_format:
+            target = target.instant()
+        if table_format:
+            target = target.format(PromQueryFormat.TABLE)
         builder = builder.with_target(target)
     return builder
 
@@ -141,11 +140,7 @@ def stat_panel(
 ) -> Panel:
     """The latest value of each query, large."""
     builder = stat.Panel().title(title).description(description).unit(unit).datasource(source)
-    return Panel(
-        _targets(builder, [Query(q.expr, q.legend, instant=True) for q in queries], source),
-        width,
-        height,
-    )
+    return Panel(_targets(builder, queries, source, latest=True), width, height)
 
 
 def table_panel(
