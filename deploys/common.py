@@ -113,7 +113,8 @@ def exporter_address(port: int) -> str:
 
 
 def pinned(component: str) -> dict[str, str]:
-    """``{"version": ..., "sha256": ...}`` pinned in ``releases``."""
+    """``{"version": ..., "sha256": ...}`` pinned in ``releases`` (and ``"build"`` for an
+    archive named with it)."""
     if component not in host.data.releases:
         raise PyinfraError(
             f"{host.name} runs {component} but `releases` has no pin for it: add "

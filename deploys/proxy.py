@@ -6,11 +6,13 @@
     remove_site()   the site, when the stack is uninstalled (nginx and certbot stay)
 
 
-Prometheus (/prometheus/), Alertmanager (/alertmanager/) and Loki (/loki/) listen on
-localhost only; nginx serves them over HTTPS for ``domain``, each behind basic auth for the
-users ``proxy_users`` lets in, read only unless a user may write (``alertmanager_write``:
-silences and alerts). Loki's push endpoint takes each monitored host's own push password
-instead (``loki_push_password_<host>``), and nothing else. Port 80 answers ACME
+Prometheus (/prometheus/), Alertmanager (/alertmanager/), Loki (/loki/) and Grafana (/)
+listen on localhost only; nginx serves them over HTTPS for ``domain``, each behind basic
+auth for the users ``proxy_users`` lets in, read only unless a user may write
+(``alertmanager_write``: silences and alerts). Grafana gets the logged-in user's name and
+role (``grafana_roles``) in the headers of its auth proxy, never a client's own. Loki's
+push endpoint takes each monitored host's own push password instead
+(``loki_push_password_<host>``), and nothing else. Port 80 answers ACME
 challenges and redirects everything else to HTTPS; names other than ``domain`` get no
 answer on either port. certbot obtains the certificate on the first deploy and renews it
 with its systemd timer; its deploy hook hands nginx the new files and reloads it.
@@ -25,9 +27,11 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
+from deploys.grafana import ROLE_HEADER, USER_HEADER
 from obsstack import secrets
-from obsstack.catalog import PROXIED
+from obsstack.catalog import PROXIED, running
 from obsstack.catalog.server import (
+    GRAFANA,
     HTPASSWD_DIR,
     LOKI_PUSH_PASSWORD,
     NGINX,
@@ -81,7 +85,13 @@ def config_files() -> tuple[ConfigFile, ...]:
     """nginx's password files and site: recorded with each release, so rollback restores
     them."""
     domain = host.data.domain
-    locations = [component.proxy for component in PROXIED]
+    # Only what runs here gets a location and a password file (Grafana may not).
+    served = [
+        component
+        for component in running(host.groups, host.data.dict(), agents=[])
+        if component in PROXIED
+    ]
+    locations = [component.proxy for component in served]
     password_files = {
         permission: ConfigFile(
             f"{HTPASSWD_DIR}/{permission}",
@@ -118,8 +128,21 @@ def config_files() -> tuple[ConfigFile, ...]:
                     ),
                     "port": component.listen.number(host.data.dict()),
                 }
-                for component in PROXIED
+                for component in served
+                if component is not GRAFANA
             },
+            "grafana": (
+                {
+                    "realm": f"{domain} grafana",
+                    "htpasswd": password_files[GRAFANA.proxy.name].path,
+                    "port": GRAFANA.listen.number(host.data.dict()),
+                    "roles": host.data.grafana_roles,
+                    "user_header": USER_HEADER,
+                    "role_header": ROLE_HEADER,
+                }
+                if GRAFANA in served
+                else None
+            ),
         },
     )
     return (

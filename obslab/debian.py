@@ -113,7 +113,7 @@ def _debian_build(name: str, component: str) -> Program:
 
 # The release-archive components Debian does not package: Loki comes from a real build in
 # the lab's shared folder (obslab.grafana), Alloy from nowhere here (the lab runs without it).
-NOT_IN_DEBIAN = ("loki", "alloy")
+NOT_IN_DEBIAN = ("loki", "alloy", "grafana")
 # Every binary of the catalog's release archives that Debian builds, as Debian builds it.
 PROGRAMS = tuple(
     _debian_build(name, component)

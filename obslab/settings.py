@@ -60,6 +60,9 @@ def lab_settings() -> dict[str, Any]:
         # No Alloy build can be obtained on the lab machines (obslab/grafana.py): the lab's
         # hosts ship no logs; the tests push lines to Loki through the proxy themselves.
         "alloy_enabled": False,
+        # Nor a Grafana build (obslab/grafana.py): the server runs without it, and the
+        # proxy's / answers 404.
+        "grafana_enabled": False,
         # Short intervals here too: the log alerts and the retention tests watch them.
         "loki_ruler_evaluation_interval": "5s",
         "loki_compaction_interval": "10s",

@@ -2,7 +2,9 @@
 
 An *artifact source* says where archives come from:
 
-- ``"github"`` (default): ``https://github.com/<repo>/releases/download/v<V>/<archive>``;
+- ``"github"`` (default): upstream's own download,
+  ``https://github.com/<repo>/releases/download/v<V>/<archive>`` (Grafana's from
+  dl.grafana.com: ``obsstack.catalog.schema.GRAFANA_SERVER``);
 - an ``http(s)://`` URL of a mirror laid out as ``<base>/<component>/<V>/<archive>``;
 - a local directory with the same layout, for air-gapped installs.
 
@@ -44,19 +46,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def archive_location(component: str, version: str, source: str) -> str:
-    """Where ``source`` keeps the archive of ``component`` at ``version`` (URL or path)."""
+def archive_location(component: str, version: str, source: str, build: str | None = None) -> str:
+    """Where ``source`` keeps the archive of ``component`` at ``version`` (URL or path);
+    ``build``: the release's build number, for an archive named with it."""
     spec = RELEASE_ARCHIVES[component]
-    archive = spec.archive_name(version)
+    archive = spec.archive_name(version, build)
     if source == GITHUB:
+        if spec.layout.download:
+            return spec.layout.download.format(version=version, archive=archive)
         return f"https://github.com/{spec.github_repo}/releases/download/v{version}/{archive}"
     return f"{source.rstrip('/')}/{component}/{version}/{archive}"
 
 
-def fetch_archive(component: str, version: str, sha256: str, source: str, cache_dir: Path) -> Path:
+def fetch_archive(
+    component: str,
+    version: str,
+    sha256: str,
+    source: str,
+    cache_dir: Path,
+    build: str | None = None,
+) -> Path:
     """Return a verified local copy of the archive, downloading or copying it when missing."""
-    location = archive_location(component, version, source)
-    cached = cache_dir / component / version / RELEASE_ARCHIVES[component].archive_name(version)
+    location = archive_location(component, version, source, build)
+    archive = RELEASE_ARCHIVES[component].archive_name(version, build)
+    cached = cache_dir / component / version / archive
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         _copy_into_cache(location, cached)

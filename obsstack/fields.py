@@ -255,6 +255,11 @@ class Section:
 
 
 RELEASE = Section({"version": VERSION_FIELD, "sha256": SHA256_FIELD})
+BUILD_FIELD = matching(
+    re.compile(r"[0-9]{1,20}"), "the release's build number in its archive's name, e.g. 36482603486"
+)
+# A release whose archive's name carries a build number (Grafana's).
+RELEASE_WITH_BUILD = Section({**RELEASE.fields, "build": BUILD_FIELD})
 
 
 def number(low: float, high: float, expected: str) -> Field:

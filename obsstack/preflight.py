@@ -601,8 +601,8 @@ def evaluate_ports(
 
 def pinned_archives(
     hosts: Iterable[HostInfo], agents: Mapping[str, list[str]]
-) -> tuple[list[tuple[str, str, str]], list[Result]]:
-    """(source, component, version) of every archive the hosts (running ``agents``) will
+) -> tuple[list[tuple[str, str, str, str | None]], list[Result]]:
+    """(source, component, version, build) of every archive the hosts (running ``agents``) will
     install, and a FAIL for each of those without a pin.
 
     Only components some host runs are checked: a pin nobody installs blocks no deploy.
@@ -624,7 +624,14 @@ def pinned_archives(
                     )
                 )
             else:
-                archives.add((host.data["artifact_source"], component.name, pin["version"]))
+                archives.add(
+                    (
+                        host.data["artifact_source"],
+                        component.name,
+                        pin["version"],
+                        pin.get("build"),
+                    )
+                )
     return sorted(archives), unpinned
 
 
@@ -688,8 +695,10 @@ def evaluate_dns(host: HostInfo, addresses: list[str] | None) -> Result:
     )
 
 
-def check_archive(source: str, component: str, version: str) -> Result:
-    location = archive_location(component, version, source)
+def check_archive(
+    source: str, component: str, version: str, build: str | None = None
+) -> Result:
+    location = archive_location(component, version, source, build)
     found = (
         check_url(location, source)
         if location.startswith(("http://", "https://"))

@@ -196,5 +196,18 @@ def raise_for(problems: list[str]) -> None:
 
 
 def check_host_data(name: str, groups: set[str], data: Mapping[str, Any]) -> None:
-    """Check a host's merged data: every key valid, every key its roles need present."""
-    raise_for(check_data(data, f"data of host {name}") + missing_keys(name, groups, data))
+    """Check a host's merged data: every key valid, every key its roles need present, and
+    the keys that name each other agreeing."""
+    problems = check_data(data, f"data of host {name}") + missing_keys(name, groups, data)
+    raise_for(problems or role_problems(name, data))
+
+
+def role_problems(name: str, data: Mapping[str, Any]) -> list[str]:
+    """Users of ``grafana_roles`` that no proxy user with the grafana location is."""
+    users = data.get("proxy_users") or {}
+    return [
+        f"data of host {name}: grafana_roles.{user}: {user!r} is no user of proxy_users "
+        "with 'grafana' in its list; expected a proxy user who may open Grafana"
+        for user in data.get("grafana_roles") or {}
+        if "grafana" not in users.get(user, [])
+    ]

@@ -1,8 +1,10 @@
 """Install upstream release archives: verified on the controller, versioned on the host.
 
 Layout on the host: ``/opt/NAME/VERSION/<binaries>`` with ``/usr/local/bin/<binary>``
-symlinks pointing at the active version. Older versions stay, so a rollback is a symlink
-switch with no download.
+symlinks pointing at the active version. A program shipped as a whole tree (Grafana:
+``bin/grafana`` beside ``conf/`` and ``public/``) keeps it, and ``/opt/NAME/current`` points
+at the active version too. Older versions stay, so a rollback is a symlink switch with no
+download.
 
 Example (a deploy file)::
 
@@ -43,6 +45,7 @@ def install_archive(
     sha256: str,
     source: str,
     cache_dir: str,
+    build: str | None = None,
     install_root: str = INSTALL_ROOT,
     bin_dir: str = BIN_DIR,
 ):
@@ -57,6 +60,7 @@ def install_archive(
       and again on the host after upload
     + source: artifact source: ``github``, a mirror URL or a local directory
     + cache_dir: controller directory that keeps downloaded archives
+    + build: the release's build number, for an archive named with it (Grafana's)
     + install_root: versions live in ``install_root/component/version``
     + bin_dir: where the stable symlinks to the active version live
 
@@ -66,28 +70,36 @@ def install_archive(
     spec = RELEASE_ARCHIVES[component]
     version_dir = f"{install_root}/{component}/{version}"
     primary = spec.binaries[0]
+    links = {
+        f"{bin_dir}/{binary}": f"{version_dir}/{spec.installed_path(binary)}"
+        for binary in spec.binaries
+    }
+    if spec.layout.home:
+        links[home_link(component, install_root)] = version_dir
 
     active = host.get_fact(InstalledVersion, binary=f"{bin_dir}/{primary}")
-    links_ok = all(
-        _link_points_to(f"{bin_dir}/{binary}", f"{version_dir}/{binary}")
-        for binary in spec.binaries
-    )
+    links_ok = all(_link_points_to(link, target) for link, target in links.items())
     if active == version and links_ok:
         host.noop(f"{component} {version} is installed and active")
         return
 
     if needs_archive(component, version, install_root):
-        archive = _verified_archive(component, version, sha256, source, cache_dir)
+        archive = _verified_archive(component, version, sha256, source, cache_dir, build)
         yield from _install_archive(archive, spec, version, version_dir, sha256)
-        yield _check_reported_version(f"{version_dir}/{primary}", version)
+        yield _check_reported_version(f"{version_dir}/{spec.installed_path(primary)}", version)
 
-    for binary in spec.binaries:
-        yield _switch_link(f"{bin_dir}/{binary}", f"{version_dir}/{binary}")
+    for link, target in links.items():
+        yield _switch_link(link, target)
+
+
+def home_link(component: str, install_root: str = INSTALL_ROOT) -> str:
+    """The link to the active version of a program installed as a whole tree."""
+    return f"{install_root}/{component}/current"
 
 
 def prepare_archive(
     component: str, version: str, sha256: str, source: str, cache_dir: str,
-    install_root: str = INSTALL_ROOT,
+    build: str | None = None, install_root: str = INSTALL_ROOT,
 ) -> None:
     """Fetch and verify the archive now, from deploy code, when the host will need it.
 
@@ -95,18 +107,19 @@ def prepare_archive(
     tampered archive stops the whole deploy with nothing changed anywhere.
     """
     if needs_archive(component, version, install_root):
-        _verified_archive(component, version, sha256, source, cache_dir)
+        _verified_archive(component, version, sha256, source, cache_dir, build)
 
 
 def needs_archive(component: str, version: str, install_root: str = INSTALL_ROOT) -> bool:
     """True when ``version`` is not already unpacked on the host (e.g. from an earlier deploy)."""
-    binary = f"{install_root}/{component}/{version}/{RELEASE_ARCHIVES[component].binaries[0]}"
+    spec = RELEASE_ARCHIVES[component]
+    binary = f"{install_root}/{component}/{version}/{spec.installed_path(spec.binaries[0])}"
     return host.get_fact(InstalledVersion, binary=binary) != version
 
 
-def _verified_archive(component, version, sha256, source, cache_dir) -> Path:
+def _verified_archive(component, version, sha256, source, cache_dir, build) -> Path:
     try:
-        return fetch_archive(component, version, sha256, source, Path(cache_dir))
+        return fetch_archive(component, version, sha256, source, Path(cache_dir), build)
     except ArtifactError as error:
         raise OperationError(str(error)) from error
 
@@ -122,8 +135,9 @@ def _install_archive(
     """Upload, re-verify and unpack into a staging dir, then rename it into place.
 
     The version directory gets the files under the archive's top directory, or all of its
-    files when they sit at its root (goreleaser's and Grafana's archives); a binary named
-    for its platform in the archive (``loki-linux-amd64``) is renamed to its own name.
+    files when they sit at its root (goreleaser's and Loki's archives); a binary named for
+    its platform in the archive (``loki-linux-amd64``) is renamed to its own name, a
+    program tree (Grafana's) stays as it is.
     """
     parent = str(Path(version_dir).parent)
     remote_archive = f"{parent}/.{archive.name}"
@@ -135,14 +149,16 @@ def _install_archive(
         unpack = ["unzip", "-q", remote_archive, "-d", staging]
     else:
         unpack = ["tar", "-xzf", remote_archive, "-C", staging, "--no-same-owner"]
-        top_directory = spec.top_directory(version)
-        if top_directory:
-            unpack += ["--strip-components=1", f"{top_directory}/"]
+        if spec.layout.wrapped:
+            unpack.append("--strip-components=1")
+            top_directory = spec.top_directory(version)
+            if top_directory:
+                unpack.append(f"{top_directory}/")
     renames = "".join(
-        f" && mv -T {shlex.quote(f'{staging}/{member}')} {shlex.quote(f'{staging}/{binary}')}"
-        f" && chmod 0755 {shlex.quote(f'{staging}/{binary}')}"
+        f" && mv -T {shlex.quote(f'{staging}/{member}')} {shlex.quote(f'{staging}/{installed}')}"
+        f" && chmod 0755 {shlex.quote(f'{staging}/{installed}')}"
         for binary in spec.binaries
-        if (member := spec.member_name(binary)) != binary
+        if (member := spec.member_name(binary)) != (installed := spec.installed_path(binary))
     )
     yield StringCommand(
         f"echo {sha256}'  '{q_archive} | sha256sum --check --quiet"

@@ -74,6 +74,7 @@ class DesiredState:
     unit: str
     version: str | None = None
     sha256: str | None = None
+    build: str | None = None  # the release's build number, where its archive is named with it
     user: str | None = None
     home: str | None = None
     # Its user's supplementary groups (the journal's readers, for a log shipper).
@@ -144,6 +145,7 @@ def converge(desired: DesiredState, installation: Installation) -> None:
             "component": desired.name,
             "version": desired.version,
             "sha256": desired.sha256,
+            "build": desired.build,
             "source": installation.source,
             "cache_dir": installation.cache_dir,
         }

@@ -26,6 +26,7 @@ from obsstack.fields import (
     DURATION_FIELD,
     ENVIRONMENT,
     RELEASE,
+    RELEASE_WITH_BUILD,
     Field,
     Section,
     check_firewall_rules,
@@ -103,10 +104,22 @@ def stack_settings(catalog: Sequence[Component]) -> tuple[Setting, ...]:
         ),
         Setting(
             "releases",
-            Section({entry.name: RELEASE for entry in archives}, partial=True),
-            "the pinned release (version, sha256 of the linux-amd64 archive) of each "
-            "component; a host needs the pins of what it runs",
-            {entry.name: asdict(entry.archive.pin) for entry in archives if entry.archive},
+            Section(
+                {
+                    entry.name: RELEASE_WITH_BUILD if entry.archive.needs_build else RELEASE
+                    for entry in archives
+                    if entry.archive
+                },
+                partial=True,
+            ),
+            "the pinned release (version, sha256 of the linux-amd64 archive, and for "
+            "Grafana its build number) of each component; a host needs the pins of what it "
+            "runs",
+            {
+                entry.name: {k: v for k, v in asdict(entry.archive.pin).items() if v is not None}
+                for entry in archives
+                if entry.archive
+            },
         ),
         Setting(
             "config_backups_kept",

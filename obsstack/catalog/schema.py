@@ -13,11 +13,15 @@ Three release tools make the upstream archives, and they lay them out differentl
   checksums in ``nginx-prometheus-exporter_1.5.3_checksums.txt``;
 - Grafana's (Loki, Alloy): ``loki-linux-amd64.zip`` (the version is only in the download's
   path), one file named for the platform (``loki-linux-amd64``), checksums in
-  ``SHA256SUMS``.
+  ``SHA256SUMS``;
+- Grafana's own, from dl.grafana.com rather than GitHub:
+  ``grafana_13.2.3_36482603486_linux_amd64.tar.gz`` (a build number in the name), the whole
+  program tree (``bin/grafana``, ``conf/``, ``public/``) under a top directory whose name
+  varies between releases, checksum in ``<archive>.sha256``.
 
 Example::
 
-    >>> from obsstack.catalog.schema import GORELEASER, GRAFANA, Pin, ReleaseArchive
+    >>> from obsstack.catalog.schema import GORELEASER, GRAFANA, GRAFANA_SERVER, Pin, ReleaseArchive
     >>> pin = Pin("3.14.0", "f665c6da19eb7ba399c915d30c7d9793c9b417bf8a749b504bc470678631478d")
     >>> archive = ReleaseArchive("prometheus/prometheus", "prometheus", ("prometheus",), pin)
     >>> archive.archive_name("3.14.0"), archive.top_directory("3.14.0")
@@ -31,6 +35,12 @@ Example::
     >>> loki = ReleaseArchive("grafana/loki", "loki", ("loki",), Pin("3.7.8", "0" * 64), GRAFANA)
     >>> loki.archive_name("3.7.8"), loki.member_name("loki")
     ('loki-linux-amd64.zip', 'loki-linux-amd64')
+    >>> grafana = ReleaseArchive(
+    ...     "grafana/grafana", "grafana", ("grafana",), Pin("13.2.3", "0" * 64, "36482603486"),
+    ...     GRAFANA_SERVER,
+    ... )
+    >>> grafana.archive_name("13.2.3", "36482603486"), grafana.installed_path("grafana")
+    ('grafana_13.2.3_36482603486_linux_amd64.tar.gz', 'bin/grafana')
 """
 
 from __future__ import annotations
@@ -48,7 +58,9 @@ class Layout:
     """How a release tool names an archive and its checksum file, as format strings.
 
     Fields in the formats: ``{project}`` (the name upstream's files carry), ``{version}``
-    (no leading v), ``{arch}`` (Go's name: amd64, arm64) and, in ``member``, ``{binary}``.
+    (no leading v), ``{build}`` (a release's build number, where the name carries one),
+    ``{arch}`` (Go's name: amd64, arm64), in ``member`` ``{binary}``, in ``checksums`` and
+    ``download`` ``{archive}`` (the archive's file name).
     """
 
     stem: str
@@ -56,6 +68,14 @@ class Layout:
     checksums: str
     extension: str = "tar.gz"  # or "zip"
     member: str = "{binary}"  # a binary's file name in the archive
+    # Upstream's download URL, when it is not a GitHub release (None).
+    download: str | None = None
+    # The top directory's name is not the stem and varies between releases: whatever it is,
+    # it is stripped.
+    any_top: bool = False
+    # The archive is the program's whole tree (binaries beside their assets), installed as
+    # it is: /opt/NAME/current points at the active version for the unit to find it.
+    home: bool = False
 
 
 PROMU = Layout("{project}-{version}.linux-{arch}", wrapped=True, checksums="sha256sums.txt")
@@ -69,15 +89,25 @@ GRAFANA = Layout(
     extension="zip",
     member="{binary}-linux-{arch}",
 )
+GRAFANA_SERVER = Layout(
+    "{project}_{version}_{build}_linux_{arch}",
+    wrapped=True,
+    checksums="{archive}.sha256",
+    member="bin/{binary}",
+    download="https://dl.grafana.com/grafana/release/{version}/{archive}",
+    any_top=True,
+    home=True,
+)
 
 
 @dataclass(frozen=True)
 class Pin:
     """A release: its version (no leading v) and the sha256 of its linux-amd64 archive, from
-    the release's checksum file."""
+    the release's checksum file; for an archive named with it, the release's build number."""
 
     version: str
     sha256: str
+    build: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,24 +120,41 @@ class ReleaseArchive:
     pin: Pin  # the release installed unless ``releases`` pins another
     layout: Layout = PROMU
 
-    def archive_stem(self, version: str, arch: str = "amd64") -> str:
-        """The archive's name without its extension, e.g. ``prometheus-3.14.0.linux-amd64``."""
-        return self.layout.stem.format(project=self.project, version=version, arch=arch)
+    @property
+    def needs_build(self) -> bool:
+        """Whether its archive's name carries the release's build number (its pins need it)."""
+        return "{build}" in self.layout.stem
 
-    def archive_name(self, version: str, arch: str = "amd64") -> str:
-        return f"{self.archive_stem(version, arch)}.{self.layout.extension}"
+    def archive_stem(self, version: str, build: str | None = None, arch: str = "amd64") -> str:
+        """The archive's name without its extension, e.g. ``prometheus-3.14.0.linux-amd64``."""
+        return self.layout.stem.format(
+            project=self.project, version=version, build=build, arch=arch
+        )
+
+    def archive_name(self, version: str, build: str | None = None, arch: str = "amd64") -> str:
+        return f"{self.archive_stem(version, build, arch)}.{self.layout.extension}"
 
     def member_name(self, binary: str, arch: str = "amd64") -> str:
-        """The file name ``binary`` has in the archive (installed as ``binary``)."""
+        """The file name ``binary`` has in the archive."""
         return self.layout.member.format(binary=binary, arch=arch)
 
-    def top_directory(self, version: str, arch: str = "amd64") -> str | None:
-        """The directory holding the archive's files, or None when they sit at its root."""
-        return self.archive_stem(version, arch) if self.layout.wrapped else None
+    def installed_path(self, binary: str) -> str:
+        """Where ``binary`` is in an installed version's directory: its place in a program
+        tree, or its own name (a binary named for its platform is renamed)."""
+        return self.member_name(binary) if self.layout.home else binary
 
-    def checksum_file(self, version: str) -> str:
+    def top_directory(self, version: str, build: str | None = None) -> str | None:
+        """The directory holding the archive's files, or None when they sit at its root or
+        under a directory whose name varies (``any_top``)."""
+        if not self.layout.wrapped or self.layout.any_top:
+            return None
+        return self.archive_stem(version, build)
+
+    def checksum_file(self, version: str, build: str | None = None) -> str:
         """The name of the release's file of sha256 sums, e.g. ``sha256sums.txt``."""
-        return self.layout.checksums.format(project=self.project, version=version)
+        return self.layout.checksums.format(
+            project=self.project, version=version, archive=self.archive_name(version, build)
+        )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""The observability server's components: Prometheus, Alertmanager, Loki, the nginx reverse
-proxy and blackbox_exporter.
+"""The observability server's components: Prometheus, Alertmanager, Loki, Grafana, the nginx
+reverse proxy and blackbox_exporter.
 
 Prometheus and Alertmanager listen on loopback only and serve under their location behind
 the proxy (``route_prefix``), so their links work there. Loki listens on loopback too; its
-API's paths already start with ``/loki/``.
+API's paths already start with ``/loki/``. Grafana listens on loopback and is the site's
+root: the proxy logs its users in (Grafana's auth proxy).
 
 Example::
 
@@ -21,6 +22,7 @@ from typing import Any
 from obsstack.catalog.schema import (
     ANYWHERE,
     GRAFANA,
+    GRAFANA_SERVER,
     NGINX_COMBINED,
     Account,
     Component,
@@ -439,24 +441,136 @@ LOKI = Component(
     ),
 )
 
+GRAFANA_CONFIG_DIR = "/etc/grafana"
+GRAFANA_PROVISIONING_DIR = f"{GRAFANA_CONFIG_DIR}/provisioning"
+GRAFANA_DASHBOARDS_DIR = f"{GRAFANA_CONFIG_DIR}/dashboards"
+GRAFANA_DATA_DIR = "/var/lib/grafana"
+# Grafana's folders, each a directory of dashboard files (obsstack.dashboards.BOARDS).
+GRAFANA_FOLDERS = ("Overview", "Services", "Stack")
+GRAFANA_ROLES = ("Viewer", "Editor", "Admin")
+GRAFANA_ADMIN_PASSWORD = Secret(
+    "grafana_admin_password",
+    "password of Grafana's own admin account (the API on loopback; people log in at the "
+    "proxy)",
+    generated=True,
+    kept_in=f"{GRAFANA_CONFIG_DIR}/admin_password",
+    # The deploy hands it to Grafana's CLI and to curl through files in these forms.
+    charset=re.compile(r"[A-Za-z0-9._~+=/-]+"),
+    charset_text="letters, digits and . _ ~ + = / -",
+)
+
+
+def grafana_folder_dir(folder: str) -> str:
+    """The directory of the dashboard files of Grafana's ``folder``."""
+    return f"{GRAFANA_DASHBOARDS_DIR}/{folder.lower()}"
+
+
+def grafana_flags(unit: UnitContext) -> list[str]:
+    # The link to the active version: a rollback switches it with the binary's.
+    return [
+        "server",
+        "--homepath=/opt/grafana/current",
+        f"--config={GRAFANA_CONFIG_DIR}/grafana.ini",
+    ]
+
+
+def check_grafana_roles(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "wrong type"
+    for user, role in value.items():
+        if not isinstance(user, str) or not PROXY_USER.fullmatch(user):
+            return f"bad user name {user!r}"
+        if role not in GRAFANA_ROLES:
+            return f"user {user!r} has role {role!r}"
+    return None
+
+
+PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+GRAFANA = Component(
+    name="grafana",
+    summary="the dashboards; its users log in at the proxy",
+    roles=SERVER,
+    archive=ReleaseArchive(
+        "grafana/grafana",
+        "grafana",
+        ("grafana",),
+        # grafana.com's download page for 13.2.3 and seven unrelated projects' pins agree
+        # (dl.grafana.com cannot be reached from here).
+        Pin(
+            "13.2.3",
+            "6107ad27016296aac38e0d7ffa8753ab540b5541ad27e94790f771289d733235",
+            build="36482603486",
+        ),
+        layout=GRAFANA_SERVER,
+    ),
+    enabled_by="grafana_enabled",
+    # The deploy asks Grafana's API whether its admin password is the secret's.
+    packages=("curl",),
+    account=Account("grafana", GRAFANA_DATA_DIR),
+    unit=Unit(
+        "grafana.service",
+        description="Grafana (dashboards)",
+        documentation="https://grafana.com/docs/grafana/latest/",
+        flags=grafana_flags,
+        read_write=(GRAFANA_DATA_DIR,),
+        reload_signal=None,
+    ),
+    directories=(
+        Directory(GRAFANA_CONFIG_DIR),
+        Directory(GRAFANA_PROVISIONING_DIR),
+        Directory(f"{GRAFANA_PROVISIONING_DIR}/datasources", prune_suffix=".yml"),
+        Directory(f"{GRAFANA_PROVISIONING_DIR}/dashboards", prune_suffix=".yml"),
+        # Empty: Grafana logs an error for each provisioning directory that is missing.
+        Directory(f"{GRAFANA_PROVISIONING_DIR}/plugins", prune_suffix=".yml"),
+        Directory(f"{GRAFANA_PROVISIONING_DIR}/alerting", prune_suffix=".yml"),
+        Directory(GRAFANA_DASHBOARDS_DIR),
+        *(
+            Directory(grafana_folder_dir(folder), prune_suffix=".json")
+            for folder in GRAFANA_FOLDERS
+        ),
+    ),
+    listens=(Listen("grafana_port"),),
+    proxy=ProxyLocation("grafana", "/"),
+    scrape=Scrape("grafana"),
+    health=Health("/api/health", disk=True),
+    secrets=(GRAFANA_ADMIN_PASSWORD,),
+    # Grafana reads grafana.ini and its data sources at start only.
+    restart_on_config=True,
+    hooks=Hooks(files="deploys.grafana:config_files", after="deploys.grafana:admin_password"),
+    settings=(
+        Setting(
+            "grafana_enabled",
+            is_a(bool, "True or False"),
+            "whether the server runs Grafana (the proxy's / serves it)",
+            True,
+        ),
+        Setting("grafana_port", PORT, "Grafana's port (loopback, behind the proxy)", 3000),
+        Setting(
+            "grafana_roles",
+            Field(
+                check_grafana_roles,
+                "a dict {user: role} of proxy users, roles from " + ", ".join(GRAFANA_ROLES),
+            ),
+            "the Grafana role of each proxy user with the grafana location (Viewer unless "
+            "listed here)",
+            {},
+        ),
+    ),
+)
+
 # Debian's nginx, with certbot: the package ships the program and its unit.
 # What the proxy can let a user do: a location's name lets its users read (GET and HEAD,
 # and Prometheus' query endpoints by POST); its write permission ("alertmanager_write") also
-# lets them create and expire silences and post alerts. Grafana's and Loki's are accepted
-# before they are deployed, so proxy_users written for them stay valid (nothing is served
-# for them yet).
-PLANNED_PROXY_LOCATIONS = ("grafana",)
-PROXY_LOCATION_NAMES = (
-    *(entry.proxy.name for entry in (PROMETHEUS, ALERTMANAGER, LOKI) if entry.proxy),
-    *PLANNED_PROXY_LOCATIONS,
-)
+# lets them create and expire silences and post alerts. In Grafana a user does what their
+# role (grafana_roles) lets them.
+PROXIED_SERVER = (PROMETHEUS, ALERTMANAGER, LOKI, GRAFANA)
+PROXY_LOCATION_NAMES = tuple(entry.proxy.name for entry in PROXIED_SERVER if entry.proxy)
 PROXY_WRITE_PERMISSIONS = {
     entry.proxy.write_permission: entry.proxy.name
-    for entry in (PROMETHEUS, ALERTMANAGER, LOKI)
+    for entry in PROXIED_SERVER
     if entry.proxy and entry.proxy.write_permission
 }
 PROXY_PERMISSIONS = (*PROXY_LOCATION_NAMES, *PROXY_WRITE_PERMISSIONS)
-PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def check_proxy_users(value: Any) -> str | None:
@@ -644,4 +758,4 @@ BLACKBOX_EXPORTER = Component(
 )
 
 # In the order a server installs them.
-ENTRIES = (PROMETHEUS, ALERTMANAGER, LOKI, NGINX, BLACKBOX_EXPORTER)
+ENTRIES = (PROMETHEUS, ALERTMANAGER, LOKI, GRAFANA, NGINX, BLACKBOX_EXPORTER)

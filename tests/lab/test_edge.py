@@ -206,14 +206,14 @@ def test_files_holding_passwords_are_private(deployed, hosts):
         assert proxy_password() not in htpasswd.content_string
     users = hosts[OBS_NAME].file("/etc/nginx/htpasswd/alertmanager_write").content_string
     assert users.startswith("admin:") and "viewer:" not in users
-    # Nothing deploys Grafana yet: no password file, no location for it.
+    # The lab runs no Grafana (grafana_enabled is off): no password file, no location.
     assert not hosts[OBS_NAME].file("/etc/nginx/htpasswd/grafana").exists
     assert hosts[OBS_NAME].file("/etc/nginx/tls/obs.lab.test/privkey.pem").mode == 0o600
 
 
 @pytest.mark.parametrize("path", ["/", "/grafana/"])
 def test_components_not_deployed_get_no_location(deployed, path):
-    """Anything listening on Grafana's port would otherwise be exposed."""
+    """The lab runs no Grafana: anything listening on its port would otherwise be exposed."""
     assert server_get(path).status_code == 404
     assert server_get("/prometheus/-/ready").status_code == 200  # control
 

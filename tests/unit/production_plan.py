@@ -47,6 +47,7 @@ SECRETS = {
     "OBS_SECRET_SMTP_PASSWORD": "Hj4kLm8nPq2rSt6vWx0y",
     "OBS_SECRET_MYSQL_EXPORTER_PASSWORD": "Tc5dFg7hJk9mNp3qRs1u",
     "OBS_SECRET_LOKI_PUSH_PASSWORD_WEB1_EXAMPLE_COM": "Lp7wQe3rTy9uIo1pAs5d",
+    "OBS_SECRET_GRAFANA_ADMIN_PASSWORD": "Gf3hJk5lZx7cVb9nMq1w",
 }
 
 
@@ -65,16 +66,20 @@ def release_mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
     pinned = runpy.run_path(str(REPO_ROOT / "group_data" / "all.py"))["releases"]
     pins = {}
     for name, pin in pinned.items():
-        archive, version = RELEASE_ARCHIVES[name], pin["version"]
-        top = archive.top_directory(version)
+        archive, version, build = RELEASE_ARCHIVES[name], pin["version"], pin.get("build")
+        top = archive.top_directory(version, build)
+        if archive.layout.any_top:
+            top = f"{name}-{version}"
         members = {
-            f"{top}/{binary}" if top else binary: f"#!/bin/sh\necho {binary} {version}\n".encode()
+            f"{top}/{archive.installed_path(binary)}" if top else binary: (
+                f"#!/bin/sh\necho {binary} {version}\n".encode()
+            )
             for binary in archive.binaries
         }
         mirror, sha256 = mirror_archive(
-            tmp_path, name, version, archive.archive_name(version), members
+            tmp_path, name, version, archive.archive_name(version, build), members
         )
-        pins[name] = {"version": version, "sha256": sha256}
+        pins[name] = {**pin, "sha256": sha256}
     return mirror, pins
 
 

@@ -87,3 +87,37 @@ def test_checksum_mismatch_fails_before_any_change(tmp_path, mirror):
     # Only fact lookups ran: no directory, upload, unpack or link command.
     assert all(" --version" in c or "stat -c" in c for c in run.commands), run.commands
     assert not list((tmp_path / "cache").rglob("*.tar.gz"))
+
+
+GRAFANA_VERSION, GRAFANA_BUILD = "13.2.3", "36482603486"
+GRAFANA_DIR = f"/opt/grafana/{GRAFANA_VERSION}"
+
+
+def test_a_program_tree_is_unpacked_whole_and_its_home_linked(tmp_path):
+    """Grafana's tarball: a top directory whose name varies, bin/grafana beside its assets."""
+    script = f"#!/bin/sh\necho 'grafana version {GRAFANA_VERSION}'\n".encode()
+    source, sha256 = mirror_archive(
+        tmp_path,
+        "grafana",
+        GRAFANA_VERSION,
+        f"grafana_{GRAFANA_VERSION}_{GRAFANA_BUILD}_linux_amd64.tar.gz",
+        {"grafana-v13.2.3/bin/grafana": script, "grafana-v13.2.3/conf/defaults.ini": b"[x]\n"},
+    )
+    run = run_operation(
+        install_archive,
+        {},
+        name="install",
+        component="grafana",
+        version=GRAFANA_VERSION,
+        sha256=sha256,
+        build=GRAFANA_BUILD,
+        source=str(source),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert run.succeeded
+    joined = "\n".join(run.commands)
+    # Whatever the top directory is called, it is stripped; nothing is renamed.
+    assert "--no-same-owner --strip-components=1 && chown -R root:root" in joined
+    assert f"{GRAFANA_DIR}/bin/grafana --version" in joined
+    assert f"ln -sfn {GRAFANA_DIR}/bin/grafana /usr/local/bin/grafana.obs-new" in joined
+    assert f"ln -sfn {GRAFANA_DIR} /opt/grafana/current.obs-new" in joined

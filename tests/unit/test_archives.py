@@ -82,3 +82,18 @@ def test_a_host_must_pin_the_agents_it_lists():
     assert "releases.nginx_exporter" in problem and "releases.mysqld_exporter" not in problem
     detected = missing_keys("web1", {"monitored"}, {"releases": only_node, "agents": "auto"})
     assert not any("releases." in problem for problem in detected), detected
+
+
+def test_grafana_downloads_from_grafanas_own_site_with_its_build_number():
+    spec = RELEASE_ARCHIVES["grafana"]
+    pin = PINS["grafana"]
+    name = "grafana_13.2.3_36482603486_linux_amd64.tar.gz"
+    assert spec.archive_name(pin["version"], pin["build"]) == name
+    assert spec.top_directory(pin["version"], pin["build"]) is None  # it varies: stripped
+    assert spec.checksum_file(pin["version"], pin["build"]) == f"{name}.sha256"
+    assert archive_location("grafana", "13.2.3", "github", "36482603486") == (
+        f"https://dl.grafana.com/grafana/release/13.2.3/{name}"
+    )
+    assert archive_location("grafana", "13.2.3", "/srv/mirror", "36482603486") == (
+        f"/srv/mirror/grafana/13.2.3/{name}"
+    )

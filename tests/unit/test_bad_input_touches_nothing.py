@@ -158,7 +158,8 @@ def listener() -> Listener:
 @pytest.fixture
 def inventory(tmp_path, listener) -> str:
     store = tmp_path / "secrets"
-    secrets.write("proxy_password_admin", secrets.generate(), store)
+    for name in ("proxy_password_admin", "grafana_admin_password"):
+        secrets.write(name, secrets.generate(), store)
     path = tmp_path / "target_site.py"
     host = {
         "ssh_hostname": "127.0.0.1",

@@ -7,6 +7,7 @@ import re
 import pytest
 from fakehost import run_operation
 
+from deploys.grafana import ROLE_HEADER, USER_HEADER
 from deploys.proxy import (
     ACME_WEBROOT,
     AUTH_BURST,
@@ -20,12 +21,17 @@ from obsstack.render import render_template
 from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
 DOMAIN = "obs.lab.test"
-# Backend ports a host could have set (prometheus_port, alertmanager_port, loki_port).
-PORTS = {"prometheus": 19090, "alertmanager": 19093, "loki": 13100}
+# Backend ports a host could have set (prometheus_port, alertmanager_port, loki_port, ...).
+PORTS = {"prometheus": 19090, "alertmanager": 19093, "loki": 13100, "grafana": 13000}
+# The read-only locations; Grafana's users do what their Grafana role lets them.
+READ_ONLY = [location for location in PROXY_LOCATIONS if location.name != "grafana"]
+# A user named like map's own parameter, who must stay a user.
+ROLES = {"alice": "Editor", "default": "Admin"}
 
 
-def site() -> str:
-    """The site as deploys/proxy.py config_files() renders it."""
+def site(grafana: bool = False) -> str:
+    """The site as deploys/proxy.py config_files() renders it (with Grafana, or without as
+    in the lab)."""
     context = {
         "domain": DOMAIN,
         "acme_webroot": ACME_WEBROOT,
@@ -44,8 +50,18 @@ def site() -> str:
                 ),
                 "port": PORTS[location.name],
             }
-            for location in PROXY_LOCATIONS
+            for location in READ_ONLY
         },
+        "grafana": {
+            "realm": f"{DOMAIN} grafana",
+            "htpasswd": f"{HTPASSWD_DIR}/grafana",
+            "port": PORTS["grafana"],
+            "roles": ROLES,
+            "user_header": USER_HEADER,
+            "role_header": ROLE_HEADER,
+        }
+        if grafana
+        else None,
     }
     return render_template("nginx/site.conf.j2", context)
 
@@ -85,11 +101,29 @@ def test_every_served_location_is_a_permission_settings_accept():
     assert set(permissions) <= set(PROXY_PERMISSIONS)
 
 
-def test_only_deployed_components_get_a_location():
-    """Grafana is not deployed yet: no location may point at its port."""
-    https = server(site(), 443)
-    assert "127.0.0.1:3000" not in https
+def test_without_grafana_the_root_is_not_found():
+    text = site()
+    https = server(text, 443)
+    assert f"127.0.0.1:{PORTS['grafana']}" not in https
     assert location(https, "/").strip() == "return 404;"
+    assert "$obs_grafana_role" not in text
+
+
+def test_grafana_gets_the_proxy_login_and_role_and_never_a_clients_headers():
+    text = site(grafana=True)
+    body = location(server(text, 443), "/")
+    assert f"auth_basic_user_file {HTPASSWD_DIR}/grafana;" in body
+    assert f"proxy_pass http://127.0.0.1:{PORTS['grafana']};" in body
+    # nginx sets these, replacing whatever a client sent under the same names.
+    assert f"proxy_set_header {USER_HEADER} $remote_user;" in body
+    assert f"proxy_set_header {ROLE_HEADER} $obs_grafana_role;" in body
+    assert 'proxy_set_header Authorization "";' in body
+    assert f"limit_req zone=obs_auth burst={AUTH_BURST} nodelay;" in body
+    # Grafana's own metrics are Prometheus' to read, on loopback.
+    assert location(server(text, 443), "= /metrics").strip() == "return 403;"
+    (roles,) = blocks(text, r"map \$remote_user \$obs_grafana_role")
+    lines = [line.strip() for line in roles.strip().splitlines()]
+    assert lines == ["default Viewer;", "\\alice Editor;", "\\default Admin;"]
 
 
 def test_loki_pushes_take_the_hosts_passwords_and_nothing_but_a_post():
@@ -116,8 +150,9 @@ def test_loki_queries_may_come_by_post_and_read_nothing_else():
     assert 'proxy_set_header X-Scope-OrgID "";' in location(https, "/loki/")
 
 
-def test_braces_are_balanced():
-    text = site()
+@pytest.mark.parametrize("grafana", [False, True])
+def test_braces_are_balanced(grafana):
+    text = site(grafana)
     assert text.count("{") == text.count("}")
 
 
@@ -139,7 +174,7 @@ def test_names_other_than_the_domain_get_no_answer(port):
     assert first.strip().endswith("return 444;")
 
 
-@pytest.mark.parametrize("item", PROXY_LOCATIONS, ids=lambda item: item.name)
+@pytest.mark.parametrize("item", READ_ONLY, ids=lambda item: item.name)
 def test_each_location_is_read_only_behind_basic_auth_and_rate_limited(item):
     body = location(server(site(), 443), item.path)
     assert f"auth_basic_user_file {HTPASSWD_DIR}/{item.name};" in body

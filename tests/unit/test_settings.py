@@ -47,7 +47,12 @@ VALID_EMAIL = {
             {"prometheus": {"version": "3.14.0", "sha256": "abc"}},
             "releases.prometheus.sha256 = 'abc': bad format; expected 64 lowercase hex",
         ),
-        ("releases", {"grafana": {}}, "unknown key 'releases.grafana'"),
+        ("releases", {"grafna": {}}, "unknown key 'releases.grafna' (did you mean 'grafana'?)"),
+        (
+            "releases",
+            {"grafana": {"version": "13.2.3", "sha256": "a" * 64}},
+            "releases.grafana is missing build",
+        ),
         (
             "releases",
             {"prometheus": {"version": "3.14.0"}},
