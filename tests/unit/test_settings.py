@@ -109,6 +109,35 @@ def test_missing_required_keys_are_listed_for_the_host():
         check_host_data("obs", {"observability"}, data)
 
 
+def server_data(**changes) -> dict:
+    return {
+        **DEFAULTS,
+        "alertmanager_email": VALID_EMAIL,
+        "domain": "monitoring.ops.lan",
+        "acme_email": "ops@ops.lan",
+        **changes,
+    }
+
+
+def test_grafana_roles_name_proxy_users_who_may_open_grafana():
+    users = {"alice": ["grafana"], "bob": ["prometheus"]}
+    check_host_data("obs", {"observability"}, server_data(proxy_users=users))
+    check_host_data(
+        "obs", {"observability"}, server_data(proxy_users=users, grafana_roles={"alice": "Editor"})
+    )
+    for roles, user in (({"bob": "Admin"}, "bob"), ({"carol": "Viewer"}, "carol")):
+        with pytest.raises(SettingsError, match=rf"grafana_roles\.{user}: '{user}' is no user"):
+            check_host_data(
+                "obs", {"observability"}, server_data(proxy_users=users, grafana_roles=roles)
+            )
+
+
+@pytest.mark.parametrize("roles", [{"alice": "editor"}, {"alice": "GrafanaAdmin"}, ["alice"]])
+def test_a_grafana_role_is_one_grafana_knows(roles):
+    (problem,) = check_data({"grafana_roles": roles}, "group_data/observability.py")
+    assert "expected a dict {user: role} of proxy users, roles from Viewer, Editor" in problem
+
+
 def test_monitored_hosts_do_not_need_server_settings():
     data = {key: value for key, value in DEFAULTS.items() if key not in OBSERVABILITY_SETTINGS}
     check_host_data("web1", {"monitored"}, data)
