@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from fakehost import run_operation
@@ -29,13 +31,13 @@ READ_ONLY = [location for location in PROXY_LOCATIONS if location.name != "grafa
 ROLES = {"alice": "Editor", "default": "Admin"}
 
 
-def site(grafana: bool = False) -> str:
+def site(grafana: bool = False, tls_dir: str = f"{TLS_ROOT}/{DOMAIN}") -> str:
     """The site as deploys/proxy.py config_files() renders it (with Grafana, or without as
     in the lab)."""
     context = {
         "domain": DOMAIN,
         "acme_webroot": ACME_WEBROOT,
-        "tls_dir": f"{TLS_ROOT}/{DOMAIN}",
+        "tls_dir": tls_dir,
         "auth_rate": AUTH_RATE_PER_SECOND,
         "auth_burst": AUTH_BURST,
         "loki_push_htpasswd": LOKI_PUSH_FILE,
@@ -148,6 +150,47 @@ def test_loki_queries_may_come_by_post_and_read_nothing_else():
     assert f"auth_basic_user_file {HTPASSWD_DIR}/loki;" in queries
     assert re.search(r"limit_except GET POST \{\s*deny all;\s*\}", queries)
     assert 'proxy_set_header X-Scope-OrgID "";' in location(https, "/loki/")
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory) -> Path:
+    """Debian 12's nginx binary (the package's, unpacked: nothing is installed)."""
+    from obslab.debian import download_packages
+
+    (deb,) = download_packages("bookworm", ["nginx"])
+    root = tmp_path_factory.mktemp("nginx")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return root / "usr/sbin/nginx"
+
+
+@pytest.mark.parametrize("grafana", [False, True], ids=["without-grafana", "with-grafana"])
+def test_real_nginx_accepts_the_site(nginx, tmp_path, grafana):
+    """The lab's deploy runs nginx -t on the site without Grafana; with Grafana it runs
+    here only, through Debian's nginx in test mode (it parses and opens files, binds
+    nothing)."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={DOMAIN}", "-keyout", str(tls / "privkey.pem"),
+         "-out", str(tls / "fullchain.pem")],
+        check=True, capture_output=True,
+    )
+    (tmp_path / "site.conf").write_text(site(grafana, tls_dir=str(tls)))
+    temp_paths = "".join(
+        f"    {kind}_temp_path {tmp_path}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n{temp_paths}    access_log off;\n    include {tmp_path}/site.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        [str(nginx), "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c",
+         str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("grafana", [False, True])
