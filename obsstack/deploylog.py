@@ -2,8 +2,8 @@
 
 ``/var/log/observability-stack/deploy.log`` gets one JSON line per deploy (who, when,
 commit, release, result). ``/var/lib/node_exporter/obs_deploy.prom`` (read by node_exporter's
-textfile collector) carries the last success and failure times, the duration and the
-release with its versions, so Prometheus can alert on a failed deploy.
+textfile collector) carries the last success, failure and rollback times, the duration and
+the release with its versions, so Prometheus can alert on a failed deploy.
 
 Example::
 
@@ -39,18 +39,22 @@ class DeployRecord:
     detail: str = ""
 
 
+# Unix times of the last deploy with each outcome; a rolled-back deploy is also a failure.
+OUTCOMES = ("success", "failure", "rollback")
+
+
 def metrics_text(record: DeployRecord, previous: dict[str, float]) -> str:
-    """The textfile; keeps the other outcome's last timestamp from ``previous``."""
+    """The textfile; keeps the other outcomes' last timestamps from ``previous``."""
     last = {
-        "obs_deploy_last_success_timestamp_seconds": previous.get(
-            "obs_deploy_last_success_timestamp_seconds", 0
-        ),
-        "obs_deploy_last_failure_timestamp_seconds": previous.get(
-            "obs_deploy_last_failure_timestamp_seconds", 0
-        ),
+        f"obs_deploy_last_{outcome}_timestamp_seconds": previous.get(
+            f"obs_deploy_last_{outcome}_timestamp_seconds", 0
+        )
+        for outcome in OUTCOMES
     }
     outcome = "success" if record.success else "failure"
     last[f"obs_deploy_last_{outcome}_timestamp_seconds"] = record.time
+    if record.rolled_back_to:
+        last["obs_deploy_last_rollback_timestamp_seconds"] = record.time
     labels = {
         "release": record.release or "",
         **{f"{k}_version": v for k, v in record.versions.items()},

@@ -475,6 +475,18 @@ def deploys():
                     )
                 ],
             ),
+            timeseries_panel(
+                "Rollbacks",
+                "short",
+                "Deploys per host in each hour that failed their checks and were rolled back "
+                "to the release before (a change of the last rollback time).",
+                [
+                    Query(
+                        f"changes(obs_deploy_last_rollback_timestamp_seconds{{{S}}}[1h])",
+                        "{{instance}}",
+                    )
+                ],
+            ),
             table_panel(
                 "Last deploy succeeded",
                 "none",

@@ -97,7 +97,21 @@ def test_deploy_metrics_keep_the_other_outcomes_time():
     assert values["obs_deploy_last_success_timestamp_seconds"] == 1000.0
     assert values["obs_deploy_last_failure_timestamp_seconds"] == 2000.0
     assert values["obs_deploy_last_success"] == 0
+    assert values["obs_deploy_last_rollback_timestamp_seconds"] == 0
     assert 'obs_deploy_info{prometheus_version="2.53.3",release="r1"} 1' in text
+
+
+def test_a_rolled_back_deploy_records_its_rollback_and_later_deploys_keep_it():
+    failure = DeployRecord(
+        2000.0, "alice", "abc", False, 12.5, "r1", {"prometheus": "2.53.3"}, rolled_back_to="r1"
+    )
+    values = parse_metrics(metrics_text(failure, {}))
+    assert values["obs_deploy_last_rollback_timestamp_seconds"] == 2000.0
+    assert values["obs_deploy_last_failure_timestamp_seconds"] == 2000.0
+    success = DeployRecord(3000.0, "alice", "abd", True, 10.0, "r2", {"prometheus": "2.53.3"})
+    later = parse_metrics(metrics_text(success, values))
+    assert later["obs_deploy_last_rollback_timestamp_seconds"] == 2000.0
+    assert later["obs_deploy_last_success_timestamp_seconds"] == 3000.0
 
 
 def test_drift_ignores_conditional_operations():
