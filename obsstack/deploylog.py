@@ -65,7 +65,7 @@ def metrics_text(record: DeployRecord, previous: dict[str, float]) -> str:
         lines += [
             f"# HELP {name} Unix time of the last deploy with that outcome.",
             f"# TYPE {name} gauge",
-            f"{name} {value:g}",
+            f"{name} {value:.3f}",
         ]
     lines += [
         "# HELP obs_deploy_last_success 1 if the last deploy succeeded (after any rollback).",

@@ -19,7 +19,7 @@ from waiting import wait_until
 
 from obslab.services import MIRROR_DIR, mirror_releases
 from obsstack.deploy import ROLLBACK, run_deploy
-from obsstack.deploylog import LOG_FILE, METRICS_FILE
+from obsstack.deploylog import LOG_FILE, METRICS_FILE, parse_metrics
 from obsstack.history import list_releases
 from obsstack.pipeline import deploy_pipeline
 
@@ -126,6 +126,10 @@ def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, h
     metrics = hosts[OBS_NAME].file(METRICS_FILE).content_string
     assert "obs_deploy_last_success 0" in metrics
     assert f'release="{before[OBS_NAME]}"' in metrics
+    # The Deploys dashboard's rollbacks: the time of this one, to the second.
+    values = parse_metrics(metrics)
+    assert values["obs_deploy_last_rollback_timestamp_seconds"] == round(log_line["time"], 3)
+    assert values["obs_deploy_last_failure_timestamp_seconds"] == round(log_line["time"], 3)
 
 
 def test_a_good_deploy_through_the_pipeline_passes_its_gate(deployed, hosts):

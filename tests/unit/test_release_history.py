@@ -101,6 +101,13 @@ def test_deploy_metrics_keep_the_other_outcomes_time():
     assert 'obs_deploy_info{prometheus_version="2.53.3",release="r1"} 1' in text
 
 
+def test_deploy_times_keep_their_seconds():
+    """Six significant digits (Python's ``g``) would round a Unix time to 10,000 seconds."""
+    record = DeployRecord(1795743574.5, "alice", "abc", True, 12.5, "r1", {})
+    values = parse_metrics(metrics_text(record, {}))
+    assert values["obs_deploy_last_success_timestamp_seconds"] == 1795743574.5
+
+
 def test_a_rolled_back_deploy_records_its_rollback_and_later_deploys_keep_it():
     failure = DeployRecord(
         2000.0, "alice", "abc", False, 12.5, "r1", {"prometheus": "2.53.3"}, rolled_back_to="r1"
