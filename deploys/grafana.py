@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
-from pyinfra.api.exceptions import PyinfraError
 from typing_extensions import override
 
 from deploys.component import external_url
@@ -33,6 +32,8 @@ from obsstack.catalog.server import (
     GRAFANA_DATA_DIR,
     GRAFANA_FOLDERS,
     GRAFANA_PROVISIONING_DIR,
+    GRAFANA_ROLE_HEADER,
+    GRAFANA_USER_HEADER,
     LOKI,
     PROMETHEUS,
     grafana_folder_dir,
@@ -47,9 +48,6 @@ from operations.converge import ConfigFile
 CONFIG = f"{GRAFANA_CONFIG_DIR}/grafana.ini"
 ADMIN_USER = "admin"
 ALERTMANAGER_UID = "alertmanager"
-# The headers nginx sets from the proxy login (templates/nginx/site.conf.j2).
-USER_HEADER = "X-WEBAUTH-USER"
-ROLE_HEADER = "X-WEBAUTH-ROLE"
 DATASOURCES = f"{GRAFANA_PROVISIONING_DIR}/datasources/observability-stack.yml"
 DASHBOARD_PROVIDERS = f"{GRAFANA_PROVISIONING_DIR}/dashboards/observability-stack.yml"
 
@@ -99,10 +97,10 @@ def config(settings: dict, root_url: str) -> dict:
         "auth.basic": {"enabled": True},
         "auth.proxy": {
             "enabled": True,
-            "header_name": USER_HEADER,
+            "header_name": GRAFANA_USER_HEADER,
             "header_property": "username",
             "auto_sign_up": True,
-            "headers": f"Role:{ROLE_HEADER}",
+            "headers": f"Role:{GRAFANA_ROLE_HEADER}",
             "whitelist": "127.0.0.1, ::1",
             "enable_login_token": False,
         },
@@ -186,15 +184,11 @@ def dashboard_providers() -> dict:
 
 
 def dashboard_files() -> dict[str, str]:
-    """``{host path: dashboard JSON}`` of every dashboard, in its folder's directory."""
+    """``{host path: dashboard JSON}`` of every dashboard, in its folder's directory (the
+    folders of BOARDS are GRAFANA_FOLDERS: tests/unit/test_grafana_config.py)."""
     files = {}
     for name, text in render().items():
         folder, _, file_name = name.partition("/")
-        if folder not in GRAFANA_FOLDERS:
-            raise PyinfraError(
-                f"dashboard {name}: folder {folder!r} is not one of GRAFANA_FOLDERS "
-                f"({', '.join(GRAFANA_FOLDERS)})"
-            )
         files[f"{grafana_folder_dir(folder)}/{file_name}"] = text
     return files
 

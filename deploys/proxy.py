@@ -27,11 +27,12 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from deploys.common import installation
-from deploys.grafana import ROLE_HEADER, USER_HEADER
 from obsstack import secrets
 from obsstack.catalog import PROXIED, running
 from obsstack.catalog.server import (
     GRAFANA,
+    GRAFANA_ROLE_HEADER,
+    GRAFANA_USER_HEADER,
     HTPASSWD_DIR,
     LOKI_PUSH_PASSWORD,
     NGINX,
@@ -108,6 +109,25 @@ def config_files() -> tuple[ConfigFile, ...]:
         group=NGINX_GROUP,
         secret=True,
     )
+    locations = {
+        component.proxy.name: {
+            "realm": f"{domain} {component.proxy.name}",
+            "htpasswd": password_files[component.proxy.name].path,
+            "write_htpasswd": (
+                password_files[component.proxy.write_permission].path
+                if component.proxy.write_permission
+                else None
+            ),
+            "port": component.listen.number(host.data.dict()),
+        }
+        for component in served
+    }
+    if GRAFANA in served:
+        locations[GRAFANA.proxy.name] |= {
+            "roles": host.data.grafana_roles,
+            "user_header": GRAFANA_USER_HEADER,
+            "role_header": GRAFANA_ROLE_HEADER,
+        }
     site = render_template(
         "nginx/site.conf.j2",
         {
@@ -117,32 +137,8 @@ def config_files() -> tuple[ConfigFile, ...]:
             "tls_dir": tls_dir(),
             "auth_rate": AUTH_RATE_PER_SECOND,
             "auth_burst": AUTH_BURST,
-            **{
-                component.proxy.name: {
-                    "realm": f"{domain} {component.proxy.name}",
-                    "htpasswd": password_files[component.proxy.name].path,
-                    "write_htpasswd": (
-                        password_files[component.proxy.write_permission].path
-                        if component.proxy.write_permission
-                        else None
-                    ),
-                    "port": component.listen.number(host.data.dict()),
-                }
-                for component in served
-                if component is not GRAFANA
-            },
-            "grafana": (
-                {
-                    "realm": f"{domain} grafana",
-                    "htpasswd": password_files[GRAFANA.proxy.name].path,
-                    "port": GRAFANA.listen.number(host.data.dict()),
-                    "roles": host.data.grafana_roles,
-                    "user_header": USER_HEADER,
-                    "role_header": ROLE_HEADER,
-                }
-                if GRAFANA in served
-                else None
-            ),
+            GRAFANA.proxy.name: None,
+            **locations,
         },
     )
     return (

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from obsstack.catalog import required_settings, running, settings_schema
+from obsstack.catalog import AGREEMENTS, required_settings, running, settings_schema
 from obsstack.fields import (
     DURATION,
     HOSTNAME,
@@ -199,15 +199,7 @@ def check_host_data(name: str, groups: set[str], data: Mapping[str, Any]) -> Non
     """Check a host's merged data: every key valid, every key its roles need present, and
     the keys that name each other agreeing."""
     problems = check_data(data, f"data of host {name}") + missing_keys(name, groups, data)
-    raise_for(problems or role_problems(name, data))
-
-
-def role_problems(name: str, data: Mapping[str, Any]) -> list[str]:
-    """Users of ``grafana_roles`` that no proxy user with the grafana location is."""
-    users = data.get("proxy_users") or {}
-    return [
-        f"data of host {name}: grafana_roles.{user}: {user!r} is no user of proxy_users "
-        "with 'grafana' in its list; expected a proxy user who may open Grafana"
-        for user in data.get("grafana_roles") or {}
-        if "grafana" not in users.get(user, [])
-    ]
+    raise_for(
+        problems
+        or [f"data of host {name}: {problem}" for agree in AGREEMENTS for problem in agree(data)]
+    )

@@ -92,6 +92,9 @@ SETTINGS: dict[str, Setting] = {
 OBSERVABILITY_SETTINGS = frozenset(
     key for key, setting in SETTINGS.items() if setting.roles == ("observability",)
 )
+# Checks of settings that name each other, on a host's merged data: each returns its
+# problems (``key: what is wrong; expected ...``).
+AGREEMENTS = (server.grafana_role_problems,)
 # What the reverse proxy serves, by permission: the components behind it.
 PROXIED: tuple[Component, ...] = tuple(component for component in CATALOG if component.proxy)
 PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(

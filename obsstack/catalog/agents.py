@@ -9,10 +9,10 @@ Example::
 
 from __future__ import annotations
 
-import re
-
 from obsstack.catalog.schema import (
     GORELEASER,
+    QUOTE_FREE,
+    QUOTE_FREE_TEXT,
     SCRAPERS,
     Account,
     Agent,
@@ -117,8 +117,8 @@ MYSQL_EXPORTER_PASSWORD = Secret(
     generated=True,
     kept_in=MYSQLD_CONFIG_DIR,
     # mysqld_exporter's .my.cnf has no quoting we can rely on for '#', ';' or quotes.
-    charset=re.compile(r"[A-Za-z0-9._~+=/-]+"),
-    charset_text="letters, digits and . _ ~ + = / -",
+    charset=QUOTE_FREE,
+    charset_text=QUOTE_FREE_TEXT,
 )
 
 

@@ -263,6 +263,12 @@ class Health:
     disk: bool = False  # its home holds data: health watches the free space there
 
 
+# A charset for secrets that files without reliable quoting carry (a .my.cnf, a curl
+# config): what generated secrets use, and nothing those files would read specially.
+QUOTE_FREE = re.compile(r"[A-Za-z0-9._~+=/-]+")
+QUOTE_FREE_TEXT = "letters, digits and . _ ~ + = / -"
+
+
 @dataclass(frozen=True)
 class Secret:
     """A secret it needs, read on the controller (obsstack.secrets), and when it needs it."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from obsstack.catalog.schema import (
@@ -24,6 +25,8 @@ from obsstack.catalog.schema import (
     GRAFANA,
     GRAFANA_SERVER,
     NGINX_COMBINED,
+    QUOTE_FREE,
+    QUOTE_FREE_TEXT,
     Account,
     Component,
     Directory,
@@ -455,9 +458,13 @@ GRAFANA_ADMIN_PASSWORD = Secret(
     generated=True,
     kept_in=f"{GRAFANA_CONFIG_DIR}/admin_password",
     # The deploy hands it to Grafana's CLI and to curl through files in these forms.
-    charset=re.compile(r"[A-Za-z0-9._~+=/-]+"),
-    charset_text="letters, digits and . _ ~ + = / -",
+    charset=QUOTE_FREE,
+    charset_text=QUOTE_FREE_TEXT,
 )
+# The headers nginx sets from the proxy login and Grafana's auth proxy reads.
+GRAFANA_USER_HEADER = "X-WEBAUTH-USER"
+GRAFANA_ROLE_HEADER = "X-WEBAUTH-ROLE"
+PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def grafana_folder_dir(folder: str) -> str:
@@ -485,7 +492,17 @@ def check_grafana_roles(value: Any) -> str | None:
     return None
 
 
-PROXY_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+def grafana_role_problems(data: Mapping[str, Any]) -> list[str]:
+    """Users of ``grafana_roles`` that no proxy user with the grafana location is."""
+    users = data.get("proxy_users") or {}
+    return [
+        f"grafana_roles.{user}: {user!r} is no user of proxy_users with 'grafana' in its "
+        "list; expected a proxy user who may open Grafana"
+        for user in data.get("grafana_roles") or {}
+        if "grafana" not in users.get(user, [])
+    ]
+
+
 GRAFANA = Component(
     name="grafana",
     summary="the dashboards; its users log in at the proxy",

@@ -26,6 +26,8 @@ from obsstack.catalog.server import (
     GRAFANA,
     GRAFANA_ADMIN_PASSWORD,
     GRAFANA_FOLDERS,
+    GRAFANA_ROLE_HEADER,
+    GRAFANA_USER_HEADER,
     grafana_folder_dir,
 )
 from obsstack.dashboards.boards import BOARDS
@@ -88,8 +90,8 @@ def test_only_the_proxy_on_loopback_logs_people_in():
     ini = parsed_ini()
     proxy = ini["auth.proxy"]
     assert proxy["enabled"] == "true"
-    assert proxy["header_name"] == grafana.USER_HEADER
-    assert proxy["headers"] == f"Role:{grafana.ROLE_HEADER}"
+    assert proxy["header_name"] == GRAFANA_USER_HEADER
+    assert proxy["headers"] == f"Role:{GRAFANA_ROLE_HEADER}"
     assert proxy["whitelist"] == "127.0.0.1, ::1"
     assert ini["auth"]["disable_login_form"] == "true"
     assert ini["auth.anonymous"]["enabled"] == "false"
@@ -141,15 +143,11 @@ def test_the_data_sources_have_the_uids_the_dashboards_name():
     assert by_uid["alertmanager"]["url"] == "http://127.0.0.1:9093/alertmanager"
     assert document["prune"] is True
     used = set()
-    for text in grafana_dashboards().values():
+    for text in grafana.dashboard_files().values():
         for panel in json.loads(text)["panels"]:
             for target in panel.get("targets", []):
                 used.add(target.get("datasource", panel.get("datasource"))["uid"])
     assert used <= set(by_uid), f"dashboards name data sources nobody provisions: {used}"
-
-
-def grafana_dashboards() -> dict[str, str]:
-    return grafana.dashboard_files()
 
 
 def test_each_folder_has_its_provider_and_its_managed_directory():
@@ -161,7 +159,7 @@ def test_each_folder_has_its_provider_and_its_managed_directory():
         path = provider["options"]["path"]
         assert directories[path].prune_suffix == ".json", path
         assert provider["allowUiUpdates"] is False
-    for path in grafana_dashboards():
+    for path in grafana.dashboard_files():
         folder_dir, _, name = path.rpartition("/")
         assert folder_dir in {grafana_folder_dir(folder) for folder in GRAFANA_FOLDERS}
         assert name.endswith(".json")

@@ -19,10 +19,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_proxy_site import DOMAIN, PORTS, ROLES, nginx, site  # noqa: F401 (fixture)
+from test_proxy_site import (  # noqa: F401 (nginx: a fixture)
+    DOMAIN,
+    PORTS,
+    ROLES,
+    certificate,
+    nginx,
+    nginx_config,
+    site,
+)
 
-from deploys.grafana import ROLE_HEADER, USER_HEADER
-from obsstack.catalog.server import HTPASSWD_DIR
+from obsstack.catalog.server import GRAFANA_ROLE_HEADER, GRAFANA_USER_HEADER, HTPASSWD_DIR
 from obsstack.htpasswd import TOKEN_COST, htpasswd_file
 
 PASSWORDS = {"alice": "alice-password-1", "default": "default-password-2", "bob": "bob-pw-3"}
@@ -50,13 +57,7 @@ def proxy(nginx, tmp_path_factory) -> Iterator[tuple[str, Path]]:  # noqa: F811
     backend = ThreadingHTTPServer(("127.0.0.1", 0), EchoHeaders)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     root = tmp_path_factory.mktemp("proxy")
-    cert = root / "fullchain.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN},IP:127.0.0.1",
-         "-keyout", str(root / "privkey.pem"), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
+    cert = certificate(root)
     (root / "htpasswd").mkdir()
     (root / "htpasswd" / "grafana").write_text(htpasswd_file(PASSWORDS, DOMAIN, TOKEN_COST))
     port = free_port()
@@ -66,19 +67,9 @@ def proxy(nginx, tmp_path_factory) -> Iterator[tuple[str, Path]]:  # noqa: F811
     text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
     text = text.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
     text = text.replace("listen [::]:443 ssl;\n", "").replace("listen [::]:80;\n", "")
-    (root / "site.conf").write_text(text)
-    temp_paths = "".join(
-        f"    {kind}_temp_path {root}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    # Workers as root: they read files under pytest's private temporary directory.
-    (root / "nginx.conf").write_text(
-        f"user root;\npid {root}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-        f"http {{\n{temp_paths}    access_log off;\n    include {root}/site.conf;\n}}\n"
-    )
+    config = nginx_config(root, text)
     server = subprocess.Popen(
-        [str(nginx), "-e", "stderr", "-p", str(root), "-c", str(root / "nginx.conf"),
-         "-g", "daemon off;"],
+        [str(nginx), "-e", "stderr", "-p", str(root), "-c", str(config), "-g", "daemon off;"],
         stderr=subprocess.PIPE,
     )
     base = f"https://127.0.0.1:{port}"
@@ -123,20 +114,20 @@ def test_no_login_no_grafana(proxy):
     assert get(base, cert, "/").status_code == 401
     assert get(base, cert, "/", auth=("alice", "wrong")).status_code == 401
     # A forged user header without a login gets nowhere either.
-    assert get(base, cert, "/", headers={USER_HEADER: "admin"}).status_code == 401
+    assert get(base, cert, "/", headers={GRAFANA_USER_HEADER: "admin"}).status_code == 401
 
 
 @pytest.mark.parametrize(("user", "role"), [("alice", "Editor"), ("default", "Admin"),
                                             ("bob", "Viewer")])
 def test_grafana_is_handed_the_login_and_its_role_never_a_clients_headers(proxy, user, role):
     base, cert = proxy
-    forged = {USER_HEADER: "admin", ROLE_HEADER: "Admin"}
+    forged = {GRAFANA_USER_HEADER: "admin", GRAFANA_ROLE_HEADER: "Admin"}
     response = get(base, cert, "/d/fleet?x=1", auth=(user, PASSWORDS[user]), headers=forged)
     assert response.status_code == 200
     seen = response.json()["headers"]
     assert response.json()["path"] == "/d/fleet?x=1"
-    assert seen[USER_HEADER.lower()] == [user]
-    assert seen[ROLE_HEADER.lower()] == [role]
+    assert seen[GRAFANA_USER_HEADER.lower()] == [user]
+    assert seen[GRAFANA_ROLE_HEADER.lower()] == [role]
     # The proxy's credentials are not Grafana's.
     assert "authorization" not in seen
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fakehost import run_operation
 
-from deploys.grafana import ROLE_HEADER, USER_HEADER
 from deploys.proxy import (
     ACME_WEBROOT,
     AUTH_BURST,
@@ -18,7 +17,12 @@ from deploys.proxy import (
     TLS_ROOT,
 )
 from obsstack.catalog import PROXY_LOCATIONS
-from obsstack.catalog.server import HTPASSWD_DIR, PROXY_PERMISSIONS
+from obsstack.catalog.server import (
+    GRAFANA_ROLE_HEADER,
+    GRAFANA_USER_HEADER,
+    HTPASSWD_DIR,
+    PROXY_PERMISSIONS,
+)
 from obsstack.render import render_template
 from operations.nginx import DefaultSiteState, remove_packaged_default_site
 
@@ -59,8 +63,8 @@ def site(grafana: bool = False, tls_dir: str = f"{TLS_ROOT}/{DOMAIN}") -> str:
             "htpasswd": f"{HTPASSWD_DIR}/grafana",
             "port": PORTS["grafana"],
             "roles": ROLES,
-            "user_header": USER_HEADER,
-            "role_header": ROLE_HEADER,
+            "user_header": GRAFANA_USER_HEADER,
+            "role_header": GRAFANA_ROLE_HEADER,
         }
         if grafana
         else None,
@@ -117,8 +121,8 @@ def test_grafana_gets_the_proxy_login_and_role_and_never_a_clients_headers():
     assert f"auth_basic_user_file {HTPASSWD_DIR}/grafana;" in body
     assert f"proxy_pass http://127.0.0.1:{PORTS['grafana']};" in body
     # nginx sets these, replacing whatever a client sent under the same names.
-    assert f"proxy_set_header {USER_HEADER} $remote_user;" in body
-    assert f"proxy_set_header {ROLE_HEADER} $obs_grafana_role;" in body
+    assert f"proxy_set_header {GRAFANA_USER_HEADER} $remote_user;" in body
+    assert f"proxy_set_header {GRAFANA_ROLE_HEADER} $obs_grafana_role;" in body
     assert 'proxy_set_header Authorization "";' in body
     assert f"limit_req zone=obs_auth burst={AUTH_BURST} nodelay;" in body
     # Grafana's own metrics are Prometheus' to read, on loopback.
@@ -163,31 +167,44 @@ def nginx(tmp_path_factory) -> Path:
     return root / "usr/sbin/nginx"
 
 
+def certificate(directory: Path) -> Path:
+    """A self-signed fullchain.pem (and privkey.pem) in ``directory``, for the domain and
+    127.0.0.1."""
+    cert = directory / "fullchain.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN},IP:127.0.0.1",
+         "-keyout", str(directory / "privkey.pem"), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert
+
+
+def nginx_config(root: Path, site_text: str) -> Path:
+    """An nginx.conf that serves ``site_text`` with every file it writes under ``root``."""
+    (root / "site.conf").write_text(site_text)
+    temp_paths = "".join(
+        f"    {kind}_temp_path {root}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = root / "nginx.conf"
+    # Workers as root: they read files under pytest's private temporary directory.
+    config.write_text(
+        f"user root;\npid {root}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n{temp_paths}    access_log off;\n    include {root}/site.conf;\n}}\n"
+    )
+    return config
+
+
 @pytest.mark.parametrize("grafana", [False, True], ids=["without-grafana", "with-grafana"])
 def test_real_nginx_accepts_the_site(nginx, tmp_path, grafana):
     """The lab's deploy runs nginx -t on the site without Grafana; with Grafana it runs
     here only, through Debian's nginx in test mode (it parses and opens files, binds
     nothing)."""
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", f"/CN={DOMAIN}", "-keyout", str(tls / "privkey.pem"),
-         "-out", str(tls / "fullchain.pem")],
-        check=True, capture_output=True,
-    )
-    (tmp_path / "site.conf").write_text(site(grafana, tls_dir=str(tls)))
-    temp_paths = "".join(
-        f"    {kind}_temp_path {tmp_path}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-        f"http {{\n{temp_paths}    access_log off;\n    include {tmp_path}/site.conf;\n}}\n"
-    )
+    certificate(tmp_path)
+    config = nginx_config(tmp_path, site(grafana, tls_dir=str(tmp_path)))
     result = subprocess.run(
-        [str(nginx), "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c",
-         str(tmp_path / "nginx.conf")],
+        [str(nginx), "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
