@@ -7,15 +7,17 @@ one, adds what data cannot say, through the hooks the entry names
 
 Example (a deploy file)::
 
-    from deploys.component import desired_state, remove, run_hook
+    from deploys.component import desired_state, remove, run_hook, with_current_secrets
     from obsstack.catalog.agents import NGINX_EXPORTER
     run_hook(NGINX_EXPORTER.hooks.before)     # its stub_status server in nginx
     converge(desired_state(NGINX_EXPORTER), installation())
     remove(NGINX_EXPORTER, purge=False)       # or take it away again
+    converge(with_current_secrets(recorded, NGINX_EXPORTER), installation())   # a rollback
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import import_module
 from typing import Any
 
@@ -58,6 +60,32 @@ def desired_state(component: Component) -> DesiredState:
         ),
         files=run_hook(component.hooks.files) or (),
         restart_on_config=component.restart_on_config,
+    )
+
+
+def with_current_secrets(recorded: DesiredState, component: Component) -> DesiredState:
+    """A recorded release's state of ``component`` with today's secrets in its secret files.
+
+    A release keeps no secret (``content=None``: keep the file as it is), so a rollback
+    cannot restore an old one; but a file removed since that release (the component was
+    taken off, then rolled back to) must not leave the daemon, or nginx's password check,
+    without one. A secret file the ``files`` hook no longer renders stays as it is.
+    """
+    if not any(config.secret and config.content is None for config in recorded.files):
+        return recorded
+    current = {
+        config.path: config.content
+        for config in run_hook(component.hooks.files) or ()
+        if config.secret
+    }
+    return replace(
+        recorded,
+        files=tuple(
+            replace(config, content=current.get(config.path))
+            if config.secret and config.content is None
+            else config
+            for config in recorded.files
+        ),
     )
 
 

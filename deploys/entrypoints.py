@@ -20,7 +20,7 @@ from pyinfra.operations import files
 
 from deploys import firewall
 from deploys.common import installation, own_agents
-from deploys.component import desired_state, remove, run_hook
+from deploys.component import desired_state, remove, run_hook, with_current_secrets
 from obsstack.catalog import CATALOG, COMPONENTS, components_of, not_running, running
 from obsstack.catalog.host import STATE_DIR
 from obsstack.provenance import deploy_commit, deployer, run_started
@@ -80,7 +80,10 @@ def rollback() -> None:
         raise PyinfraError(f"{host.name}: no recorded release {target!r} to roll back to")
 
     for record in host.loop(release["components"]):
-        converge(DesiredState.from_record(record), installation())
+        recorded = DesiredState.from_record(record)
+        if record["name"] in COMPONENTS:
+            recorded = with_current_secrets(recorded, COMPONENTS[record["name"]])
+        converge(recorded, installation())
 
     current = host.get_fact(CurrentRelease)
     running_now = host.get_fact(Release, release_id=current["id"]) if current else None

@@ -6,8 +6,9 @@ we reach carries them. The project's shared folder (``$OBS_LAB_SHARED``, by defa
 release tag and shaped like an upstream release (``loki/<version>/loki-linux-amd64.zip`` and
 its ``SHA256SUMS``; provenance in that folder's README). The mirror serves copies of it, as it
 serves Debian's builds of the Prometheus programs. Alloy and Grafana have no such build: the
-lab's hosts run without them (``alloy_enabled`` and ``grafana_enabled`` are off in
-obslab/settings.py).
+lab's hosts run without Alloy (``alloy_enabled`` is off in obslab/settings.py), and the
+observability server runs a stand-in in Grafana's place (obslab/grafana_standin.py, packed
+by obslab/mirror.py), which is not Grafana.
 
 Example::
 

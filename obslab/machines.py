@@ -126,6 +126,8 @@ CONTROLLER_PACKAGES = (
     "openssh-client",
     "iproute2",
     "pebble",  # the lab's ACME CA (obsstack/labdata.py)
+    "gcc",  # the launcher of the lab's stand-in for Grafana (obslab/grafana_standin.c)
+    "libc6-dev",
 )
 
 DEBIAN_SUITE = "trixie"

@@ -11,6 +11,8 @@ artifact source pointing at ``dest`` serves two real versions of each program::
     dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_linux_amd64.tar.gz
     dest/nginx_exporter/1.4.1/nginx-prometheus-exporter_1.4.1_checksums.txt
     dest/loki/3.4.6/loki-linux-amd64.zip            a real Loki, copied (obslab.grafana)
+    dest/grafana/13.2.3/grafana_13.2.3_0_linux_amd64.tar.gz   NOT Grafana: the lab's stand-in
+                                                   (obslab/grafana_standin.py), build 0
     dest/pins.json                                 {component: {version: sha256}}
 
 Each archive holds LICENSE, NOTICE (where the binaries come from) and the binaries, under a
@@ -35,6 +37,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -48,6 +51,10 @@ from obslab.machines import LabError
 from obsstack.artifacts import sha256_of
 from obsstack.catalog import RELEASE_ARCHIVES
 
+STANDIN_SCRIPT = Path(__file__).with_name("grafana_standin.py")
+STANDIN_LAUNCHER = Path(__file__).with_name("grafana_standin.c")
+# Grafana's real build numbers are long; no release of it has this one.
+STANDIN_BUILD = "0"
 # zlib's default level: close to upstream's archive sizes at a fraction of level 9's time.
 GZIP_LEVEL = 6
 BLOCK_SIZE = 1 << 20
@@ -103,6 +110,7 @@ def build_mirror(
             sha256 = _write_release(dest, component, version, members, mtime, progress)
             pins.setdefault(component, {})[version] = sha256
     pins |= copy_shared_releases(dest, progress=progress)
+    pins |= _pack_grafana_standin(dest, progress)
     dest.mkdir(parents=True, exist_ok=True)
     pins_json = json.dumps(pins, indent=2, sort_keys=True) + "\n"
     _write_atomically(dest / "pins.json", pins_json.encode())
@@ -143,6 +151,45 @@ def _notice(release: str, component: str, version: str, package: str, upstream: 
     return text.encode()
 
 
+def _pack_grafana_standin(
+    dest: Path, progress: Callable[[str], None]
+) -> dict[str, dict[str, str]]:
+    """The lab's stand-in for Grafana (not Grafana: obslab/grafana_standin.py), packed as
+    the catalog's pinned version with build number ``STANDIN_BUILD``, under the top
+    directory Grafana's archives have: ``bin/grafana`` compiled here from
+    obslab/grafana_standin.c, beside the script it runs."""
+    version = RELEASE_ARCHIVES["grafana"].pin.version
+    script = STANDIN_SCRIPT.read_text()
+    packed = script.replace('VERSION = "0.0.0"', f"VERSION = {version!r}", 1)
+    if packed == script:
+        raise MirrorError(f"{STANDIN_SCRIPT} has no VERSION line to pack its version into")
+    notice = (
+        f"NOT Grafana. The lab's stand-in for Grafana's program, packed by "
+        f"observability-stack as version {version}, build {STANDIN_BUILD}, from "
+        "obslab/grafana_standin.c and obslab/grafana_standin.py: Grafana cannot be "
+        "obtained on the lab's machines.\n"
+    )
+    with tempfile.TemporaryDirectory() as build_dir:
+        launcher = Path(build_dir) / "grafana"
+        compiled = subprocess.run(
+            ["gcc", "-O2", "-Wall", "-Werror", "-o", str(launcher), str(STANDIN_LAUNCHER)],
+            capture_output=True, text=True, check=False,
+        )
+        if compiled.returncode != 0:
+            raise MirrorError(f"cannot compile {STANDIN_LAUNCHER}: {compiled.stderr.strip()}")
+        members = [
+            Member("NOTICE", 0o644, notice.encode()),
+            Member("bin/grafana", 0o755, launcher.read_bytes()),
+            Member("lib/grafana_standin.py", 0o644, packed.encode()),
+        ]
+    # A fixed time: the archive changes only when the stand-in does.
+    sha256 = _write_release(
+        dest, "grafana", version, members, 0, progress,
+        build=STANDIN_BUILD, top=f"grafana-{version}",
+    )
+    return {"grafana": {version: sha256}}
+
+
 def _write_release(
     dest: Path,
     component: str,
@@ -150,12 +197,15 @@ def _write_release(
     members: list[Member],
     mtime: int,
     progress: Callable[[str], None],
+    build: str | None = None,
+    top: str | None = None,
 ) -> str:
-    """Write the archive (unless it already holds ``members``) and its checksum file."""
+    """Write the archive (unless it already holds ``members``) and its checksum file;
+    ``top``: the top directory, where it is not the catalog's (Grafana's varies)."""
     spec = RELEASE_ARCHIVES[component]
     release_dir = dest / component / version
-    archive = release_dir / spec.archive_name(version)
-    top = spec.top_directory(version)
+    archive = release_dir / spec.archive_name(version, build)
+    top = top or spec.top_directory(version, build)
     if archive.exists() and _gunzipped_sha256(archive) == _tar_sha256(top, members, mtime):
         progress(f"mirror: {archive.name} is up to date")
     else:
@@ -163,7 +213,7 @@ def _write_release(
         release_dir.mkdir(parents=True, exist_ok=True)
         _write_archive(archive, top, members, mtime)
     sha256 = sha256_of(archive)
-    sums = release_dir / spec.checksum_file(version)
+    sums = release_dir / spec.checksum_file(version, build)
     _write_atomically(sums, f"{sha256}  {archive.name}\n".encode())
     return sha256
 

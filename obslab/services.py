@@ -35,8 +35,9 @@ from pathlib import Path
 
 from obslab import debian, machines
 from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
-from obslab.mirror import build_mirror
+from obslab.mirror import STANDIN_BUILD, build_mirror
 from obsstack import secrets
+from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.session import secret_stores
 
 MIRROR_DIR = machines.CACHE_DIR / "mirror"
@@ -63,7 +64,8 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def mirror_releases(mirror: Path, newest: bool = True) -> dict[str, dict[str, str]] | str:
-    """Pins for every component in the mirror: its newest (or oldest) version and sha256.
+    """Pins for every component in the mirror: its newest (or oldest) version and sha256,
+    and for Grafana's stand-in its build number (obslab/mirror.py).
 
     pyinfra loads every group data file for every inventory, so a missing mirror must not
     raise here; the explanation returned instead is shown by the settings check if a lab
@@ -77,6 +79,8 @@ def mirror_releases(mirror: Path, newest: bool = True) -> dict[str, dict[str, st
     for component, versions in pins.items():
         version = sorted(versions, key=_version_key)[-1 if newest else 0]
         releases[component] = {"version": version, "sha256": versions[version]}
+        if RELEASE_ARCHIVES[component].needs_build:
+            releases[component]["build"] = STANDIN_BUILD
     return releases
 
 

@@ -54,15 +54,14 @@ def lab_settings() -> dict[str, Any]:
         # An administrator, and a user who may look but not silence (the proxy's read-only
         # default).
         "proxy_users": {
-            "admin": ["prometheus", "alertmanager", "alertmanager_write", "loki"],
-            "viewer": ["prometheus", "alertmanager"],
+            "admin": ["prometheus", "alertmanager", "alertmanager_write", "loki", "grafana"],
+            "viewer": ["prometheus", "alertmanager", "grafana"],
         },
+        # In Grafana too: the administrator is its Admin, the viewer a Viewer (the default).
+        "grafana_roles": {"admin": "Admin"},
         # No Alloy build can be obtained on the lab machines (obslab/grafana.py): the lab's
         # hosts ship no logs; the tests push lines to Loki through the proxy themselves.
         "alloy_enabled": False,
-        # Nor a Grafana build (obslab/grafana.py): the server runs without it, and the
-        # proxy's / answers 404.
-        "grafana_enabled": False,
         # Short intervals here too: the log alerts and the retention tests watch them.
         "loki_ruler_evaluation_interval": "5s",
         "loki_compaction_interval": "10s",

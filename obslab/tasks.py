@@ -119,6 +119,8 @@ def lab_all(c):
     print(
         f"\nPrometheus:   https://{machines.LAB_DOMAIN}/prometheus/api/v1/targets\n"
         f"Alertmanager: https://{machines.LAB_DOMAIN}/alertmanager/\n"
+        f"Grafana:      https://{machines.LAB_DOMAIN}/ (the lab's stand-in: Grafana cannot be "
+        "obtained here; obslab/grafana_standin.py)\n"
         f"Login:        admin, password in {secret}\n"
         f"TLS:          from the lab's ACME CA; trust its root with "
         f"`invoke lab.pebble-root > root.pem`\n"

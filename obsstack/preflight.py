@@ -553,9 +553,12 @@ def is_our_binary(executable: str, component: str) -> bool:
     path = executable.removesuffix(" (deleted)")
     if component in PACKAGED_BINARIES:
         return path == PACKAGED_BINARIES[component]
-    binary = RELEASE_ARCHIVES[component].binaries[0]
+    archive = RELEASE_ARCHIVES[component]
+    binary = archive.binaries[0]
+    # A program installed as a whole tree runs from inside it (Grafana's bin/grafana).
+    installed = archive.installed_path(binary)
     return path == f"/usr/local/bin/{binary}" or bool(
-        re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(binary)}", path)
+        re.fullmatch(rf"/opt/{re.escape(component)}/[^/]+/{re.escape(installed)}", path)
     )
 
 

@@ -243,7 +243,9 @@ for f in /etc/prometheus/prometheus.yml /etc/prometheus/rules/*.yml /etc/prometh
          /etc/alertmanager/alertmanager.yml /etc/blackbox_exporter/blackbox.yml \
          /etc/loki/config.yml /etc/loki/rules/fake/*.yml \
          /etc/systemd/system/*.service /etc/systemd/system/*.timer \
-         /etc/nginx/conf.d/observability-stack*.conf; do
+         /etc/nginx/conf.d/observability-stack*.conf \
+         /etc/grafana/grafana.ini /etc/grafana/provisioning/*/*.yml \
+         /etc/grafana/dashboards/*/*.json; do
   [ -f "$f" ] && md5sum "$f"
 done
 for link in /usr/local/bin/*; do [ -L "$link" ] && echo "link $link $(readlink "$link")"; done
@@ -269,7 +271,7 @@ def host_state(name: str) -> dict[str, str]:
 
 RUNNING_SCRIPT = r"""
 for unit in node_exporter prometheus alertmanager loki blackbox_exporter \
-            nginx_exporter mysqld_exporter; do
+            nginx_exporter mysqld_exporter grafana; do
   pid=$(systemctl show -p MainPID --value "$unit.service" 2>/dev/null)
   [ -n "$pid" ] && [ "$pid" != 0 ] && echo "$unit $(readlink "/proc/$pid/exe")"
 done

@@ -45,6 +45,7 @@ PROTECTED = (
     "/alertmanager/-/ready",
     "/alertmanager/",
     "/loki/api/v1/labels",
+    "/",
 )
 DOMAIN = machines.LAB_DOMAIN
 
@@ -200,22 +201,15 @@ def test_firewall_leaves_only_ssh_http_and_https_open_to_outsiders(deployed, hos
 
 
 def test_files_holding_passwords_are_private(deployed, hosts):
-    for permission in ("prometheus", "alertmanager", "alertmanager_write", "loki", "loki_push"):
+    permissions = ("prometheus", "alertmanager", "alertmanager_write", "loki", "loki_push",
+                   "grafana")
+    for permission in permissions:
         htpasswd = hosts[OBS_NAME].file(f"/etc/nginx/htpasswd/{permission}")
         assert (htpasswd.user, htpasswd.group, htpasswd.mode) == ("root", "www-data", 0o640)
         assert proxy_password() not in htpasswd.content_string
     users = hosts[OBS_NAME].file("/etc/nginx/htpasswd/alertmanager_write").content_string
     assert users.startswith("admin:") and "viewer:" not in users
-    # The lab runs no Grafana (grafana_enabled is off): no password file, no location.
-    assert not hosts[OBS_NAME].file("/etc/nginx/htpasswd/grafana").exists
     assert hosts[OBS_NAME].file("/etc/nginx/tls/obs.lab.test/privkey.pem").mode == 0o600
-
-
-@pytest.mark.parametrize("path", ["/", "/grafana/"])
-def test_components_not_deployed_get_no_location(deployed, path):
-    """The lab runs no Grafana: anything listening on its port would otherwise be exposed."""
-    assert server_get(path).status_code == 404
-    assert server_get("/prometheus/-/ready").status_code == 200  # control
 
 
 def test_a_site_nginx_rejects_never_goes_live(deployed, hosts):

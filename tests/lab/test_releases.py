@@ -17,7 +17,10 @@ from conftest import (
 )
 from waiting import wait_until
 
+from obslab import services
 from obslab.services import MIRROR_DIR, mirror_releases
+from obsstack import secrets
+from obsstack.catalog.server import GRAFANA_ADMIN_PASSWORD
 from obsstack.deploy import ROLLBACK, run_deploy
 from obsstack.deploylog import LOG_FILE, METRICS_FILE, parse_metrics
 from obsstack.history import list_releases
@@ -62,11 +65,17 @@ def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
     newer = mirror_releases(MIRROR_DIR, newest=True)
     older = mirror_releases(MIRROR_DIR, newest=False)
 
-    # On the server alone: the rollback below is to it alone too.
+    # On the server alone: the rollback below is to it alone too. Grafana is taken off:
+    # the rollback must bring back its program, dashboards, config and secret files.
     changed = run_deploy(
         LAB_INVENTORY,
         limit=OBS_NAME,
-        data={**TEST_DATA, "releases": older, "prometheus_retention_time": "7d"},
+        data={
+            **TEST_DATA,
+            "releases": older,
+            "prometheus_retention_time": "7d",
+            "grafana_enabled": False,
+        },
         echo=False,
     )
     assert changed.ok and changed.hosts == {OBS_NAME}, changed.log[-3000:]
@@ -77,6 +86,10 @@ def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
         "--storage.tsdb.retention.time=7d"
         in obs.file("/etc/systemd/system/prometheus.service").content_string
     )
+    # A component that does not run gets no location and no password file.
+    assert server_get("/").status_code == 404
+    for gone in ("/etc/grafana", "/opt/grafana", "/etc/nginx/htpasswd/grafana"):
+        assert not obs.file(gone).exists, gone
 
     rolled = run_deploy(
         LAB_INVENTORY, ROLLBACK, limit=OBS_NAME, data={"rollback_to": original}, echo=False
@@ -95,6 +108,11 @@ def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
     wait_until(
         lambda: running_versions(OBS_NAME) == running_before, 60, "the earlier binaries running"
     )
+    # A release keeps no secret: the rollback put today's back where they had gone.
+    assert obs.file(GRAFANA_ADMIN_PASSWORD.kept_in).content_string.strip() == secrets.read(
+        GRAFANA_ADMIN_PASSWORD.name, services.SECRETS_DIR
+    )
+    wait_until(lambda: server_get("/api/health").status_code == 200, 60, "Grafana behind /")
 
     # The host now matches the repository again (with the test settings): nothing to do.
     assert_unchanged(deploy())

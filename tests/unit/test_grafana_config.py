@@ -1,7 +1,8 @@
 """Grafana's files as the deploy writes them: grafana.ini, the provisioning files, the
 dashboards' places, the unit, and the admin password operation.
 
-Grafana cannot be obtained on these machines, so no Grafana reads these files in any test.
+Grafana cannot be obtained on these machines, so no Grafana reads these files in any test
+(the lab's stand-in reads only what tests/lab/test_grafana.py says).
 They are golden files (tests/unit/golden/grafana/), reviewed against Grafana 13's
 documentation (configuration, auth proxy, provisioning), and checked here for what they
 must say; set UPDATE_GOLDEN=1 to write them anew.

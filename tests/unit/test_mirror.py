@@ -18,7 +18,7 @@ import pytest
 from prerequisites import require
 
 from obslab import debian
-from obslab.mirror import build_mirror
+from obslab.mirror import STANDIN_BUILD, build_mirror
 from obsstack.artifacts import sha256_of
 from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.settings import check_data
@@ -55,7 +55,9 @@ def mirror(debian_available: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _archive(dest: Path, component: str, version: str) -> Path:
-    return dest / component / version / RELEASE_ARCHIVES[component].archive_name(version)
+    spec = RELEASE_ARCHIVES[component]
+    build = STANDIN_BUILD if spec.needs_build else None
+    return dest / component / version / spec.archive_name(version, build)
 
 
 def packed(pins: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -76,9 +78,9 @@ def _all_archives(dest: Path, pins: dict[str, dict[str, str]]) -> list[Path]:
 
 def test_mirror_holds_two_versions_of_each_component(mirror):
     _, pins = mirror
-    # Alloy and Grafana cannot be had here; Loki is the shared folder's real build
-    # (obslab/grafana.py).
-    assert set(pins) == set(RELEASE_ARCHIVES) - {"alloy", "grafana"}
+    # Alloy and Grafana cannot be had here (Grafana's is the lab's stand-in); Loki is the
+    # shared folder's real build (obslab/grafana.py).
+    assert set(pins) == set(RELEASE_ARCHIVES) - {"alloy"}
     for component, versions in packed(pins).items():
         assert len(versions) == 2, f"{component}: {versions}"
 
@@ -103,12 +105,38 @@ def test_the_shared_loki_is_served_as_upstream_ships_it(mirror, tmp_path):
         assert parse_version(first_line) == version, first_line
 
 
+def test_grafanas_stand_in_is_shaped_like_its_archive_and_says_what_it_is(mirror, tmp_path):
+    dest, pins = mirror
+    spec = RELEASE_ARCHIVES["grafana"]
+    [(version, sha256)] = pins["grafana"].items()
+    assert version == spec.pin.version
+    archive = _archive(dest, "grafana", version)
+    assert sha256_of(archive) == sha256
+    sums = archive.parent / spec.checksum_file(version, STANDIN_BUILD)
+    assert sums.read_text() == f"{sha256}  {archive.name}\n"
+    top = f"grafana-{version}"
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == [
+            top, f"{top}/NOTICE", f"{top}/bin/grafana", f"{top}/lib/grafana_standin.py"
+        ]
+        tar.extractall(tmp_path, filter="data")
+    notice = (tmp_path / top / "NOTICE").read_text()
+    assert notice.startswith("NOT Grafana.")
+    reported = subprocess.run(
+        [str(tmp_path / top / "bin" / "grafana"), "--version"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert parse_version(reported) == version and "lab stand-in" in reported
+
+
 def test_mirror_pins_are_valid_releases_settings(mirror):
     # Debian's revisions and "+ds" suffixes must not leak into the versions: the lab pins these.
     _, pins = mirror
     for component, versions in pins.items():
         for version, sha256 in versions.items():
             releases = {component: {"version": version, "sha256": sha256}}
+            if RELEASE_ARCHIVES[component].needs_build:
+                releases[component]["build"] = STANDIN_BUILD
             assert check_data({"releases": releases}, "mirror") == []
 
 

@@ -347,6 +347,10 @@ def test_our_binaries_are_the_release_installs_only():
     assert not is_our_binary("/opt/prometheus/2.53.3/prometheus", "node_exporter")
     assert is_our_binary("/usr/sbin/nginx", "nginx")
     assert not is_our_binary("/usr/sbin/apache2", "nginx")
+    # A program installed as a whole tree runs from inside it.
+    assert is_our_binary("/opt/grafana/13.2.3/bin/grafana", "grafana")
+    assert not is_our_binary("/opt/grafana/13.2.3/grafana", "grafana")
+    assert not is_our_binary("/usr/share/grafana/bin/grafana", "grafana")
 
 
 def host_answer(result: RemoteResult) -> list[Result]:

@@ -198,9 +198,9 @@ def nginx_config(root: Path, site_text: str) -> Path:
 
 @pytest.mark.parametrize("grafana", [False, True], ids=["without-grafana", "with-grafana"])
 def test_real_nginx_accepts_the_site(nginx, tmp_path, grafana):
-    """The lab's deploy runs nginx -t on the site without Grafana; with Grafana it runs
-    here only, through Debian's nginx in test mode (it parses and opens files, binds
-    nothing)."""
+    """Here through Debian's nginx in test mode (it parses and opens files, binds nothing),
+    with and without Grafana; the lab's deploys run nginx -t on the site with Grafana and,
+    in the rollback test, without it."""
     certificate(tmp_path)
     config = nginx_config(tmp_path, site(grafana, tls_dir=str(tmp_path)))
     result = subprocess.run(

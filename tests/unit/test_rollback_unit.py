@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from planned_operations import planned_operations
 
-from operations.converge import DesiredState
+from deploys.component import with_current_secrets
+from obsstack.catalog.schema import Hooks
+from obsstack.catalog.server import GRAFANA, GRAFANA_ADMIN_PASSWORD
+from operations.converge import ConfigFile, DesiredState
 from operations.history import CURRENT, RELEASES_DIR
 
 # Only their names and units: what converging them plans is not what these tests are about.
@@ -49,3 +53,41 @@ def test_a_daemon_in_both_releases_stays(tmp_path):
     names = rollback(tmp_path, (NODE,))
     assert not any("pushgateway" in name for name in names), names
     assert "Make release " + BEFORE + " current" in names
+
+
+def current_grafana_files() -> tuple[ConfigFile, ...]:
+    """What Grafana's files hook renders today (a stand-in for deploys.grafana's)."""
+    return (
+        ConfigFile(GRAFANA_ADMIN_PASSWORD.kept_in, "today's password", secret=True),
+        ConfigFile("/etc/grafana/grafana.ini", "today's ini"),
+    )
+
+
+def refuse_to_render() -> tuple[ConfigFile, ...]:
+    raise AssertionError("a release without secret files needs no rendering")
+
+
+def test_a_rollback_puts_todays_secrets_in_the_files_a_release_kept_none_of():
+    grafana = replace(GRAFANA, hooks=Hooks(files=f"{__name__}:current_grafana_files"))
+    recorded = DesiredState(
+        name="grafana",
+        unit="grafana.service",
+        files=(
+            ConfigFile(GRAFANA_ADMIN_PASSWORD.kept_in, None, secret=True),
+            ConfigFile("/etc/grafana/a_secret_no_longer_shipped", None, secret=True),
+            ConfigFile("/etc/grafana/grafana.ini", "the release's ini"),
+        ),
+    )
+    restored = {
+        config.path: config.content for config in with_current_secrets(recorded, grafana).files
+    }
+    assert restored == {
+        GRAFANA_ADMIN_PASSWORD.kept_in: "today's password",
+        # Not rendered today: left as it is on the host.
+        "/etc/grafana/a_secret_no_longer_shipped": None,
+        # The release's own config, not today's.
+        "/etc/grafana/grafana.ini": "the release's ini",
+    }
+    plain = replace(recorded, files=recorded.files[2:])
+    refusing = replace(GRAFANA, hooks=Hooks(files=f"{__name__}:refuse_to_render"))
+    assert with_current_secrets(plain, refusing) is plain
