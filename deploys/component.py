@@ -12,7 +12,9 @@ Example (a deploy file)::
     run_hook(NGINX_EXPORTER.hooks.before)     # its stub_status server in nginx
     converge(desired_state(NGINX_EXPORTER), installation())
     remove(NGINX_EXPORTER, purge=False)       # or take it away again
-    converge(with_current_secrets(recorded, NGINX_EXPORTER), installation())   # a rollback
+    # A rollback: a recorded release's state, with today's secrets.
+    recorded = DesiredState.from_record(record)
+    converge(with_current_secrets(recorded, NGINX_EXPORTER), installation())
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ class Database:
     """The users: the admin, with a password, and the auth proxy's users with their role."""
 
     def __init__(self, path: str) -> None:
-        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.connection = sqlite3.connect(path, isolation_level=None)
         self.connection.execute(
             "CREATE TABLE IF NOT EXISTS user (login TEXT PRIMARY KEY, salt TEXT,"
             " password TEXT, role TEXT NOT NULL)"

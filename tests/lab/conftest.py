@@ -201,6 +201,34 @@ def tcp_connects(source: str, target: str, port: int) -> bool:
     return result.returncode == 0
 
 
+def curl_from_outsider(
+    path: str, password: str | None, headers: dict[str, str] | None = None
+) -> int:
+    """HTTP status of ``path`` fetched by curl on outsider (a stranger on the internet) as
+    PROXY_USER with ``password`` (None: no login) and extra ``headers``, pebble's root
+    trusted (the ``outsider_trusts_pebble`` fixture puts it there).
+
+    The credentials reach curl as a config file on stdin: never in a command line.
+    """
+    config = f'user = "{PROXY_USER}:{password}"\n' if password else ""
+    options = "".join(f" -H '{name}: {value}'" for name, value in (headers or {}).items())
+    result = on_host(
+        "outsider",
+        f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert /tmp/pebble-root.pem -K -"
+        f"{options} https://{machines.LAB_DOMAIN}{path}",
+        stdin=config,
+    )
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def outsider_trusts_pebble(deployed) -> None:
+    with open(pebble_root_file()) as root:
+        result = on_host("outsider", "cat > /tmp/pebble-root.pem", stdin=root.read())
+    assert result.returncode == 0, result.stderr
+
+
 # Every host pyinfra deploys in the lab (outsider is in no group).
 DEPLOYED = frozenset(host.name for host in machines.HOSTS if host.groups)
 

@@ -22,6 +22,7 @@ from conftest import (
     PROXY_USER,
     address,
     assert_unchanged,
+    curl_from_outsider,
     deploy,
     on_host,
     pebble_root_file,
@@ -61,29 +62,6 @@ def served_certificate(**context_options) -> x509.Certificate:
         context.wrap_socket(sock, server_hostname=DOMAIN) as tls,
     ):
         return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-
-
-def curl_from_outsider(path: str, password: str | None) -> int:
-    """HTTP status of ``path`` fetched by curl on outsider, pebble's root trusted.
-
-    The credentials reach curl as a config file on stdin: never in a command line.
-    """
-    config = f'user = "{PROXY_USER}:{password}"\n' if password else ""
-    result = on_host(
-        OUTSIDER,
-        f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert /tmp/pebble-root.pem -K - "
-        f"https://{DOMAIN}{path}",
-        stdin=config,
-    )
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def outsider_trusts_pebble(deployed) -> None:
-    with open(pebble_root_file()) as root:
-        result = on_host(OUTSIDER, "cat > /tmp/pebble-root.pem", stdin=root.read())
-    assert result.returncode == 0, result.stderr
 
 
 def test_certificate_comes_from_the_acme_ca_for_the_domain(deployed):

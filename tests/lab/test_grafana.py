@@ -22,9 +22,9 @@ from conftest import (
     LAB_INVENTORY,
     OBS_NAME,
     address,
+    curl_from_outsider,
     deploy,
     on_host,
-    pebble_root_file,
     prometheus_query,
     proxy_password,
     server_get,
@@ -133,36 +133,16 @@ def test_one_login_at_the_proxy_with_each_users_role(deployed):
     assert viewer["received"]["Authorization"] == 0
 
 
-def test_headers_a_client_forges_never_reach_grafana(deployed, outsider_curl):
+def test_headers_a_client_forges_never_reach_grafana(outsider_trusts_pebble):
     viewer = api_user("viewer", headers=FORGED)
     assert viewer["received"] == {
         "X-WEBAUTH-USER": ["viewer"], "X-WEBAUTH-ROLE": ["Viewer"], "Authorization": 0
     }
     assert server_get("/api/user", auth=None, headers=FORGED).status_code == 401
     # From outside, as a stranger would try it.
-    assert outsider_curl("/api/user", FORGED) == 401
+    assert curl_from_outsider("/api/user", None, FORGED) == 401
     # Grafana's metrics are for Prometheus on loopback, not for proxy users.
     assert server_get("/metrics").status_code == 403
-
-
-@pytest.fixture
-def outsider_curl(deployed):
-    """HTTP status of a path fetched by curl on outsider with extra headers, no login."""
-    with open(pebble_root_file()) as root:
-        copied = on_host("outsider", "cat > /tmp/grafana-test-root.pem", stdin=root.read())
-    assert copied.returncode == 0, copied.stderr
-
-    def fetch(path: str, headers: dict[str, str]) -> int:
-        options = "".join(f" -H '{name}: {value}'" for name, value in headers.items())
-        result = on_host(
-            "outsider",
-            f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert /tmp/grafana-test-root.pem"
-            f"{options} https://obs.lab.test{path}",
-        )
-        assert result.returncode == 0, result.stderr
-        return int(result.stdout)
-
-    return fetch
 
 
 def test_a_rotated_admin_password_is_applied_without_showing(deployed, hosts):
