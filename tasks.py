@@ -14,20 +14,24 @@ import sys
 from invoke import Collection, Exit, task
 
 from obslab import tasks as lab_tasks
-from obsstack import secrets
+from obsstack import backups, secrets
+from obsstack.catalog.backup import BACKUP_SFTP_KEY
 from obsstack.checks import format_report
 from obsstack.cli import deploy_and_report, reports_errors
-from obsstack.deploy import ROLLBACK, UNINSTALL, run_deploy
+from obsstack.deploy import BACKUP_TOOLS, ROLLBACK, UNINSTALL, run_deploy
 from obsstack.drift import check_drift
 from obsstack.health import run_health
-from obsstack.history import list_releases
+from obsstack.history import current_release_ids, list_releases
 from obsstack.logs import query_logs
 from obsstack.preflight import run_preflight
-from obsstack.report import print_table
+from obsstack.report import human_bytes, print_table
 from obsstack.secrets import SecretError
 from obsstack.session import secret_stores
+from obsstack.sshkey import public_key_line
 
 LAB_INVENTORY = "inventories/lab.py"
+
+
 @task(
     help={
         "inventory": "inventory file, e.g. inventories/production.py",
@@ -218,6 +222,118 @@ def secrets_set(c, name, inventory=LAB_INVENTORY):
         print(f"stored {name} in {secrets.set_value(name, value, store)}")
 
 
+BACKUP_HELP = {"inventory": "inventory file, e.g. inventories/production.py"}
+
+
+def _print_job_results(results: dict) -> None:
+    for name, result in sorted(results.items()):
+        print(f"--- {name}: {'done' if result.ok else 'FAILED'}")
+        print((result.stdout + result.stderr).strip())
+    if not all(result.ok for result in results.values()):
+        raise Exit(code=1)
+
+
+@task(name="run", default=True, help=BACKUP_HELP)
+@reports_errors
+def backup_run(c, inventory):
+    """Back up each observability server now (as its timer does)."""
+    _print_job_results(backups.run_job(inventory, "backup"))
+
+
+@task(name="check", help=BACKUP_HELP)
+@reports_errors
+def backup_check(c, inventory):
+    """Check each server's backup repository now, reading back part of its data."""
+    _print_job_results(backups.run_job(inventory, "check"))
+
+
+@task(name="drill", help=BACKUP_HELP)
+@reports_errors
+def backup_drill(c, inventory):
+    """Restore the latest backup into scratch space and query it (the restore drill)."""
+    _print_job_results(backups.run_job(inventory, "drill"))
+
+
+@task(name="public-key", help=BACKUP_HELP)
+@reports_errors
+def backup_public_key(c, inventory):
+    """Print the public key an SFTP backup host must authorize (from backup_sftp_key)."""
+    for store, names in sorted(secret_stores(inventory).items()):
+        if BACKUP_SFTP_KEY.name in names:
+            print(public_key_line(secrets.read(BACKUP_SFTP_KEY.name, store), "obs-backup"))
+            return
+    raise SecretError(f"no server of {inventory} backs up to an sftp: repository")
+
+
+@task(help={**BACKUP_HELP, "json": "print JSON"})
+@reports_errors
+def backups_list(c, inventory, json=False):
+    """List each server's backup snapshots: time, size, what they hold."""
+    found = backups.list_snapshots(inventory)
+    if json:
+        print(
+            json_module.dumps(
+                {name: [s.as_dict() for s in snapshots] for name, snapshots in found.items()},
+                indent=2,
+            )
+        )
+        return
+    print_table(
+        ("server", "snapshot", "time (UTC)", "size", "added", "files", "holds"),
+        [
+            (
+                name,
+                s.id,
+                s.time,
+                human_bytes(s.size_bytes),
+                human_bytes(s.added_bytes),
+                s.files,
+                ",".join(s.parts),
+            )
+            for name, snapshots in found.items()
+            for s in snapshots
+        ],
+    )
+
+
+@task(
+    help={
+        **BACKUP_HELP,
+        "server": "the server to restore (needed when the inventory has several)",
+        "snapshot": "the snapshot ID (see invoke backups), or latest",
+        "only": "only these parts, comma separated: " + ",".join(backups.PARTS),
+        "yes": "replace data on the server that is newer than the snapshot",
+    }
+)
+@reports_errors
+def restore(c, inventory, server=None, snapshot="latest", only=None, yes=False):
+    """Restore a server from its backups, then check its health."""
+    servers = [host.name for host in backups.backed_up_servers(inventory)]
+    if server is None and len(servers) > 1:
+        raise Exit(
+            f"{inventory} has several servers ({', '.join(servers)}): name one with --server", 2
+        )
+    server = server or servers[0]
+    backups.restore_arguments(snapshot, only, yes)
+    print(f"restore: installing the backup tools on {server}")
+    installed = run_deploy(inventory, BACKUP_TOOLS, limit=server, echo=False)
+    if installed.returncode != 0:
+        print(installed.log)
+        raise Exit(f"could not install the backup tools on {server}", 1)
+    result = backups.restore(inventory, server, snapshot, only, yes)
+    print(result.stdout.strip())
+    if not result.ok:
+        refused = "run again with --yes" in result.stdout
+        raise Exit(code=backups.REFUSED if refused else 1)
+    if current_release_ids(inventory, [server])[server] is None:
+        print(f"health: nothing is deployed on {server} yet; `invoke deploy` comes next")
+        return
+    report = backups.health_after_restore(inventory, server)
+    print(format_report(report))
+    if not report.ok:
+        raise Exit(code=1)
+
+
 @task
 def test(c):
     """Lint, unit tests and lab tests (the lab tests need root)."""
@@ -239,4 +355,7 @@ namespace = Collection(
     lab_tasks.bench,
     lab_tasks.collection,
     Collection("secrets", secrets_init, secrets_rotate, secrets_set),
+    Collection("backup", backup_run, backup_check, backup_drill, backup_public_key),
 )
+namespace.add_task(backups_list, name="backups")
+namespace.add_task(restore)

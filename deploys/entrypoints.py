@@ -1,5 +1,5 @@
-"""The three deploys pyinfra runs, as functions: a host's whole deploy, a rollback and an
-uninstall.
+"""The deploys pyinfra runs, as functions: a host's whole deploy, a rollback, an
+uninstall, and the backup tools alone (what a restore installs first).
 
 Each deploy file (``deploys/site.py``, ``rollback.py``, ``uninstall.py``) calls its function,
 for a plain ``pyinfra INVENTORY deploys/site.py``; invoke names the function instead
@@ -22,6 +22,7 @@ from deploys import firewall
 from deploys.common import installation, own_agents
 from deploys.component import desired_state, remove, run_hook, with_current_secrets
 from obsstack.catalog import CATALOG, COMPONENTS, components_of, not_running, running
+from obsstack.catalog.backup import BACKUP
 from obsstack.catalog.host import STATE_DIR
 from obsstack.provenance import deploy_commit, deployer, run_started
 from obsstack.settings import check_host_data
@@ -102,6 +103,16 @@ def rollback() -> None:
         release_id=release["id"],
         keep=host.data.releases_kept,
     )
+
+
+def backup_tools() -> None:
+    """Only the backups of an observability server (``deploys/backup_tools.py``): what a
+    restore needs on a server that was never deployed, such as a rebuilt one."""
+    check_host_data(host.name, set(host.groups), host.data.dict())
+    if BACKUP in running(host.groups, host.data.dict(), []):
+        run_hook(BACKUP.hooks.after)
+    else:
+        host.noop("no backup_repository for this host: nothing to restore from")
 
 
 def uninstall() -> None:

@@ -8,18 +8,34 @@ its timer, units, script and metrics file are removed.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from deploys.common import installation
 from obsstack.catalog.host import TEXTFILE_DIR
-from obsstack.render import TEMPLATES_DIR, render_template
+from obsstack.render import TEMPLATES_DIR
 from operations.config import managed_config
+from operations.scheduled import ScheduledJob, remove_scheduled_job, scheduled_job
 
 SCRIPT = "/usr/local/lib/observability-stack/fail2ban-metrics"
-SERVICE = "obs-fail2ban-metrics.service"
-TIMER = "obs-fail2ban-metrics.timer"
 METRICS_FILE = f"{TEXTFILE_DIR}/fail2ban.prom"
-INTERVAL = "30s"
+JOB = ScheduledJob(
+    "obs-fail2ban-metrics",
+    "Write fail2ban's jail metrics for node_exporter",
+    command=(SCRIPT, METRICS_FILE),
+    every="30s",
+    after="fail2ban.service",
+    # Root only to reach fail2ban's socket; no network, nothing writable but the textfile dir.
+    service=(
+        ("PrivateNetwork", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ReadWritePaths", TEXTFILE_DIR),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+    ),
+    # At once, so the metrics exist before the first timer tick.
+    run_on_change=True,
+)
 
 
 @deploy("fail2ban agent")
@@ -33,45 +49,11 @@ def install() -> None:
         mode="0755",
         keep_backups=keep,
     )
-    context = {
-        "script": SCRIPT,
-        "metrics_file": METRICS_FILE,
-        "textfile_dir": TEXTFILE_DIR,
-        "interval": INTERVAL,
-    }
-    units = [
-        managed_config(
-            name=f"Unit file /etc/systemd/system/{unit}",
-            dest=f"/etc/systemd/system/{unit}",
-            content=render_template(f"fail2ban/{unit}.j2", context),
-            keep_backups=keep,
-        )
-        for unit in (SERVICE, TIMER)
-    ]
-    systemd.daemon_reload(
-        name="Reload systemd units for the fail2ban agent",
-        _if=lambda: any(unit.did_change() for unit in units),
-    )
-    # At once, so the metrics exist before the first timer tick.
-    systemd.service(
-        name=f"Run {SERVICE} (script or unit changed)",
-        service=SERVICE,
-        restarted=True,
-        _if=lambda: any(op.did_change() for op in (script, *units)),
-    )
-    systemd.service(name=f"Enable and start {TIMER}", service=TIMER, running=True, enabled=True)
+    scheduled_job(JOB, keep_backups=keep, changed_with=[script])
 
 
 @deploy("Remove the fail2ban agent")
 def remove() -> None:
-    systemd.service(name=f"Stop and disable {TIMER}", service=TIMER, running=False, enabled=False)
-    removed = [
-        files.file(name=f"Remove {path}", path=path, present=False)
-        for path in (f"/etc/systemd/system/{TIMER}", f"/etc/systemd/system/{SERVICE}")
-    ]
-    systemd.daemon_reload(
-        name="Forget the fail2ban agent's units",
-        _if=lambda: any(op.did_change() for op in removed),
-    )
+    remove_scheduled_job(JOB.unit)
     for path in (SCRIPT, METRICS_FILE):
         files.file(name=f"Remove {path}", path=path, present=False)

@@ -73,6 +73,7 @@ def prepare() -> None:
         name=f"Stand-in certificate for {domain} until certbot has one",
         directory=tls_dir(),
         common_name=domain,
+        lineage=f"/etc/letsencrypt/live/{domain}",
     )
     # Debian's welcome page would answer every name but ours; a site the user changed
     # is theirs and stays.

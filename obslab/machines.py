@@ -263,6 +263,30 @@ def power_on(host_name: str, progress: Callable[[str], None] = print) -> None:
         wait_until_ready(host, started, progress)
 
 
+def rebuild(host_name: str, progress: Callable[[str], None] = print) -> None:
+    """Replace one host by a fresh one from the base image: the old one is powered off and
+    its disk removed (a server lost for good), the new one boots with new host keys at the
+    same address. The other hosts run on."""
+    host = lab_host(host_name)
+    power_off(host.name, progress)
+    require_root()
+    with exclusive_lock(progress):
+        started = time.monotonic()
+        unmount_all(host_dir(host.name), progress)
+        remove_tree_without_mounts(host_dir(host.name))
+        keys = prepare_host(host, ensure_base_image(progress))
+        others = [
+            line
+            for line in KNOWN_HOSTS.read_text().splitlines(keepends=True)
+            if not line.startswith(f"{host.name},")
+        ]
+        write_file(
+            KNOWN_HOSTS, "".join(others) + render_known_hosts([(host, keys)]), mode=0o600
+        )
+        boot_host(host)
+        wait_until_ready(host, started, progress)
+
+
 def status() -> list[HostStatus]:
     """Each host's state: nspawn running, SSH with the lab key working, systemd's state."""
     require_root()

@@ -38,7 +38,9 @@ from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_ident
 from obslab.mirror import STANDIN_BUILD, build_mirror
 from obsstack import secrets
 from obsstack.catalog import RELEASE_ARCHIVES
+from obsstack.catalog.backup import BACKUP_SFTP_KEY
 from obsstack.session import secret_stores
+from obsstack.sshkey import public_key_line
 
 MIRROR_DIR = machines.CACHE_DIR / "mirror"
 SMTP_PORT = 2525
@@ -91,6 +93,7 @@ def prepare(progress: Callable[[str], None] = print) -> None:
     ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
     secrets.init(SECRETS_DIR, secret_stores(LAB_INVENTORY)[SECRETS_DIR], include_provided=True)
+    prepare_backup_storage()
     start_mail_relay()
     start_pebble()
     progress(
@@ -330,3 +333,39 @@ def install_debian_alertmanager_templates() -> None:
                 check=True,
                 capture_output=True,
             )
+
+
+BACKUP_STORAGE_HOST = "outsider"
+BACKUP_STORAGE_USER = "obs-backup"
+BACKUP_STORAGE_DIR = "/srv/restic"
+
+
+def backup_repository() -> str:
+    """The lab's backup repository: SFTP on outsider, a host that is not the server (the
+    disaster-recovery test destroys the server and restores from here)."""
+    address = machines.lab_host(BACKUP_STORAGE_HOST).address
+    return f"sftp:{BACKUP_STORAGE_USER}@{address}:{BACKUP_STORAGE_DIR}/obs"
+
+
+def prepare_backup_storage() -> None:
+    """An SFTP-only account on outsider that the server's backup key may log in to.
+
+    Done on every ``lab.up``: a rebuilt outsider has lost it (and a rebuilt server keeps its
+    key, which comes from the lab's secrets).
+    """
+    public_key = public_key_line(secrets.read(BACKUP_SFTP_KEY.name, SECRETS_DIR), "obs-backup")
+    script = f"""set -e
+id {BACKUP_STORAGE_USER} >/dev/null 2>&1 || useradd --system --home-dir {BACKUP_STORAGE_DIR} \
+    --shell /bin/sh {BACKUP_STORAGE_USER}
+install -d -o {BACKUP_STORAGE_USER} -g {BACKUP_STORAGE_USER} -m 0700 {BACKUP_STORAGE_DIR} \
+    {BACKUP_STORAGE_DIR}/.ssh
+cat > {BACKUP_STORAGE_DIR}/.ssh/authorized_keys
+chown {BACKUP_STORAGE_USER}: {BACKUP_STORAGE_DIR}/.ssh/authorized_keys
+chmod 0600 {BACKUP_STORAGE_DIR}/.ssh/authorized_keys
+"""
+    subprocess.run(
+        machines.ssh_argv(BACKUP_STORAGE_HOST, script),
+        input=f"restrict {public_key}\n".encode(),
+        check=True,
+        capture_output=True,
+    )

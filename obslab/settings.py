@@ -73,4 +73,8 @@ def lab_settings() -> dict[str, Any]:
         # The lab's blackbox probes: the server's public health endpoint, over TLS from pebble.
         "blackbox_targets": [f"https://{machines.LAB_DOMAIN}/healthz"],
         "blackbox_ca_file": str(services.PEBBLE_ROOT_FILE),
+        # Backups over SFTP to outsider, which stands for the storage host elsewhere; its
+        # host key is in the lab's known_hosts.
+        "backup_repository": services.backup_repository(),
+        "backup_sftp_known_hosts": str(machines.KNOWN_HOSTS),
     }

@@ -18,6 +18,7 @@ from invoke import Exit
 from obsstack.addresses import AddressError
 from obsstack.agents import DetectionError
 from obsstack.artifacts import ArtifactError
+from obsstack.backups import BackupError
 from obsstack.drift import DriftError
 from obsstack.history import ReleaseHistoryError
 from obsstack.logs import LogQueryError
@@ -32,6 +33,7 @@ from obsstack.worker import WorkerError
 USER_ERRORS: tuple[type[Exception], ...] = (
     AddressError,
     ArtifactError,
+    BackupError,
     DetectionError,
     DriftError,
     LimitError,

@@ -31,12 +31,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SITE = "deploys/site.py"
 ROLLBACK = "deploys/rollback.py"
 UNINSTALL = "deploys/uninstall.py"
+BACKUP_TOOLS = "deploys/backup_tools.py"
 # The function each deploy file calls: what pyinfra runs here, with the same plan, quicker
 # (deploys/entrypoints.py says why).
 ENTRY_POINTS = {
     SITE: "deploys.entrypoints.site",
     ROLLBACK: "deploys.entrypoints.rollback",
     UNINSTALL: "deploys.entrypoints.uninstall",
+    BACKUP_TOOLS: "deploys.entrypoints.backup_tools",
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsstack import secrets
-from obsstack.catalog import secrets_needed
+from obsstack.catalog import AGREEMENTS, secrets_needed
 from obsstack.fields import instance_label
 from obsstack.settings import (
     INVENTORY_NAME,
@@ -70,9 +70,16 @@ def check_inventory(inventory: Inventory, path: str, data: Mapping[str, Any]) ->
                 "letters, digits and . _ - only"
             )
         effective = {**host.data.dict(), **data}
+        host_problems = []
         for key, value in effective.items():
             source = "--data" if key in data else source_of(inventory, host, key, path)
-            problems += check_data({key: value}, source)
+            host_problems += check_data({key: value}, source)
+        # Settings that name each other, once each of them is valid on its own.
+        problems += host_problems or [
+            f"data of host {host.name}: {problem}"
+            for agree in AGREEMENTS
+            for problem in agree(effective)
+        ]
         problems += missing_keys(host.name, set(host.groups), effective)
         problems += missing_secrets(host.name, set(host.groups), effective, monitored)
     raise_for(problems)

@@ -18,3 +18,15 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     print(format_table(header, rows))
+
+
+def human_bytes(count: int) -> str:
+    """``2176538`` as ``2.1 MiB``: sizes people read in a table."""
+    if count < 1024:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} TiB"

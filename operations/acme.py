@@ -22,7 +22,7 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, Sha256File
 from typing_extensions import override
 
 LETSENCRYPT_DIR = "/etc/letsencrypt"
@@ -56,12 +56,18 @@ class CertbotLineage(FactBase[dict[str, str] | None]):
 
 
 @operation()
-def placeholder_certificate(directory: str, common_name: str, days: int = 30):
+def placeholder_certificate(
+    directory: str, common_name: str, lineage: str | None = None, days: int = 30
+):
     """
-    Create a self-signed certificate where none exists yet, so nginx can start.
+    Give nginx a certificate where it has none yet, so it can start: certbot's own when
+    it has one already, else a self-signed one.
 
     + directory: gets ``fullchain.pem`` (0644) and ``privkey.pem`` (0600)
-    + common_name: the name in the certificate
+    + common_name: the name in a self-signed certificate
+    + lineage: certbot's directory of the certificate (``/etc/letsencrypt/live/DOMAIN``);
+      a server restored from a backup has it before its first deploy, and nginx takes it
+      as it is (certbot then has nothing to obtain, and delivers nothing)
     + days: validity; the health check reports a self-signed certificate either way
 
     The key is generated on the host and never leaves it; an existing certificate (the
@@ -72,6 +78,12 @@ def placeholder_certificate(directory: str, common_name: str, days: int = 30):
         return
     q_dir = shlex.quote(directory)
     yield f"install -d -m 0755 {q_dir}"
+    # certbot's live files are links into its archive: a checksum follows them.
+    if lineage and host.get_fact(Sha256File, path=f"{lineage}/fullchain.pem"):
+        q_lineage = shlex.quote(lineage)
+        yield f"install -m 0600 {q_lineage}/privkey.pem {q_dir}/privkey.pem"
+        yield f"install -m 0644 {q_lineage}/fullchain.pem {q_dir}/fullchain.pem"
+        return
     yield (
         "(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
         f" -nodes -days {int(days)} -subj {shlex.quote('/CN=' + common_name)}"

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from obsstack.catalog import agents, host, server
+from obsstack.catalog import agents, backup, host, server
 from obsstack.catalog.general import stack_settings
 from obsstack.catalog.schema import (
     EVERY_HOST,
@@ -43,7 +43,9 @@ from obsstack.catalog.schema import (
 from obsstack.fields import Field, Section
 
 # In the order a host installs them (and removes them in reverse).
-CATALOG: tuple[Component, ...] = (*host.ENTRIES, *server.ENTRIES, *agents.ENTRIES)
+CATALOG: tuple[Component, ...] = (
+    *host.ENTRIES, *server.ENTRIES, *backup.ENTRIES, *agents.ENTRIES
+)
 COMPONENTS: dict[str, Component] = {component.name: component for component in CATALOG}
 # The components installed from an upstream release archive, and their archives.
 RELEASE_ARCHIVES: dict[str, ReleaseArchive] = {
@@ -94,7 +96,7 @@ OBSERVABILITY_SETTINGS = frozenset(
 )
 # Checks of settings that name each other, on a host's merged data: each returns its
 # problems (``key: what is wrong; expected ...``).
-AGREEMENTS = (server.grafana_role_problems,)
+AGREEMENTS = (server.grafana_role_problems, backup.backup_problems)
 # What the reverse proxy serves, by permission: the components behind it.
 PROXIED: tuple[Component, ...] = tuple(component for component in CATALOG if component.proxy)
 PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(
@@ -200,7 +202,8 @@ def secrets_needed(
                 if _setting_value(data, secret.needed_when):
                     needed[secret.name] = f"{secret.needed_when} is set"
             else:
-                needed[secret.name] = f"{'agents' if component.agent else component.name} is set"
+                setting = "agents" if component.agent else component.enabled_by
+                needed[secret.name] = f"{setting or component.name} is set"
     return needed
 
 

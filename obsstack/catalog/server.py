@@ -85,6 +85,9 @@ def prometheus_flags(unit: UnitContext) -> list[str]:
         f"--web.listen-address={unit.listen}",
         f"--web.external-url={unit.external_url}",
         f"--web.route-prefix={PROMETHEUS_ROUTE}",
+        # The backup's TSDB snapshot is taken through the admin API, on loopback only: the
+        # proxy never passes /prometheus/api/v1/admin/. Off where nothing backs it up.
+        *(["--web.enable-admin-api"] if unit.settings.get("backup_repository") else []),
     ]
 
 

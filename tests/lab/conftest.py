@@ -17,8 +17,10 @@ import os
 import runpy
 import secrets as token_source
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = services.LAB_INVENTORY
 OBS_NAME = "obs"
 LAB_ORDER = ("test_lab.py",)  # lifecycle tests reboot hosts: run them before the deploy tests
+LAB_LAST = ("test_disaster_recovery.py",)  # replaces the server every other test talks to
 # Short durations so alerts fire within seconds, configured for the tests (no sleeps).
 # pyinfra replaces whole keys, so alert_rules is the full default dict with one change.
 TEST_DATA = {
@@ -61,6 +64,8 @@ def lab_unavailable_reason() -> str | None:
 def pytest_collection_modifyitems(config, items):
     def order(item) -> int:
         name = Path(str(item.fspath)).name
+        if name in LAB_LAST:
+            return len(LAB_ORDER) + 1 + LAB_LAST.index(name)
         return LAB_ORDER.index(name) if name in LAB_ORDER else len(LAB_ORDER)
 
     items.sort(key=order)
@@ -175,6 +180,49 @@ def prometheus_query(expression: str) -> list[dict]:
     """The result vector of an instant query, through the proxy as a user makes it."""
     answer = server_get("/prometheus/api/v1/query", params={"query": expression}).json()
     return answer["data"]["result"]
+
+
+def prometheus_query_at(expression: str, moment: float) -> list[dict]:
+    answer = server_get(
+        "/prometheus/api/v1/query", params={"query": expression, "time": f"{moment:.3f}"}
+    ).json()
+    return answer["data"]["result"]
+
+
+def proxy_request(method: str, path: str, **kwargs: object) -> requests.Response:
+    """A request through the proxy as its admin, TLS checked against the lab's CA."""
+    return requests.request(
+        method,
+        f"https://{machines.LAB_DOMAIN}{path}",
+        auth=(PROXY_USER, proxy_password()),
+        verify=pebble_root_file(),
+        timeout=10,
+        **kwargs,
+    )
+
+
+def silence(comment: str, hours: int = 2) -> dict:
+    now = time.time()
+    return {
+        "matchers": [{"name": "alertname", "value": "BackupTest", "isRegex": False}],
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + hours * 3600)),
+        "createdBy": "test_backup",
+        "comment": comment,
+    }
+
+
+def invoke(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """An invoke task as a user runs it, from the repository (``env``: more variables)."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *arguments],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def on_host(name: str, command: str, stdin: str = "") -> subprocess.CompletedProcess:

@@ -141,16 +141,6 @@ def test_profiling_paths_are_closed_at_the_proxy(deployed, path):
     assert raw_get(path.replace("debug", "%64ebug"), admin()) == 403
 
 
-def test_admin_api_is_closed_at_the_proxy_even_were_it_enabled(deployed):
-    """Prometheus answers "admin APIs disabled" itself; the proxy never lets it be asked."""
-    path = "/prometheus/api/v1/admin/tsdb/snapshot"
-    direct = on_host(OBS_NAME, f"curl -s -X POST http://127.0.0.1:9090{path}")
-    assert "admin APIs disabled" in direct.stdout
-    refused = server("POST", path, admin())
-    assert refused.status_code == 403
-    assert "admin APIs disabled" not in refused.text
-
-
 def test_a_burst_of_bad_logins_is_throttled_while_others_get_in(deployed):
     def bad_login(_: int) -> int:
         return server("GET", "/prometheus/-/ready", (PROXY_USER, "wrong")).status_code

@@ -7,7 +7,7 @@ import signal
 import subprocess
 
 import pytest
-from conftest import LAB_INVENTORY, TEST_DATA, assert_unchanged, deploy
+from conftest import LAB_INVENTORY, TEST_DATA, assert_unchanged, deploy, on_host
 from waiting import wait_until
 
 from obslab import machines
@@ -79,7 +79,16 @@ def test_killed_deploy_is_finished_by_the_next_run(deployed, hosts):
     assert_unchanged(deploy())
 
 
+BACKUP_TIMERS = ("obs-backup.timer", "obs-backup-check.timer", "obs-backup-drill.timer")
+
+
 def test_rebooted_host_comes_back_without_a_deploy(deployed):
     machines.restart("obs", progress=lambda _: None)
     machines.restart("web1", progress=lambda _: None)
     wait_until(healthy, timeout=90, what="every service back after the reboots")
+    # The backups' timers are scheduled again: each has its next run.
+    for timer in BACKUP_TIMERS:
+        shown = on_host("obs", f"systemctl show -p ActiveState,NextElapseUSecRealtime {timer}")
+        state = dict(line.split("=", 1) for line in shown.stdout.splitlines())
+        assert state["ActiveState"] == "active", (timer, state)
+        assert state["NextElapseUSecRealtime"], (timer, state)

@@ -180,6 +180,26 @@ def test_existing_certificate_is_left_alone():
     assert len(run.commands) == 1 and FULLCHAIN in run.commands[0]
 
 
+def test_a_certificate_certbot_has_already_is_what_nginx_gets():
+    """A server restored from a backup: certbot's lineage is back before nginx has a
+    certificate; nginx takes it, and no self-signed one is made."""
+    lineage = f"/etc/letsencrypt/live/{DOMAIN}"
+    run = run_operation(
+        placeholder_certificate,
+        {f"{lineage}/fullchain.pem": f"{'ab' * 32}  {lineage}/fullchain.pem"},
+        directory=TLS_DIR,
+        common_name=DOMAIN,
+        lineage=lineage,
+    )
+    assert run.succeeded
+    commands = [c for c in run.commands if "stat " not in c and "sha256sum" not in c]
+    assert commands == [
+        f"install -d -m 0755 {TLS_DIR}",
+        f"install -m 0600 {lineage}/privkey.pem {TLS_DIR}/privkey.pem",
+        f"install -m 0644 {lineage}/fullchain.pem {TLS_DIR}/fullchain.pem",
+    ]
+
+
 def test_missing_certificate_gets_a_self_signed_one_generated_under_umask_077():
     run = placeholder({})
     assert run.succeeded

@@ -131,6 +131,28 @@ CASES = [
         {"proxy_users": {"ops": ["alertmanager_write"]}},
         "user 'ops': 'alertmanager_write' needs 'alertmanager' in the list too",
     ),
+    (
+        {"backup_repository": "ftp://backup.ops.lan/obs"},
+        "backup_repository = 'ftp://backup.ops.lan/obs': bad format; expected None (no "
+        "backups), a local path",
+    ),
+    ({"backup_repository": "/srv/backup; rm -rf /"}, "backup_repository = '/srv/backup; rm"),
+    (
+        {"backup_repository": "sftp:obs@vault.ops.lan:/srv/restic"},
+        "backup_sftp_known_hosts: an sftp: repository needs it; expected a controller path",
+    ),
+    (
+        {"backup_repository": "/srv/backup", "backup_s3_access_key_id": "AKIA123"},
+        "backup_s3_access_key_id: set, but backup_repository is no s3: repository",
+    ),
+    ({"backup_schedule": "daily\nExecStart=/bin/sh"}, "'backup_schedule' holds a control"),
+    ({"backup_schedule": "daily; reboot"}, "expected a systemd OnCalendar value"),
+    ({"backup_keep": {"daily": 0, "weekly": 0, "monthly": 0}}, "backup_keep = {'daily': 0"),
+    ({"backup_check_read_subset": "150%"}, "expected a percentage such as 5%"),
+    (
+        {"grafana_roles": {"viewer": "Admin"}},
+        "grafana_roles.viewer: 'viewer' is no user of proxy_users with 'grafana' in its list",
+    ),
 ]
 
 
@@ -158,7 +180,12 @@ def listener() -> Listener:
 @pytest.fixture
 def inventory(tmp_path, listener) -> str:
     store = tmp_path / "secrets"
-    for name in ("proxy_password_admin", "grafana_admin_password"):
+    for name in (
+        "proxy_password_admin",
+        "grafana_admin_password",
+        "backup_password",
+        "backup_s3_secret_access_key",
+    ):
         secrets.write(name, secrets.generate(), store)
     path = tmp_path / "target_site.py"
     host = {

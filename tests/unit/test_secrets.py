@@ -93,7 +93,8 @@ def test_set_value_stores_a_given_value_and_refuses_an_empty_one(tmp_path):
 
 def test_unknown_secret_names_list_the_known_ones(tmp_path):
     known = (
-        r"known: grafana_admin_password, mysql_exporter_password, smtp_password, "
+        r"known: backup_password, backup_s3_secret_access_key, backup_sftp_key, "
+        r"grafana_admin_password, mysql_exporter_password, smtp_password, "
         r"loki_push_password_<host>, "
         r"proxy_password_<user>"
     )
