@@ -25,7 +25,6 @@ from pyinfra.operations import files, server
 
 from deploys.common import installation
 from obsstack import secrets
-from obsstack.catalog import running
 from obsstack.catalog.backup import (
     BACKUP,
     BACKUP_CONFIG_DIR,
@@ -118,25 +117,25 @@ def jobs(settings: dict) -> tuple[ScheduledJob, ...]:
     )
 
 
-def parts(settings: dict, groups: list[str]) -> dict[str, dict]:
-    """What the script backs up, part by part: the daemons this server runs, its
-    certificate, its release history and its configs."""
-    runs = {component.name for component in running(groups, settings, [])}
+def parts(settings: dict) -> dict[str, dict]:
+    """What the script backs up, part by part: the server's daemons (each while it runs:
+    the script looks), its certificate, its release history and its configs.
+
+    Every daemon is listed whether this server runs it or not, so that the file does not
+    change with what runs: a rollback to a release with Grafana, say, leaves it as it is.
+    """
     found: dict[str, dict] = {}
     for daemon in DAEMONS:
-        if daemon.name in runs:
-            found[daemon.name] = {
-                "url": f"http://127.0.0.1:{daemon.listen.number(settings)}{daemon.route_prefix}",
-                "ready": daemon.health.ready_path,
-                "data": daemon.account.home,
-                "user": daemon.account.user,
-                "unit": daemon.unit.name,
-            }
-    if PROMETHEUS.name in found:
-        # The drill starts a throwaway Prometheus of the installed version.
-        found[PROMETHEUS.name]["binary"] = f"{BIN_DIR}/prometheus"
-    if GRAFANA.name in found:
-        found[GRAFANA.name]["database"] = "grafana.db"
+        found[daemon.name] = {
+            "url": f"http://127.0.0.1:{daemon.listen.number(settings)}{daemon.route_prefix}",
+            "ready": daemon.health.ready_path,
+            "data": daemon.account.home,
+            "user": daemon.account.user,
+            "unit": daemon.unit.name,
+        }
+    # The drill starts a throwaway Prometheus of the installed version.
+    found[PROMETHEUS.name]["binary"] = f"{BIN_DIR}/prometheus"
+    found[GRAFANA.name]["database"] = "grafana.db"
     found["letsencrypt"] = {"paths": [LETSENCRYPT_DIR]}
     found["history"] = {"paths": [f"{STATE_DIR}/releases", f"{STATE_DIR}/current"]}
     found["config"] = {
@@ -152,7 +151,7 @@ def parts(settings: dict, groups: list[str]) -> dict[str, dict]:
     return found
 
 
-def script_config(settings: dict, groups: list[str], name: str) -> dict:
+def script_config(settings: dict, name: str) -> dict:
     """backup.json: everything the script reads, none of it secret."""
     kind = repository_kind(settings["backup_repository"])
     return {
@@ -168,7 +167,7 @@ def script_config(settings: dict, groups: list[str], name: str) -> dict:
         "keep": settings["backup_keep"],
         "read_subset": settings["backup_check_read_subset"],
         "drill_port": settings["backup_drill_port"],
-        "parts": parts(settings, groups),
+        "parts": parts(settings),
     }
 
 
@@ -209,7 +208,7 @@ def install() -> None:
         ),
         config(
             CONFIG_FILE,
-            json.dumps(script_config(settings, list(host.groups), host.name), indent=2) + "\n",
+            json.dumps(script_config(settings, host.name), indent=2) + "\n",
         ),
         config(REPOSITORY_FILE, settings["backup_repository"] + "\n"),
     ]

@@ -27,6 +27,7 @@ newer than the snapshot and --yes was not given (nothing was changed).
 """
 
 import argparse
+import calendar
 import contextlib
 import fcntl
 import json
@@ -615,7 +616,7 @@ def restore_command(config, arguments):
             f"{', '.join(available)}"
         )
     taken = snapshot["time"]
-    taken_at = time.mktime(time.strptime(taken[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    taken_at = calendar.timegm(time.strptime(taken[:19], "%Y-%m-%dT%H:%M:%S"))
     # Parts that do not exist here yet (a rebuilt server) cannot be put back with owners.
     missing_users = [
         name
@@ -657,13 +658,19 @@ def restore_command(config, arguments):
         systemctl("stop", unit)
     for name, swaps in plan.items():
         part = config["parts"][name]
-        for live, restored in swaps.items():
-            if name == "grafana":
-                database = os.path.join(scratch + staging_dir(config), part["database"])
-                shutil.move(database, os.path.join(restored, part["database"]))
-            swap_in(live, restored, replaced_dir)
-            if "user" in part:
-                chown_tree(live, part["user"])
+        try:
+            for live, restored in swaps.items():
+                if name == "grafana":
+                    database = os.path.join(scratch + staging_dir(config), part["database"])
+                    shutil.move(database, os.path.join(restored, part["database"]))
+                swap_in(live, restored, replaced_dir)
+                if "user" in part:
+                    chown_tree(live, part["user"])
+        except OSError as error:
+            raise Failure(
+                f"putting {name} back failed ({error}); what was there is under "
+                f"{replaced_dir}, the restored copy under {scratch}; stopped: {', '.join(units)}"
+            ) from None
         where = f" into {part['beside']}" if part.get("beside") else ""
         print(f"restored {name}{where} from snapshot {snapshot['short_id']} ({taken[:19]} UTC)")
     for unit in units:
@@ -703,7 +710,11 @@ def drill_command(config, _arguments):
         if "prometheus" not in parts:
             raise Failure(f"snapshot {snapshot['short_id']} holds no Prometheus data")
         prometheus = config["parts"]["prometheus"]
-        paths = [staging_dir(config), prometheus["data"]]
+        # Not the staging area's copy of Grafana's database: the throwaway Prometheus's
+        # user owns the scratch copy.
+        staging = staging_dir(config)
+        paths = [f"{staging}/manifest.json", f"{staging}/alertmanager-silences.json"]
+        paths.append(prometheus["data"])
         restore_into(config, snapshot, scratch, paths)
         manifest = read_manifest(scratch, config)
         tsdb = restored_paths(config, "prometheus", scratch, manifest)[prometheus["data"]]
