@@ -26,6 +26,7 @@ from pyinfra.operations import files, server
 from deploys.common import installation
 from obsstack import secrets
 from obsstack.catalog.backup import (
+    BACKED_UP_DAEMONS,
     BACKUP,
     BACKUP_CONFIG_DIR,
     BACKUP_PASSWORD,
@@ -37,12 +38,10 @@ from obsstack.catalog.backup import (
 )
 from obsstack.catalog.host import STATE_DIR, TEXTFILE_DIR
 from obsstack.catalog.server import (
-    ALERTMANAGER,
     ALERTMANAGER_CONFIG_DIR,
     GRAFANA,
     GRAFANA_CONFIG_DIR,
     HTPASSWD_DIR,
-    LOKI,
     LOKI_CONFIG_DIR,
     PROMETHEUS,
     PROMETHEUS_CONFIG_DIR,
@@ -88,8 +87,6 @@ JOBS = (
         (),
     ),
 )
-# The daemons whose data a backup holds: each its own part.
-DAEMONS = (PROMETHEUS, ALERTMANAGER, LOKI, GRAFANA)
 # Root for every file and snapshot; the jobs write only what each needs.
 SANDBOX = (
     ("NoNewPrivileges", "yes"),
@@ -125,7 +122,7 @@ def parts(settings: dict) -> dict[str, dict]:
     change with what runs: a rollback to a release with Grafana, say, leaves it as it is.
     """
     found: dict[str, dict] = {}
-    for daemon in DAEMONS:
+    for daemon in BACKED_UP_DAEMONS:
         found[daemon.name] = {
             "url": f"http://127.0.0.1:{daemon.listen.number(settings)}{daemon.route_prefix}",
             "ready": daemon.health.ready_path,

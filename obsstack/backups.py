@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from obsstack.catalog.backup import BACKUP_SCRIPT
+from obsstack.catalog.backup import BACKUP_SCRIPT, PARTS
 from obsstack.checks import Report
 from obsstack.health import run_health
 from obsstack.session import HostInfo, RemoteResult, describe_inventory, run_scripts
@@ -30,7 +30,6 @@ from obsstack.settings import parse_duration
 from obsstack.worker import in_worker
 
 JOBS = {"backup": "obs-backup", "check": "obs-backup-check", "drill": "obs-backup-drill"}
-PARTS = ("prometheus", "alertmanager", "loki", "grafana", "letsencrypt", "history", "config")
 SNAPSHOT_ID = re.compile(r"latest|[0-9a-f]{8,64}")
 # A backup of a large TSDB over a slow link takes a while; the unit has no timeout.
 JOB_TIMEOUT = 6 * 3600

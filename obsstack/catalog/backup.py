@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from obsstack.catalog.schema import Component, Directory, Hooks, Secret, Setting
+from obsstack.catalog.server import ALERTMANAGER, GRAFANA, LOKI, PROMETHEUS
 from obsstack.fields import (
     DURATION_FIELD,
     Field,
@@ -35,6 +36,10 @@ SERVER = ("observability",)
 BACKUP_CONFIG_DIR = "/etc/observability-stack/backup"
 BACKUP_STATE_DIR = "/var/lib/observability-stack/backup"
 BACKUP_SCRIPT = "/usr/local/lib/observability-stack/obs-backup"
+# What a backup holds, part by part: the daemons' data (each while it runs), then the
+# certificate, the release history and our configs.
+BACKED_UP_DAEMONS = (PROMETHEUS, ALERTMANAGER, LOKI, GRAFANA)
+PARTS = (*(daemon.name for daemon in BACKED_UP_DAEMONS), "letsencrypt", "history", "config")
 # Root-owned and root-only, like every file in it: it holds the repository's keys.
 BACKUP_GROUP = "root"
 HOSTNAME = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"

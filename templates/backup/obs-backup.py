@@ -94,14 +94,14 @@ def restic_options(config):
     return ["-o", "sftp.args=" + " ".join(ssh)]
 
 
-def restic(config, *arguments, check=True, capture=True, stdout=None, quiet=(), password_file=None):
+def restic(config, *arguments, check=True, stdout=subprocess.PIPE, quiet=(), password_file=None):
     """Run restic; its stderr (it never holds the password) passes through, except for an
     exit status in ``quiet`` that the caller handles."""
     command = ["restic", *restic_options(config), *arguments]
     result = subprocess.run(
         command,
         env=restic_environment(config, password_file),
-        stdout=stdout if stdout is not None else (subprocess.PIPE if capture else None),
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -514,7 +514,7 @@ def run_command(config, _arguments):
 def check_command(config, _arguments):
     try:
         open_repository(config)
-        restic(config, "check", f"--read-data-subset={config['read_subset']}", capture=False)
+        restic(config, "check", f"--read-data-subset={config['read_subset']}", stdout=None)
     except (Failure, OSError) as error:
         record(config, "check", False)
         raise Failure(f"check failed: {error}") from None
@@ -530,7 +530,7 @@ def restore_into(config, snapshot, target, paths):
     arguments = ["restore", snapshot["id"], "--target", target]
     for path in paths:
         arguments += ["--include", path]
-    restic(config, *arguments, capture=False, stdout=subprocess.DEVNULL)
+    restic(config, *arguments, stdout=subprocess.DEVNULL)
 
 
 def read_manifest(scratch, config):
