@@ -13,6 +13,9 @@ Every file is checked on the server before it goes live: the config with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
@@ -24,7 +27,7 @@ from obsstack.catalog.server import (
     LOKI_TENANT_RULES_DIR,
 )
 from obsstack.inventory import repo_path
-from obsstack.render import TEMPLATES_DIR, render_template
+from obsstack.render import TEMPLATES_DIR, render_template, rules_context
 from obsstack.serialize import MANAGED, yaml_file
 from operations.archive import BIN_DIR
 from operations.converge import ConfigFile
@@ -101,11 +104,11 @@ def config(settings: dict, alertmanager_url: str) -> dict:
     }
 
 
-def rule_files(alert_rules: dict, extra: list[str]) -> dict[str, str]:
+def rule_files(settings: Mapping[str, Any], extra: list[str]) -> dict[str, str]:
     """Rendered log alert rule files by name: the baseline, then the user's own files."""
     rendered = {
         template.name.removesuffix(".j2"): render_template(
-            f"loki/rules/{template.name}", {"alert_rules": alert_rules}
+            f"loki/rules/{template.name}", rules_context(settings)
         )
         for template in sorted((TEMPLATES_DIR / "loki" / "rules").glob("*.yml.j2"))
     }
@@ -123,7 +126,7 @@ def config_files() -> tuple[ConfigFile, ...]:
     """The rule checker, the rule files it checks, then config.yml."""
     settings = host.data.dict()
     alertmanager_port = ALERTMANAGER.listen.number(settings)
-    rules = rule_files(host.data.alert_rules, host.data.get("loki_extra_rule_files") or [])
+    rules = rule_files(host.data.dict(), host.data.get("loki_extra_rule_files") or [])
     return (
         ConfigFile(
             CHECK_RULES,

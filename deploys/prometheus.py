@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys import blackbox_exporter
+from deploys import blackbox_exporter, prometheus_user
 from deploys.common import agents_of, php_fpm_pools_of
 from obsstack.addresses import host_port, scrape_host
 from obsstack.catalog import AGENTS, CATALOG, ROLES, running
@@ -19,7 +21,7 @@ from obsstack.catalog.server import (
 )
 from obsstack.fields import instance_label
 from obsstack.inventory import repo_path
-from obsstack.render import TEMPLATES_DIR, render_template
+from obsstack.render import TEMPLATES_DIR, render_template, rules_context
 from obsstack.serialize import MANAGED, yaml_file
 from obsstack.targets import TargetError, checked_group, kept_groups, target_group
 from operations.archive import BIN_DIR
@@ -58,9 +60,12 @@ FILE_SD_CHECK = (
 
 
 def config_files() -> tuple[ConfigFile, ...]:
-    """Rule files, the scrape targets of every job, and prometheus.yml."""
+    """Rule files, the scrape targets of every job, the user's jobs' and endpoints' secrets
+    and CA bundles, and prometheus.yml."""
+    settings = host.data.dict()
     jobs = scrape_jobs()
-    # Rules and targets come first: promtool check config reads the live rule files.
+    user_jobs = settings["prometheus_scrape_jobs"]
+    # Rules, targets and secrets come first: promtool check config reads the live files.
     files = [
         ConfigFile(
             f"{PROMETHEUS_RULES_DIR}/{name}", text, validate=f"{PROMTOOL} check rules {{path}}"
@@ -73,8 +78,12 @@ def config_files() -> tuple[ConfigFile, ...]:
             yaml_file(groups, MANAGED),
             validate=FILE_SD_CHECK,
         )
-        for job, groups in jobs.items()
+        for job, groups in [
+            *jobs.items(),
+            *((job["job"], prometheus_user.target_groups(job)) for job in user_jobs),
+        ]
     ]
+    files += prometheus_user.client_files(settings, repo_path(host.data.secrets_dir))
     if blackbox_exporter.wanted():
         probes = [
             {"targets": [url], "labels": {"env": host.data.environment}}
@@ -100,6 +109,9 @@ def config_files() -> tuple[ConfigFile, ...]:
                     blackbox_address=(
                         blackbox_exporter.address() if blackbox_exporter.wanted() else None
                     ),
+                    user_jobs=user_jobs,
+                    remote_write=settings["prometheus_remote_write"],
+                    external_labels=settings["prometheus_external_labels"],
                 ),
                 MANAGED,
             ),
@@ -116,8 +128,12 @@ def config(
     alertmanager_address: str,
     jobs: list[str],
     blackbox_address: str | None,
+    user_jobs: Sequence[Mapping[str, Any]] = (),
+    remote_write: Sequence[Mapping[str, Any]] = (),
+    external_labels: Mapping[str, str] | None = None,
 ) -> dict:
-    """prometheus.yml: one file_sd job per scraped job, and the blackbox probes."""
+    """prometheus.yml: one file_sd job per scraped job, the blackbox probes, the user's own
+    jobs, and the remote-write endpoints."""
     scrape_configs = []
     for job in jobs:
         scrape = {"job_name": job}
@@ -146,11 +162,12 @@ def config(
                 ],
             }
         )
+    scrape_configs += prometheus_user.scrape_configs(user_jobs)
     return {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval,
-            "external_labels": {"env": environment},
+            "external_labels": {**(external_labels or {}), "env": environment},
         },
         "alerting": {
             "alertmanagers": [
@@ -162,6 +179,11 @@ def config(
         },
         "rule_files": ["rules/*.yml"],
         "scrape_configs": scrape_configs,
+        **(
+            {"remote_write": prometheus_user.remote_write_configs(remote_write)}
+            if remote_write
+            else {}
+        ),
     }
 
 
@@ -171,7 +193,7 @@ def rule_files(jobs: dict[str, list[dict]]) -> dict[str, str]:
     An agent's rules go where some host runs it (the rest would never see data); while a
     host's agents are unknown in this run, the agent rules the server has stay.
     """
-    context = {"alert_rules": host.data.alert_rules}
+    context = rules_context(host.data.dict())
     baseline = sorted((TEMPLATES_DIR / "prometheus" / "rules").glob("*.yml.j2"))
     rendered = {
         template.name.removesuffix(".j2"): render_template(

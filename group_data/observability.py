@@ -9,8 +9,9 @@ their defaults in the catalog; override them here, for example:
     proxy_users = {"admin": ["prometheus", "alertmanager", "alertmanager_write"]}
 """
 
-# Where alerts are mailed. The relay password is the secret "smtp_password"
-# (secrets/smtp_password or $OBS_SECRET_SMTP_PASSWORD).
+# Where alerts are mailed (the receiver "email", the default). The relay password is the
+# secret "smtp_password" (secrets/smtp_password or $OBS_SECRET_SMTP_PASSWORD). Slack,
+# PagerDuty, webhooks, routes and the heartbeat: README, "Alerting".
 alertmanager_email = {
     "smarthost": "smtp.example.com:587",
     "sender": "alertmanager@example.com",

@@ -33,12 +33,14 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from obslab import debian, machines
+from obslab import debian, machines, victoriametrics
 from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
 from obslab.mirror import STANDIN_BUILD, build_mirror
+from obslab.webhookcatcher import WebhookCatcher, WebhookSpool
 from obsstack import secrets
 from obsstack.catalog import RELEASE_ARCHIVES
 from obsstack.catalog.backup import BACKUP_SFTP_KEY
+from obsstack.catalog.server import RECEIVER_SECRET
 from obsstack.session import secret_stores
 from obsstack.sshkey import public_key_line
 
@@ -48,6 +50,11 @@ SMTP_IDENTITY_DIR = machines.STATE_DIR / "smtp"
 SMTP_SPOOL_DIR = machines.STATE_DIR / "mail"
 SMTP_USERNAME = "alertmanager"
 SECRETS_DIR = machines.STATE_DIR / "secrets"
+# The lab's webhook receiver (obslab/webhookcatcher.py), and the receivers of lab_settings
+# that post to it: the one every alert goes to, and the heartbeat's.
+WEBHOOK_PORT = 9465
+WEBHOOK_SPOOL_DIR = machines.STATE_DIR / "webhooks"
+WEBHOOK_RECEIVERS = ("lab-hook", "heartbeat")
 LAB_INVENTORY = "inventories/lab.py"
 ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
 PEBBLE_CONFIG = machines.STATE_DIR / "pebble" / "config.json"
@@ -91,14 +98,22 @@ def prepare(progress: Callable[[str], None] = print) -> None:
     build_mirror(MIRROR_DIR, progress=progress)
     install_debian_alertmanager_templates()
     ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY)
+    # The webhook receivers' URLs are the lab catcher's, not random values.
+    for name in WEBHOOK_RECEIVERS:
+        url = f"http://{machines.GATEWAY}:{WEBHOOK_PORT}/{name}"
+        secrets.write(RECEIVER_SECRET.name_for(name), url, SECRETS_DIR)
     # The lab's relay is our own catcher, so even its "provided" secrets are generated.
     secrets.init(SECRETS_DIR, secret_stores(LAB_INVENTORY)[SECRETS_DIR], include_provided=True)
     prepare_backup_storage()
+    victoriametrics.prepare(SECRETS_DIR)
     start_mail_relay()
+    WEBHOOKS.start()
     start_pebble()
     progress(
         f"lab: mirror {MIRROR_DIR}, secrets {SECRETS_DIR}, "
         f"mail relay {machines.GATEWAY}:{SMTP_PORT} (spool {SMTP_SPOOL_DIR}), "
+        f"webhooks {machines.GATEWAY}:{WEBHOOK_PORT} (spool {WEBHOOK_SPOOL_DIR}), "
+        f"VictoriaMetrics {victoriametrics.write_url()}, "
         f"ACME CA {ACME_DIRECTORY_URL} for {machines.LAB_DOMAIN}"
     )
 
@@ -209,6 +224,12 @@ RELAY = Daemon(
     ((machines.GATEWAY, SMTP_PORT),),
     former_argvs=((sys.executable, "-m", "obsstack.labdata", "relay"),),
 )
+# Like the relay, always there while the lab is up: Alertmanager's webhooks must deliver.
+WEBHOOKS = Daemon(
+    "webhook-catcher",
+    (sys.executable, "-m", "obslab.services", "webhooks"),
+    ((machines.GATEWAY, WEBHOOK_PORT),),
+)
 PEBBLE = Daemon(
     "pebble",
     # -strict=false spelled out: pebble announces that its default will change to true.
@@ -252,6 +273,7 @@ def start_pebble() -> None:
 def stop_daemons() -> None:
     """Stop everything ``prepare`` started in the background."""
     stop_mail_relay()
+    WEBHOOKS.stop()
     stop_pebble()
 
 
@@ -292,6 +314,10 @@ def mail_spool() -> Spool:
     return Spool(SMTP_SPOOL_DIR)
 
 
+def webhook_spool() -> WebhookSpool:
+    return WebhookSpool(WEBHOOK_SPOOL_DIR)
+
+
 def _serve_relay() -> None:
     relay = MailCatcher(
         ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY),
@@ -305,9 +331,17 @@ def _serve_relay() -> None:
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["relay"]:
+def _serve_webhooks() -> None:
+    with WebhookCatcher(machines.GATEWAY, WEBHOOK_PORT, WEBHOOK_SPOOL_DIR):
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__" and sys.argv[1:] in (["relay"], ["webhooks"]):
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-    _serve_relay()
+    if sys.argv[1] == "relay":
+        _serve_relay()
+    else:
+        _serve_webhooks()
 
 
 def install_debian_alertmanager_templates() -> None:

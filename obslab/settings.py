@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from obslab import machines, services
+from obslab import machines, services, victoriametrics
 
 
 def lab_settings() -> dict[str, Any]:
@@ -42,6 +42,46 @@ def lab_settings() -> dict[str, Any]:
             "require_tls": True,
             "ca_file": str(services.SMTP_IDENTITY_DIR / "ca.pem"),
         },
+        # Every alert also goes to the lab's webhook receiver on the controller
+        # (obslab/webhookcatcher.py), and Watchdog to its heartbeat path every 10s; an
+        # alert labelled muted="always" is held back by a time interval that is always now.
+        "alertmanager_receivers": {
+            name: {"type": "webhook"} for name in services.WEBHOOK_RECEIVERS
+        },
+        "alertmanager_routes": [
+            {
+                "receiver": "lab-hook",
+                "matchers": ['muted="always"'],
+                "mute_time_intervals": ["always"],
+            },
+            {"receiver": "lab-hook", "continue": True},
+            {"receiver": "email"},
+        ],
+        "alertmanager_time_intervals": {
+            "always": [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]
+        },
+        "alertmanager_heartbeat": {"receiver": "heartbeat", "interval": "10s"},
+        # A long-term store on outsider (obslab/victoriametrics.py): Prometheus writes every
+        # sample to it, and scrapes it as a user's own job, each with its own login. Short
+        # backoffs: the outage test watches the WAL catch up.
+        "prometheus_remote_write": [
+            {
+                "name": victoriametrics.ENDPOINT,
+                "url": victoriametrics.write_url(),
+                "auth": {"type": "basic", "username": victoriametrics.WRITE_USER},
+                "queue": {"min_backoff": "100ms", "max_backoff": "2s"},
+            }
+        ],
+        "prometheus_external_labels": {"cluster": "lab"},
+        "prometheus_scrape_jobs": [
+            {
+                "job": victoriametrics.JOB,
+                "static_targets": [victoriametrics.scrape_target()],
+                "metrics_path": victoriametrics.METRICS_PATH,
+                "labels": {"team": "storage"},
+                "auth": {"type": "basic", "username": victoriametrics.SCRAPE_USER},
+            }
+        ],
         # The lab's ACME CA is pebble on the controller (obslab/services.py): certbot on obs
         # gets a real certificate for the lab's domain over HTTP-01, trusting pebble's HTTPS
         # with the lab CA's bundle.

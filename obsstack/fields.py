@@ -252,6 +252,7 @@ class Section:
 
     fields: Mapping[str, Field | Section]
     partial: bool = False
+    optional: bool = False  # None stands for "not used"
 
 
 RELEASE = Section({"version": VERSION_FIELD, "sha256": SHA256_FIELD})

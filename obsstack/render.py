@@ -6,6 +6,7 @@ validated group data, so a missing variable is a bug and fails loudly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ _environment = jinja2.Environment(
     lstrip_blocks=True,
     autoescape=False,  # noqa: S701 - renders config files, not HTML
 )
+
+
+def rules_context(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What the alert rule templates read: the thresholds and where the runbooks are."""
+    return {
+        "alert_rules": settings["alert_rules"],
+        "runbook_base_url": settings["runbook_base_url"],
+    }
 
 
 def render_template(relpath: str, context: dict[str, Any]) -> str:

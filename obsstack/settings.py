@@ -153,8 +153,10 @@ def _check_value(
         if problem:
             return [f"{source}: {dotted} = {value!r}: {problem}; expected {field.expected}"]
         return []
+    if value is None and field.optional:
+        return []
     if not isinstance(value, dict):
-        keys = ", ".join(field.fields)
+        keys = ", ".join(field.fields) + (", or None" if field.optional else "")
         return [f"{source}: {dotted} = {value!r}: wrong type; expected a dict with {keys}"]
     missing = [] if field.partial else [name for name in field.fields if name not in value]
     problems = [f"{source}: {dotted} is missing {', '.join(missing)}"] if missing else []

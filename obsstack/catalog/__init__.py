@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from obsstack.catalog import agents, backup, host, server
+from obsstack.catalog.alerting import alerting_problems
 from obsstack.catalog.general import stack_settings
 from obsstack.catalog.schema import (
     EVERY_HOST,
@@ -40,6 +41,7 @@ from obsstack.catalog.schema import (
     Secret,
     Setting,
 )
+from obsstack.catalog.scraping import scraping_problems
 from obsstack.fields import Field, Section
 
 # In the order a host installs them (and removes them in reverse).
@@ -96,7 +98,16 @@ OBSERVABILITY_SETTINGS = frozenset(
 )
 # Checks of settings that name each other, on a host's merged data: each returns its
 # problems (``key: what is wrong; expected ...``).
-AGREEMENTS = (server.grafana_role_problems, backup.backup_problems)
+def _scraping_problems(data: Mapping[str, Any]) -> list[str]:
+    return scraping_problems(data, frozenset(c.scrape.job for c in CATALOG if c.scrape))
+
+
+AGREEMENTS = (
+    server.grafana_role_problems,
+    backup.backup_problems,
+    alerting_problems,
+    _scraping_problems,
+)
 # What the reverse proxy serves, by permission: the components behind it.
 PROXIED: tuple[Component, ...] = tuple(component for component in CATALOG if component.proxy)
 PROXY_LOCATIONS: tuple[ProxyLocation, ...] = tuple(
@@ -195,9 +206,9 @@ def secrets_needed(
                 for key in monitored if "observability" in groups else ():
                     needed[secret.name_for(key)] = f"monitored host {key} pushes logs to Loki"
             elif secret.one_per:
-                keys = data.get(secret.one_per)
-                for key in keys if isinstance(keys, dict) else ():
-                    needed[secret.name_for(key)] = f"{secret.one_per}.{key} is set"
+                for key, item in _items(data.get(secret.one_per), secret.one_per_key):
+                    if secret.one_per_where is None or secret.one_per_where(item):
+                        needed[secret.name_for(key)] = f"{secret.one_per}.{key} is set"
             elif secret.needed_when:
                 if _setting_value(data, secret.needed_when):
                     needed[secret.name] = f"{secret.needed_when} is set"
@@ -205,6 +216,18 @@ def secrets_needed(
                 setting = "agents" if component.agent else component.enabled_by
                 needed[secret.name] = f"{setting or component.name} is set"
     return needed
+
+
+def _items(value: Any, key: str | None) -> list[tuple[str, Any]]:
+    """``(name, item)`` of a dict setting, or of a list setting whose items ``key`` names."""
+    if key is None:
+        return list(value.items()) if isinstance(value, dict) else []
+    items = value if isinstance(value, list) else []
+    return [
+        (item[key], item)
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get(key), str)
+    ]
 
 
 def _setting_value(data: Mapping[str, Any], dotted: str) -> Any:

@@ -25,6 +25,7 @@ from obsstack.catalog.schema import Component, Setting
 from obsstack.fields import (
     DURATION_FIELD,
     ENVIRONMENT,
+    HTTP_URL,
     RELEASE,
     RELEASE_WITH_BUILD,
     Field,
@@ -187,6 +188,21 @@ def stack_settings(catalog: Sequence[Component]) -> tuple[Setting, ...]:
             "the alert rules' thresholds (each entry's, listed below); the whole dict, "
             "group data replaces it as a whole",
             {threshold.key: threshold.default for threshold in thresholds},
+            roles=("observability",),
+        ),
+        Setting(
+            "runbook_base_url",
+            Field(
+                lambda v: (
+                    None
+                    if isinstance(v, str) and HTTP_URL.fullmatch(v) and not v.endswith("/")
+                    else "bad format"
+                ),
+                "an http(s) URL without a trailing slash",
+            ),
+            "where the runbooks are (docs/runbooks/ of this repository, or your copy): every "
+            "alert carries runbook_url = this/<AlertName>.md",
+            "https://github.com/observability-stack/observability-stack/blob/main/docs/runbooks",
             roles=("observability",),
         ),
         Setting(

@@ -286,6 +286,11 @@ class Secret:
     # component runs.
     needed_when: str | None = None
     one_per: str | None = None  # a dict setting: one secret per key (proxy_users)
+    # With ``one_per``: the key of a list setting's items that names each one (None: the
+    # setting is a dict, one secret per key).
+    one_per_key: str | None = None
+    # With ``one_per``: whether an item calls for a secret (None: every one does).
+    one_per_where: Callable[[Any], bool] | None = None
     key_name: str = "key"  # what a key of that setting is, in messages
     # One secret per monitored host of the inventory, named by its instance label: the
     # observability server's store holds every one of them.

@@ -20,6 +20,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from obsstack.catalog.alerting import (
+    DEFAULT_INHIBIT_RULES,
+    EMAIL_RECEIVER,
+    RECEIVER_TYPES,
+    check_heartbeat,
+    check_inhibit_rules,
+    check_receivers,
+    check_routes,
+    check_time_intervals,
+    has_secret,
+)
 from obsstack.catalog.schema import (
     ANYWHERE,
     GRAFANA,
@@ -43,6 +54,12 @@ from obsstack.catalog.schema import (
     Setting,
     Unit,
     UnitContext,
+)
+from obsstack.catalog.scraping import (
+    check_external_labels,
+    check_remote_write,
+    check_scrape_jobs,
+    logs_in,
 )
 from obsstack.fields import (
     DURATION_FIELD,
@@ -74,6 +91,30 @@ PROMETHEUS_RULES_DIR = f"{PROMETHEUS_CONFIG_DIR}/rules"
 PROMETHEUS_FILE_SD_DIR = f"{PROMETHEUS_CONFIG_DIR}/file_sd"
 PROMETHEUS_DATA_DIR = "/var/lib/prometheus"
 PROMETHEUS_ROUTE = "/prometheus"
+# The passwords and tokens of the user's scrape jobs and remote-write endpoints, and the
+# CA bundles they trust.
+PROMETHEUS_SECRETS_DIR = f"{PROMETHEUS_CONFIG_DIR}/secrets"
+PROMETHEUS_CA_DIR = f"{PROMETHEUS_CONFIG_DIR}/ca"
+SCRAPE_SECRET = Secret(
+    "prometheus_scrape_",
+    "password or bearer token of scrape job {key!r}",
+    generated=False,
+    kept_in=PROMETHEUS_SECRETS_DIR,
+    one_per="prometheus_scrape_jobs",
+    one_per_key="job",
+    one_per_where=logs_in,
+    key_name="job",
+)
+REMOTE_WRITE_SECRET = Secret(
+    "prometheus_remote_write_",
+    "password or bearer token of remote-write endpoint {key!r}",
+    generated=False,
+    kept_in=PROMETHEUS_SECRETS_DIR,
+    one_per="prometheus_remote_write",
+    one_per_key="name",
+    one_per_where=logs_in,
+    key_name="endpoint",
+)
 
 
 def prometheus_flags(unit: UnitContext) -> list[str]:
@@ -113,12 +154,17 @@ PROMETHEUS = Component(
         Directory(PROMETHEUS_CONFIG_DIR),
         Directory(PROMETHEUS_RULES_DIR, prune_suffix=".yml"),
         Directory(PROMETHEUS_FILE_SD_DIR, prune_suffix=".yml"),
+        Directory(PROMETHEUS_SECRETS_DIR, prune_suffix=""),
+        Directory(PROMETHEUS_CA_DIR, prune_suffix=".pem"),
     ),
     listens=(Listen("prometheus_port"),),
     route_prefix=PROMETHEUS_ROUTE,
     proxy=ProxyLocation("prometheus", f"{PROMETHEUS_ROUTE}/"),
     scrape=Scrape("prometheus"),
     health=Health("/-/ready", disk=True),
+    # The remote-write alerts: without an endpoint their series do not exist.
+    rules="remote_write",
+    secrets=(SCRAPE_SECRET, REMOTE_WRITE_SECRET),
     hooks=Hooks(files="deploys.prometheus:config_files"),
     settings=(
         Setting("prometheus_port", PORT, "Prometheus' port (loopback, behind the proxy)", 9090),
@@ -148,10 +194,48 @@ PROMETHEUS = Component(
                 ),
                 "a list of controller paths to extra rule files",
             ),
-            "your own rule files (controller paths, relative to the repository root), each "
-            "checked with promtool on the server before it is installed",
+            "your own rule files, alerting or recording (controller paths, relative to the "
+            "repository root), each checked with promtool on the server before it is "
+            "installed",
             [],
             required=False,
+        ),
+        Setting(
+            "prometheus_scrape_jobs",
+            Field(
+                check_scrape_jobs,
+                "a list of {'job': NAME, 'static_targets': ['host:port'], ...} (README: Your "
+                "own scrape jobs)",
+            ),
+            "your own scrape jobs: static targets and file_sd files with labels, scheme, "
+            "basic or bearer auth (the secret prometheus_scrape_<job>), TLS, relabeling",
+            [],
+        ),
+        Setting(
+            "prometheus_remote_write",
+            Field(
+                check_remote_write,
+                "a list of {'name': NAME, 'url': 'https://.../api/v1/write', ...}",
+            ),
+            "long-term stores every sample is also sent to (VictoriaMetrics, Mimir, Thanos "
+            "Receive), with basic or bearer auth (the secret prometheus_remote_write_<name>)",
+            [],
+        ),
+        Setting(
+            "prometheus_external_labels",
+            Field(check_external_labels, "a dict of label name to value, such as cluster"),
+            "labels every series and alert carries when it leaves this Prometheus (remote "
+            "write, Alertmanager), besides env",
+            {},
+        ),
+    ),
+    alert_thresholds=(
+        Setting(
+            "remote_write_lag_seconds",
+            int_range(10, 86400, "seconds such as 600"),
+            "PrometheusRemoteWriteBehind (warning): the newest sample sent to a remote-write "
+            "endpoint is this much older than the newest sample stored",
+            600,
         ),
     ),
 )
@@ -159,6 +243,17 @@ PROMETHEUS = Component(
 ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
 ALERTMANAGER_DATA_DIR = "/var/lib/alertmanager"
 ALERTMANAGER_ROUTE = "/alertmanager"
+ALERTMANAGER_RECEIVERS_DIR = f"{ALERTMANAGER_CONFIG_DIR}/receivers"
+ALERTMANAGER_TEMPLATES_DIR = f"{ALERTMANAGER_CONFIG_DIR}/templates"
+RECEIVER_SECRET = Secret(
+    "alertmanager_receiver_",
+    "credential of Alertmanager receiver {key!r} (its URL, routing key or bot token)",
+    generated=False,
+    kept_in=ALERTMANAGER_RECEIVERS_DIR,
+    one_per="alertmanager_receivers",
+    one_per_where=has_secret,
+    key_name="receiver",
+)
 SMTP_PASSWORD = Secret(
     "smtp_password",
     "password Alertmanager logs in to the SMTP relay with",
@@ -182,7 +277,7 @@ def alertmanager_flags(unit: UnitContext) -> list[str]:
 
 ALERTMANAGER = Component(
     name="alertmanager",
-    summary="mails the alerts",
+    summary="routes the alerts to e-mail, chat, paging and heartbeat receivers",
     roles=SERVER,
     archive=ReleaseArchive(
         "prometheus/alertmanager",
@@ -198,13 +293,19 @@ ALERTMANAGER = Component(
         flags=alertmanager_flags,
         read_write=(ALERTMANAGER_DATA_DIR,),
     ),
-    directories=(Directory(ALERTMANAGER_CONFIG_DIR),),
+    # Time intervals in a named time zone read the host's zoneinfo.
+    packages=("tzdata",),
+    directories=(
+        Directory(ALERTMANAGER_CONFIG_DIR),
+        Directory(ALERTMANAGER_RECEIVERS_DIR, prune_suffix=""),
+        Directory(ALERTMANAGER_TEMPLATES_DIR, prune_suffix=".tmpl"),
+    ),
     listens=(Listen("alertmanager_port"),),
     route_prefix=ALERTMANAGER_ROUTE,
     proxy=ProxyLocation("alertmanager", f"{ALERTMANAGER_ROUTE}/", "alertmanager_write"),
     scrape=Scrape("alertmanager"),
     health=Health("/-/ready", disk=True),
-    secrets=(SMTP_PASSWORD,),
+    secrets=(SMTP_PASSWORD, RECEIVER_SECRET),
     hooks=Hooks(files="deploys.alertmanager:config_files"),
     settings=(
         Setting("alertmanager_port", PORT, "Alertmanager's port (loopback only)", 9093),
@@ -225,9 +326,67 @@ ALERTMANAGER = Component(
                     "ca_file": Field(
                         check_optional_path, "a controller path to the relay's CA bundle, or None"
                     ),
-                }
+                },
+                optional=True,
             ),
-            "where alerts are mailed; the relay password is the secret smtp_password",
+            "the SMTP relay, and the recipients of the receiver 'email'; the relay password "
+            "is the secret smtp_password; None: no e-mail",
+        ),
+        Setting(
+            "alertmanager_receivers",
+            Field(
+                check_receivers,
+                "a dict of receiver name to {'type': 'slack', ...}; types: "
+                + ", ".join(RECEIVER_TYPES),
+            ),
+            "where alerts can go besides 'email' (README: Alerting); each receiver's URL, key "
+            "or token is the secret alertmanager_receiver_<name>",
+            {},
+        ),
+        Setting(
+            "alertmanager_default_receiver",
+            Field(
+                lambda v: None if isinstance(v, str) else "wrong type", "a receiver's name"
+            ),
+            "the receiver of every alert no route takes",
+            EMAIL_RECEIVER,
+        ),
+        Setting(
+            "alertmanager_routes",
+            Field(
+                check_routes,
+                "a list of {'receiver': NAME, 'matchers': ['severity=\"critical\"'], ...}",
+            ),
+            "the routing tree below the default: the first route whose matchers match takes "
+            "an alert (and the next ones too after a route with continue: True)",
+            [],
+        ),
+        Setting(
+            "alertmanager_time_intervals",
+            Field(
+                check_time_intervals,
+                "a dict of name to a list of {'weekdays': [...], 'times': [...], ...}",
+            ),
+            "named periods that routes mute (mute_time_intervals) or are active in "
+            "(active_time_intervals)",
+            {},
+        ),
+        Setting(
+            "alertmanager_inhibit_rules",
+            Field(
+                check_inhibit_rules,
+                "a list of {'source_matchers': [...], 'target_matchers': [...], 'equal': [...]}",
+            ),
+            "alerts that hold back others while they fire; by default a down target holds "
+            "back its host's other alerts, and a critical alert its warning",
+            DEFAULT_INHIBIT_RULES,
+        ),
+        Setting(
+            "alertmanager_heartbeat",
+            Field(check_heartbeat, "None or {'receiver': WEBHOOK_RECEIVER, 'interval': '1m'}"),
+            "the dead man's switch: the always-firing Watchdog alert posted to a webhook "
+            "receiver (a heartbeat service's URL) every interval; None: Watchdog goes nowhere",
+            None,
         ),
         Setting(
             "alertmanager_group_wait",

@@ -19,7 +19,7 @@ import yaml
 
 from deploys.loki import rule_files
 from obslab.debian import extract_binaries
-from obsstack.render import TEMPLATES_DIR, render_template
+from obsstack.render import TEMPLATES_DIR, render_template, rules_context
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 RULES_DIR = TEMPLATES_DIR / "prometheus" / "rules"
@@ -28,17 +28,22 @@ RULE_TEMPLATES = sorted(RULES_DIR.rglob("*.yml.j2"))
 RULE_TESTS = sorted((Path(__file__).parent / "rules").glob("*.test.yml"))
 
 
+def default_settings() -> dict[str, Any]:
+    return runpy.run_path(str(PROJECT_DIR / "group_data" / "all.py"))
+
+
 def default_thresholds() -> dict[str, Any]:
-    return runpy.run_path(str(PROJECT_DIR / "group_data" / "all.py"))["alert_rules"]
+    return default_settings()["alert_rules"]
 
 
 def render_rules(thresholds: dict[str, Any], directory: Path) -> list[Path]:
     """Render every rules template into ``directory`` as it would be deployed."""
     rendered = []
+    context = rules_context({**default_settings(), "alert_rules": thresholds})
     for template in RULE_TEMPLATES:
         path = directory / template.name.removesuffix(".j2")
         relative = template.relative_to(TEMPLATES_DIR).as_posix()
-        text = render_template(relative, {"alert_rules": thresholds})
+        text = render_template(relative, context)
         path.write_text(text)
         rendered.append(path)
     return rendered
@@ -117,5 +122,39 @@ def test_every_threshold_reaches_a_rule(tmp_path: Path, key: str) -> None:
     thresholds = {**default_thresholds(), key: marker}
     rendered = [path.read_text() for path in render_rules(thresholds, tmp_path)]
     # The log alert rules' thresholds too (Loki's ruler reads those: test_log_alert_rules).
-    rendered += rule_files(thresholds, []).values()
+    rendered += rule_files({**default_settings(), "alert_rules": thresholds}, []).values()
     assert any(marker in text for text in rendered), f"alert_rules[{key!r}] is unused"
+
+
+RUNBOOKS_DIR = PROJECT_DIR / "docs" / "runbooks"
+RUNBOOK_SECTIONS = ("## What it means", "## Likely causes", "## Diagnose", "## Fix", "## Escalate")
+
+
+def test_every_shipped_alert_links_its_runbook_and_the_runbook_exists(tmp_path: Path) -> None:
+    """Prometheus' rules and Loki's log alert rules, as deployed: each alert's runbook_url
+    is runbook_base_url/<alert>.md, and that page is in docs/runbooks with its sections."""
+    settings = default_settings()
+    log_rules = tmp_path / "logs"
+    log_rules.mkdir()
+    paths = render_rules(settings["alert_rules"], tmp_path)
+    for name, text in rule_files(settings, []).items():
+        (log_rules / name).write_text(text)
+        paths.append(log_rules / name)
+    alerts = alert_rules_in(paths)
+    assert len(alerts) >= 50
+    wrong_links = {
+        name: rule["annotations"].get("runbook_url")
+        for name, rule in alerts.items()
+        if rule["annotations"].get("runbook_url") != f"{settings['runbook_base_url']}/{name}.md"
+    }
+    assert wrong_links == {}
+    pages = {path.stem for path in RUNBOOKS_DIR.glob("*.md")} - {"README"}
+    assert sorted(set(alerts) - pages) == [], "alerts without a runbook"
+    assert sorted(pages - set(alerts)) == [], "runbooks of alerts that do not exist"
+    for name in alerts:
+        text = (RUNBOOKS_DIR / f"{name}.md").read_text()
+        assert text.startswith(f"# {name}\n"), name
+        positions = [text.find(f"\n{section}\n") for section in RUNBOOK_SECTIONS]
+        assert -1 not in positions and positions == sorted(positions), (name, positions)
+        index = (RUNBOOKS_DIR / "README.md").read_text()
+        assert f"({name}.md)" in index or f"]: {name}.md" in index, f"{name} not in the index"

@@ -97,6 +97,124 @@ CASES = [
         "agents = ['php_fpm', 'fail2ban']: 'php_fpm' needs 'nginx' in the list too",
     ),
     ({"php_fpm_status_port": "9253"}, "php_fpm_status_port = '9253': wrong type"),
+    (
+        {"prometheus_scrape_jobs": [{"job": "app", "static_targets": ["a.lan:1"]}] * 2},
+        "prometheus_scrape_jobs = [{'job': 'app', 'static_targets': ['a.lan:1']}, {'job': "
+        "'app', 'static_targets': ['a.lan:1']}]: job 'app' is defined twice",
+    ),
+    (
+        {"prometheus_scrape_jobs": [{"job": "node", "static_targets": ["a.lan:9100"]}]},
+        "prometheus_scrape_jobs: job 'node' is one of the stack's own jobs",
+    ),
+    (
+        {"prometheus_scrape_jobs": [{"job": "app", "file_sd": "no/such/targets.yml"}]},
+        "prometheus_scrape_jobs: job 'app': file_sd ",
+    ),
+    (
+        {
+            "prometheus_scrape_jobs": [
+                {
+                    "job": "app",
+                    "static_targets": ["a.lan:1"],
+                    "relabel_configs": [{"action": "rename"}],
+                }
+            ]
+        },
+        "job 'app': relabel_configs 1: action must be one of replace, keep, drop",
+    ),
+    (
+        {
+            "prometheus_scrape_jobs": [
+                {
+                    "job": "app",
+                    "static_targets": ["a.lan:1"],
+                    "auth": {"type": "basic", "username": "u", "password": "hunter2"},
+                }
+            ]
+        },
+        "job 'app': basic auth needs exactly a username (the password is a secret)",
+    ),
+    (
+        {
+            "prometheus_scrape_jobs": [
+                {"job": "app", "static_targets": ["a.lan:1"], "auth": {"type": "bearer"}}
+            ]
+        },
+        "prometheus_scrape_jobs.app is set, but secret 'prometheus_scrape_app'",
+    ),
+    (
+        {"prometheus_remote_write": [{"name": "vm", "url": "vm.lan:8428/api/v1/write"}]},
+        "endpoint 'vm': url 'vm.lan:8428/api/v1/write' is not an http(s) URL",
+    ),
+    (
+        {
+            "prometheus_remote_write": [
+                {
+                    "name": "vm",
+                    "url": "https://vm.lan/api/v1/write",
+                    "auth": {"type": "basic", "username": "prom"},
+                }
+            ]
+        },
+        "prometheus_remote_write.vm is set, but secret 'prometheus_remote_write_vm'",
+    ),
+    (
+        {"prometheus_external_labels": {"env": "prod"}},
+        "'env' is the environment setting's",
+    ),
+    (
+        {"alertmanager_receivers": {"chat": {"type": "sms"}}},
+        "alertmanager_receivers = {'chat': {'type': 'sms'}}: receiver 'chat': unknown type "
+        "'sms' (one of email, webhook, slack, pagerduty, teams, telegram, discord)",
+    ),
+    (
+        {"alertmanager_receivers": {"chat": {"type": "slack", "url": "https://hooks.x/T"}}},
+        "receiver 'chat': unknown key 'url' for type slack (allowed: type, channel, send_resolved)",
+    ),
+    (
+        {"alertmanager_routes": [{"receiver": "pager", "matchers": ['severity="critical"']}]},
+        "alertmanager_routes: receiver = 'pager': no such receiver; expected one of "
+        "alertmanager_receivers (email)",
+    ),
+    (
+        {"alertmanager_default_receiver": "team"},
+        "alertmanager_default_receiver = 'team': no such receiver",
+    ),
+    (
+        {"alertmanager_email": None},
+        "alertmanager_default_receiver = 'email': the receiver 'email' needs alertmanager_email",
+    ),
+    (
+        {"alertmanager_routes": [{"receiver": "email", "matchers": ["severity=critical"]}]},
+        "alertmanager_routes = [{'receiver': 'email', 'matchers': ['severity=critical']}]: "
+        "route 1: bad matcher 'severity=critical' (expected label=\"value\"",
+    ),
+    (
+        {"alertmanager_routes": [{"receiver": "email", "matchers": ['instance=~"web(1"']}]},
+        "bad regular expression in matcher 'instance=~\"web(1\"'",
+    ),
+    (
+        {"alertmanager_routes": [{"receiver": "email", "mute_time_intervals": ["nights"]}]},
+        "mute_time_intervals names 'nights', which is not in alertmanager_time_intervals",
+    ),
+    (
+        {"alertmanager_time_intervals": {"nights": [{"weekdays": ["friday:monday"]}]}},
+        "time interval 'nights': weekdays range 'friday:monday' ends before it starts",
+    ),
+    (
+        {"alertmanager_time_intervals": {"work": [{"location": "Mars/Olympus"}]}},
+        "time interval 'work': bad location 'Mars/Olympus' (a time zone",
+    ),
+    (
+        {"alertmanager_heartbeat": {"receiver": "email", "interval": "1m"}},
+        "alertmanager_heartbeat.receiver = 'email': expected the name of a webhook receiver",
+    ),
+    (
+        {"alertmanager_receivers": {"pager": {"type": "pagerduty"}}},
+        "alertmanager_receivers.pager is set, but secret 'alertmanager_receiver_pager' "
+        "(credential of Alertmanager receiver 'pager' (its URL, routing key or bot token)) "
+        "is missing",
+    ),
     # Values that pass a loose check and then break out of the file they are written into.
     (
         {"alertmanager_email": {**EMAIL, "auth_username": 'a"\nsmtp_smarthost: evil:25\nb: "'}},

@@ -1,7 +1,7 @@
-"""The Prometheus, Alertmanager and blackbox configs pass the programs' own validators, and a
+"""The Prometheus and blackbox configs pass the programs' own validators, and a
 value never breaks out of its place in a file.
 
-Uses promtool and amtool from Debian 12's packages (obslab.debian); the lab tests run the
+Uses promtool from Debian 12's packages (obslab.debian); the lab tests run the
 same validation on the hosts with the deployed versions.
 """
 
@@ -13,21 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploys import alertmanager, blackbox_exporter, prometheus
+from deploys import blackbox_exporter, prometheus
 from deploys.prometheus import FILE_SD_CHECK
 from obsstack.render import render_template
 from obsstack.serialize import MANAGED, systemd_word, yaml_file
 from obsstack.targets import target_group
-
-EMAIL = {
-    "smarthost": "smtp.mail.lan:587",
-    "sender": "alerts@ops.lan",
-    "recipients": ["team@ops.lan", "oncall@ops.lan"],
-    "auth_username": "alerts",
-    "require_tls": True,
-    "ca_file": "ignored-by-the-config",
-}
-INTERVALS = ("30s", "5m", "4h")
 
 
 @pytest.fixture(scope="module")
@@ -104,37 +94,6 @@ def test_file_sd_check_rejects_what_prometheus_would_not_read(tmp_path, debian_b
     short = checked("short", "- targets: []\n  labels:\n    instance: web1\n")
     assert short.returncode == 1
     assert "promtool discovered 0 of 1 targets" in short.stderr
-
-
-def test_alertmanager_config_passes_amtool(tmp_path, debian_bin):
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml_file(alertmanager.config(EMAIL, *INTERVALS), MANAGED))
-    validate([str(debian_bin / "amtool"), "check-config", str(config)])
-    parsed = yaml.safe_load(config.read_text())
-    assert parsed["global"]["smtp_auth_password_file"] == "/etc/alertmanager/smtp_password"
-    assert [c["to"] for c in parsed["receivers"][1]["email_configs"]] == EMAIL["recipients"]
-    assert parsed["route"]["routes"][0]["receiver"] == "blackhole"
-
-
-def test_relay_without_login_has_no_password_file(tmp_path, debian_bin):
-    email = {**EMAIL, "auth_username": None, "ca_file": None}
-    text = yaml_file(alertmanager.config(email, *INTERVALS), MANAGED)
-    assert "smtp_auth" not in text and "tls_config" not in text
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(text)
-    validate([str(debian_bin / "amtool"), "check-config", str(config)])
-
-
-@pytest.mark.parametrize(
-    "username",
-    ['alerts"\nsmtp_smarthost: evil.lan:25\nx: "', "alerts\\x2cspy", "a: b", "'; #"],
-)
-def test_a_value_never_escapes_its_place_in_the_file(username):
-    """Whatever a value holds, the file read back gives exactly that value in its key."""
-    email = {**EMAIL, "auth_username": username}
-    parsed = yaml.safe_load(yaml_file(alertmanager.config(email, *INTERVALS), MANAGED))
-    assert parsed["global"]["smtp_auth_username"] == username
-    assert parsed["global"]["smtp_smarthost"] == EMAIL["smarthost"]
 
 
 def test_unit_template_is_hardened_and_lists_each_flag():

@@ -56,7 +56,7 @@ def check_rules(loki: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def rendered_rules(directory: Path) -> list[Path]:
     paths = []
-    for name, text in rule_files(DEFAULTS["alert_rules"], []).items():
+    for name, text in rule_files(DEFAULTS, []).items():
         path = directory / name
         path.write_text(text)
         paths.append(path)
@@ -84,10 +84,10 @@ def test_an_extra_rule_file_cannot_take_a_baseline_files_name(tmp_path: Path) ->
     mine = tmp_path / "logs.rules.yml"
     mine.write_text("groups: []\n")
     with pytest.raises(PyinfraError, match="has the name of a rule file the stack installs"):
-        rule_files(DEFAULTS["alert_rules"], [str(mine)])
+        rule_files(DEFAULTS, [str(mine)])
     other = tmp_path / "mine.rules.yml"
     other.write_text("groups: []\n")
-    assert rule_files(DEFAULTS["alert_rules"], [str(other)])["mine.rules.yml"] == "groups: []\n"
+    assert rule_files(DEFAULTS, [str(other)])["mine.rules.yml"] == "groups: []\n"
 
 
 def free_port() -> int:
@@ -206,7 +206,7 @@ CASES = {
 def rules_by_name() -> dict[str, dict]:
     return {
         rule["alert"]: rule
-        for text in rule_files(DEFAULTS["alert_rules"], []).values()
+        for text in rule_files(DEFAULTS, []).values()
         for group in yaml.safe_load(text)["groups"]
         for rule in group["rules"]
     }

@@ -95,7 +95,8 @@ def test_unknown_secret_names_list_the_known_ones(tmp_path):
     known = (
         r"known: backup_password, backup_s3_secret_access_key, backup_sftp_key, "
         r"grafana_admin_password, mysql_exporter_password, smtp_password, "
-        r"loki_push_password_<host>, "
+        r"loki_push_password_<host>, prometheus_scrape_<job>, "
+        r"prometheus_remote_write_<endpoint>, alertmanager_receiver_<receiver>, "
         r"proxy_password_<user>"
     )
     with pytest.raises(secrets.SecretError, match=known):
