@@ -34,10 +34,11 @@ CA_FILE = f"{ALERTMANAGER_CONFIG_DIR}/smtp_ca.pem"
 TEMPLATE_NAME = "obsstack.tmpl"
 TITLE = '{{ template "obs.title" . }}'
 TEXT = '{{ template "obs.text" . }}'
-# The template is checked by rendering its title with amtool's example alerts.
+# The template is checked by rendering its title with amtool's example alerts. The check
+# is a format string ({path}: the candidate), so the template's braces are doubled.
 TEMPLATE_CHECK = (
     f"{BIN_DIR}/amtool template render --template.glob={{path}} "
-    f"--template.text='{TITLE}' >/dev/null"
+    f"--template.text='{TITLE.replace('{', '{{').replace('}', '}}')}' >/dev/null"
 )
 # Alertmanager groups by these unless a route says otherwise: one notification per alert
 # and host.

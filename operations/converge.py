@@ -19,12 +19,13 @@ Example (a deploy file)::
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyinfra import host
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, server, systemd
 
 from obsstack.catalog import RELEASE_ARCHIVES
 from operations.archive import install_archive, prepare_archive
@@ -166,6 +167,22 @@ def converge(desired: DesiredState, installation: Installation) -> None:
         for config in host.loop(desired.files)
         if config.content is not None
     ]
+    if desired.version:
+        # A version switched to must read the files it finds: those this run left as they
+        # were were checked by the tools of the version before. Checked before the restart,
+        # so a file it cannot read stops the deploy (and its rollback) with the old daemon
+        # running; all at once, as some checks wait out a timeout.
+        checks = [
+            config.validate.format(path=shlex.quote(config.path))
+            for config in desired.files
+            if config.validate and config.content is not None
+        ]
+        if checks:
+            server.shell(
+                name=f"{desired.name}: check its configs with {desired.version}",
+                commands=[all_of(checks)],
+                _if=installed.did_change,
+            )
     configs += _remove_unlisted(desired)
     if desired.restart_on_config:
         restart_on, configs = restart_on + configs, []
@@ -176,6 +193,13 @@ def converge(desired: DesiredState, installation: Installation) -> None:
         reload_on=configs,
         keep_backups=installation.keep_backups,
     )
+
+
+def all_of(checks: Sequence[str]) -> str:
+    """One shell command running ``checks`` side by side; it fails if any of them fails."""
+    started = " ".join(f"( {check} ) & pids=\"$pids $!\";" for check in checks)
+    waited = "failed=0; for p in $pids; do wait $p || failed=1; done; exit $failed"
+    return f'pids=""; {started} {waited}'
 
 
 def _remove_unlisted(desired: DesiredState) -> list:

@@ -40,13 +40,15 @@ def lag_seconds() -> float | None:
 
 def test_the_labs_series_reach_the_store_with_the_external_labels(deployed):
     jobs = {series["metric"]["job"] for series in prometheus_query("up")}
+    # Each job Prometheus scrapes now; the store may still show a job another test took
+    # away within its lookback.
     wait_until(
-        lambda: {s["metric"]["job"] for s in store_query("up")} == jobs,
+        lambda: {s["metric"]["job"] for s in store_query("up")} >= jobs,
         timeout=90,
         what=f"the up series of every job ({', '.join(sorted(jobs))}) in VictoriaMetrics",
     )
     node = store_query('up{job="node"}')
-    assert {s["metric"]["instance"] for s in node} == {"obs", "web1", "app1"}
+    assert {s["metric"]["instance"] for s in node} >= {"obs", "web1", "app1"}
     assert {(s["metric"]["cluster"], s["metric"]["env"]) for s in node} == {("lab", "lab")}
     # vmauth refuses a request without the login, and with a wrong one.
     url = f"http://{victoriametrics.address()}:{victoriametrics.PORT}/api/v1/query"

@@ -17,6 +17,14 @@ from obslab.services import MIRROR_DIR, mirror_releases
 pytestmark = pytest.mark.lab
 
 
+ALERTMANAGER_0_25 = {
+    "alertmanager_receivers": {},
+    "alertmanager_routes": [],
+    "alertmanager_time_intervals": {},
+    "alertmanager_heartbeat": None,
+}
+
+
 def running_prometheus_version() -> str:
     return server_get("/prometheus/api/v1/status/buildinfo").json()["data"]["version"]
 
@@ -46,7 +54,9 @@ def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
     assert older["prometheus"]["version"] != newer["prometheus"]["version"]
     obs = hosts[OBS_NAME]
 
-    result = deploy(releases=older)
+    # Debian 12's Alertmanager 0.25 has no url_file for webhooks: the lab's receivers stay
+    # out while it runs (with them, the deploy stops at its check of alertmanager.yml).
+    result = deploy(releases=older, **ALERTMANAGER_0_25)
     assert result.ok, result.log[-3000:]
     wait_for_version(older["prometheus"]["version"])
     running = wait_until(lambda: running_as_pinned(older), 60, "every daemon on the old pins")

@@ -286,5 +286,10 @@ def test_the_deploys_template_check_refuses_a_broken_template(tmp_path, amtool):
     broken.write_text('{{ define "obs.title" }}{{ .Status {{ end }}')
     good = TEMPLATES_DIR / "alertmanager" / alertmanager.TEMPLATE_NAME
     check = alertmanager.TEMPLATE_CHECK.replace("/usr/local/bin/amtool", str(amtool))
-    assert run(["sh", "-c", check.replace("{path}", str(broken))]).returncode != 0
-    assert run(["sh", "-c", check.replace("{path}", str(good))]).returncode == 0
+    # As the deploy fills it in (operations/config.py: str.format).
+    assert run(["sh", "-c", check.format(path=broken)]).returncode != 0
+    assert run(["sh", "-c", check.format(path=good)]).returncode == 0
+    # A template that parses but lacks the title the receivers use is refused too.
+    other = tmp_path / "other.tmpl"
+    other.write_text('{{ define "other" }}x{{ end }}')
+    assert run(["sh", "-c", check.format(path=other)]).returncode != 0
