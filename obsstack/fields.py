@@ -34,6 +34,8 @@ HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({LABEL}\.)*{LABEL}")
 # scalar or Alertmanager's address parser could read as a second recipient.
 EMAIL = re.compile(rf"[A-Za-z0-9._%+-]{{1,64}}@({LABEL}\.)+{LABEL}")
 HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
+# A Prometheus label name.
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLAG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9._-]*(=[^\s]+)?")
 # URL paths and queries: RFC 3986's unreserved, sub-delims (but ',' and quotes) and '%'.
 URL_TAIL = r"(/[A-Za-z0-9._~!$&()*+;=:@%/-]*)?(\?[A-Za-z0-9._~!$&()*+;=:@%/?-]*)?"
@@ -162,6 +164,19 @@ def check_firewall_rules(value: Any) -> str | None:
     return None
 
 
+def is_address(text: str) -> bool:
+    """``host:port`` (a DNS name or IPv4 address) or ``[IPv6]:port``."""
+    host, _, port = text.rpartition(":")
+    if not re.fullmatch(r"\d{1,5}", port) or not 1 <= int(port) <= 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.ip_address(host[1:-1]).version == 6
+        except ValueError:
+            return False
+    return bool(HOSTNAME.fullmatch(host))
+
+
 def check_host_address(value: Any) -> str | None:
     """None for one usable IP address (a /32 or /128 network counts as one)."""
     if not isinstance(value, str):
@@ -238,6 +253,8 @@ def duration_at_least(seconds: float, expected: str) -> Field:
         return None if duration_seconds(value) >= seconds else "too short"
 
     return Field(check, expected)
+
+
 VERSION_FIELD = matching(VERSION, "a version such as 2.53.3 (no leading v)")
 SHA256_FIELD = matching(SHA256, "64 lowercase hex characters (sha256 of the release archive)")
 

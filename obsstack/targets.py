@@ -15,15 +15,13 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from obsstack.fields import ENVIRONMENT, HOSTNAME, POOL_ENTRY
+from obsstack.fields import ENVIRONMENT, POOL_ENTRY, is_address
 from obsstack.settings import INVENTORY_NAME
 
-PORT = r"\d{1,5}"
 LABEL_VALUES = {
     "instance": INVENTORY_NAME,
     "role": re.compile(r"observability|monitored"),
@@ -42,19 +40,6 @@ class TargetError(Exception):
 
 def target_group(address: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"targets": [address], "labels": dict(labels)}
-
-
-def is_address(text: str) -> bool:
-    """``host:port`` (a DNS name or IPv4 address) or ``[IPv6]:port``."""
-    host, _, port = text.rpartition(":")
-    if not re.fullmatch(PORT, port) or not 1 <= int(port) <= 65535:
-        return False
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            return ipaddress.ip_address(host[1:-1]).version == 6
-        except ValueError:
-            return False
-    return bool(HOSTNAME.fullmatch(host))
 
 
 def checked_group(group: Any, job: str) -> dict[str, Any]:

@@ -27,10 +27,9 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from obsstack.fields import DURATION, EMAIL
+from obsstack.fields import DURATION, EMAIL, LABEL_NAME
 
 RECEIVER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 # A Slack channel or user: #channel or @user, as Slack names them.
 SLACK_CHANNEL = re.compile(r"[#@][a-z0-9][a-z0-9._-]{0,79}")
@@ -74,7 +73,7 @@ def _max_alerts(value: Any) -> str | None:
 
 ReceiverCheck = Callable[[Any], str | None]
 # The fields of each receiver type besides ``type`` and ``send_resolved``: (required,
-# check). Every type but e-mail also has its secret.
+# check). Every type but e-mail also has its secret (README: Alerting says which).
 RECEIVER_TYPES: dict[str, dict[str, tuple[bool, ReceiverCheck]]] = {
     "email": {"to": (True, _emails)},
     "webhook": {"max_alerts": (False, _max_alerts)},
@@ -84,20 +83,12 @@ RECEIVER_TYPES: dict[str, dict[str, tuple[bool, ReceiverCheck]]] = {
     "telegram": {"chat_id": (True, _chat_id)},
     "discord": {},
 }
-# What each type's secret is, in messages and the README.
-RECEIVER_SECRETS = {
-    "webhook": "the URL it posts to",
-    "slack": "the Slack incoming-webhook URL",
-    "pagerduty": "the PagerDuty Events API v2 integration (routing) key",
-    "teams": "the Microsoft Teams Workflows webhook URL",
-    "telegram": "the Telegram bot token",
-    "discord": "the Discord webhook URL",
-}
 
 
 def has_secret(receiver: Any) -> bool:
     """Whether a receiver's settings call for its secret (every type but e-mail)."""
-    return isinstance(receiver, Mapping) and receiver.get("type") in RECEIVER_SECRETS
+    kind = receiver.get("type") if isinstance(receiver, Mapping) else None
+    return kind in RECEIVER_TYPES and kind != EMAIL_RECEIVER
 
 
 def check_receivers(value: Any) -> str | None:

@@ -23,13 +23,18 @@ from typing import Any
 
 import yaml
 
-from obsstack.fields import DURATION, HOSTNAME, HTTP_URL, check_optional_path
+from obsstack.fields import (
+    DURATION,
+    HOSTNAME,
+    HTTP_URL,
+    LABEL_NAME,
+    check_optional_path,
+    is_address,
+)
 
+Check = Callable[[Any], str | None]
 JOB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 ENDPOINT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A target: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
-TARGET = re.compile(r"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}")
 METRICS_PATH = re.compile(r"/[A-Za-z0-9._~!$&()*+;=:@%/-]*")
 # A relabeling target_label may use the regex's groups ($1, ${name}).
 TARGET_LABEL = re.compile(r"[A-Za-z_$][A-Za-z0-9_${}]*")
@@ -57,15 +62,55 @@ def _relabel_problem(value: Any, what: str) -> str | None:
         here = f"{what} {number}"
         if not isinstance(rule, dict):
             return f"{here} is not a dict"
-        for key, item in rule.items():
-            problem = (
-                RELABEL_KEYS[key](item)
-                if key in RELABEL_KEYS
-                else (f"unknown key {key!r} (allowed: {', '.join(RELABEL_KEYS)})")
-            )
-            if problem:
-                return f"{here}: {problem}"
+        if problem := keys_problem(rule, RELABEL_KEYS):
+            return f"{here}: {problem}"
     return None
+
+
+def keys_problem(item: Mapping[str, Any], checks: Mapping[str, Check], named: str = "") -> str:
+    """The first problem of ``item``'s keys by their ``checks``, or "" (``named``: the key
+    that names the item, which its caller checks)."""
+    for key, value in item.items():
+        if key == named:
+            continue
+        if key not in checks:
+            allowed = ", ".join([named, *checks] if named else checks)
+            return f"unknown key {key!r} (allowed: {allowed})"
+        if problem := checks[key](value):
+            return problem
+    return ""
+
+
+def named_items_problem(
+    value: Any,
+    named: str,
+    pattern: re.Pattern,
+    what: str,
+    checks: Mapping[str, Check],
+    required: Callable[[Mapping[str, Any]], str],
+) -> str | None:
+    """The first problem of a list setting whose items ``named`` names once each (``what``
+    they are, ``pattern`` their names' form), ``required`` says what an item lacks, and
+    ``checks`` check their other keys."""
+    if not isinstance(value, list):
+        return "wrong type"
+    seen: set[str] = set()
+    for item in value:
+        name = item.get(named) if isinstance(item, dict) else None
+        if not isinstance(name, str) or not pattern.fullmatch(name):
+            return f"each {what} needs {NAME_FORMS[what]}: {item!r}"
+        if name in seen:
+            return f"{what} {name!r} is defined twice"
+        seen.add(name)
+        if problem := required(item) or keys_problem(item, checks, named):
+            return f"{what} {name!r}: {problem}"
+    return None
+
+
+NAME_FORMS = {
+    "job": "a job name (letters, digits, _ and -)",
+    "endpoint": "a name (lowercase letters, digits, _ and -)",
+}
 
 
 def _regex_problem(value: Any) -> str | None:
@@ -78,7 +123,7 @@ def _regex_problem(value: Any) -> str | None:
     return None
 
 
-RELABEL_KEYS: dict[str, Callable[[Any], str | None]] = {
+RELABEL_KEYS: dict[str, Check] = {
     "source_labels": lambda v: (
         None
         if isinstance(v, list) and all(isinstance(n, str) and LABEL_NAME.fullmatch(n) for n in v)
@@ -137,7 +182,7 @@ def _tls_problem(value: Any) -> str | None:
     return None
 
 
-def _duration(key: str) -> Callable[[Any], str | None]:
+def _duration(key: str) -> Check:
     return lambda v: (
         None if isinstance(v, str) and DURATION.fullmatch(v) else f"{key} must be a duration"
     )
@@ -147,14 +192,12 @@ def _targets_problem(value: Any) -> str | None:
     if not isinstance(value, list) or not value:
         return "static_targets must be a non-empty list of host:port"
     for target in value:
-        if not isinstance(target, str) or not TARGET.fullmatch(target):
+        if not isinstance(target, str) or not is_address(target):
             return f"static_targets: {target!r} is not host:port"
-        if not 1 <= int(target.rsplit(":", 1)[1]) <= 65535:
-            return f"static_targets: {target!r}: port out of range"
     return None
 
 
-SCRAPE_JOB_KEYS: dict[str, Callable[[Any], str | None]] = {
+SCRAPE_JOB_KEYS: dict[str, Check] = {
     "static_targets": _targets_problem,
     "file_sd": lambda v: (
         None if isinstance(v, str) and v else "file_sd must be a controller path to a targets file"
@@ -175,33 +218,21 @@ SCRAPE_JOB_KEYS: dict[str, Callable[[Any], str | None]] = {
 
 
 def check_scrape_jobs(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return "wrong type"
-    seen: set[str] = set()
-    for job in value:
-        name = job.get("job") if isinstance(job, dict) else None
-        if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
-            return f"each job needs a job name (letters, digits, _ and -): {job!r}"
-        if name in seen:
-            return f"job {name!r} is defined twice"
-        seen.add(name)
-        if not {"static_targets", "file_sd"} & set(job):
-            return f"job {name!r}: needs static_targets or file_sd (or both)"
-        for key, item in job.items():
-            if key == "job":
-                continue
-            check = SCRAPE_JOB_KEYS.get(key)
-            problem = (
-                check(item)
-                if check
-                else (f"unknown key {key!r} (allowed: job, {', '.join(SCRAPE_JOB_KEYS)})")
-            )
-            if problem:
-                return f"job {name!r}: {problem}"
-    return None
+    return named_items_problem(
+        value,
+        "job",
+        JOB_NAME,
+        "job",
+        SCRAPE_JOB_KEYS,
+        lambda job: (
+            ""
+            if {"static_targets", "file_sd"} & set(job)
+            else "needs static_targets or file_sd (or both)"
+        ),
+    )
 
 
-def _positive(key: str) -> Callable[[Any], str | None]:
+def _positive(key: str) -> Check:
     return lambda v: (
         None
         if isinstance(v, int) and not isinstance(v, bool) and v > 0
@@ -209,7 +240,7 @@ def _positive(key: str) -> Callable[[Any], str | None]:
     )
 
 
-QUEUE_KEYS: dict[str, Callable[[Any], str | None]] = {
+QUEUE_KEYS: dict[str, Check] = {
     **{key: _positive(key) for key in ("capacity", "max_shards", "min_shards")},
     "max_samples_per_send": _positive("max_samples_per_send"),
     **{key: _duration(key) for key in ("batch_send_deadline", "min_backoff", "max_backoff")},
@@ -219,15 +250,11 @@ QUEUE_KEYS: dict[str, Callable[[Any], str | None]] = {
 def _queue_problem(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "queue must be a dict"
-    for key, item in value.items():
-        if key not in QUEUE_KEYS:
-            return f"queue: unknown key {key!r} (allowed: {', '.join(QUEUE_KEYS)})"
-        if problem := QUEUE_KEYS[key](item):
-            return f"queue: {problem}"
-    return None
+    problem = keys_problem(value, QUEUE_KEYS)
+    return f"queue: {problem}" if problem else None
 
 
-REMOTE_WRITE_KEYS: dict[str, Callable[[Any], str | None]] = {
+REMOTE_WRITE_KEYS: dict[str, Check] = {
     "url": lambda v: (
         None
         if isinstance(v, str) and HTTP_URL.fullmatch(v)
@@ -242,30 +269,14 @@ REMOTE_WRITE_KEYS: dict[str, Callable[[Any], str | None]] = {
 
 
 def check_remote_write(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return "wrong type"
-    seen: set[str] = set()
-    for endpoint in value:
-        name = endpoint.get("name") if isinstance(endpoint, dict) else None
-        if not isinstance(name, str) or not ENDPOINT_NAME.fullmatch(name):
-            return f"each endpoint needs a name (lowercase letters, digits, _ and -): {endpoint!r}"
-        if name in seen:
-            return f"endpoint {name!r} is defined twice"
-        seen.add(name)
-        if "url" not in endpoint:
-            return f"endpoint {name!r}: needs a url"
-        for key, item in endpoint.items():
-            if key == "name":
-                continue
-            check = REMOTE_WRITE_KEYS.get(key)
-            problem = (
-                check(item)
-                if check
-                else (f"unknown key {key!r} (allowed: name, {', '.join(REMOTE_WRITE_KEYS)})")
-            )
-            if problem:
-                return f"endpoint {name!r}: {problem}"
-    return None
+    return named_items_problem(
+        value,
+        "name",
+        ENDPOINT_NAME,
+        "endpoint",
+        REMOTE_WRITE_KEYS,
+        lambda endpoint: "" if "url" in endpoint else "needs a url",
+    )
 
 
 def check_external_labels(value: Any) -> str | None:

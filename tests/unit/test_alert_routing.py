@@ -117,6 +117,23 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
+def routes_test(
+    amtool: Path, config: Path, receivers: list[str], labels: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """``amtool config routes test``: exit 0 when ``labels`` go to exactly ``receivers``."""
+    return run(
+        [
+            str(amtool),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            f"--verify.receivers={','.join(receivers)}",
+            *(f"{key}={value}" for key, value in labels.items()),
+        ]
+    )
+
+
 @pytest.mark.parametrize("team", [False, True], ids=["defaults", "team"])
 def test_config_passes_amtool_check_config(tmp_path, amtool, team):
     path = write_config(tmp_path, settings(**(TEAM if team else {})))
@@ -130,36 +147,15 @@ def test_routes_send_each_alert_to_the_expected_receivers(
     tmp_path, amtool, changes, labels, receivers
 ):
     path = write_config(tmp_path, settings(**changes))
-    result = run(
-        [
-            str(amtool),
-            "config",
-            "routes",
-            "test",
-            f"--config.file={path}",
-            f"--verify.receivers={','.join(receivers)}",
-            *(f"{key}={value}" for key, value in labels.items()),
-        ]
-    )
+    result = routes_test(amtool, path, receivers, labels)
     assert result.returncode == 0, f"{labels} went to {result.stdout.strip()}, not {receivers}"
 
 
 def test_a_wrong_expectation_fails_the_routes_test(tmp_path, amtool):
     """Control: amtool's check can fail, so the table above proves something."""
     path = write_config(tmp_path, settings(**TEAM))
-    result = run(
-        [
-            str(amtool),
-            "config",
-            "routes",
-            "test",
-            f"--config.file={path}",
-            "--verify.receivers=email",
-            "alertname=InstanceDown",
-            "severity=critical",
-            "env=production",
-        ]
-    )
+    labels = {"alertname": "InstanceDown", "severity": "critical", "env": "production"}
+    result = routes_test(amtool, path, ["email"], labels)
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == "pager,chat", result.stdout
 

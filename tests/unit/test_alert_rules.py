@@ -8,6 +8,7 @@ and the test files are put side by side in one temporary directory.
 
 from __future__ import annotations
 
+import functools
 import runpy
 import shutil
 import subprocess
@@ -28,7 +29,9 @@ RULE_TEMPLATES = sorted(RULES_DIR.rglob("*.yml.j2"))
 RULE_TESTS = sorted((Path(__file__).parent / "rules").glob("*.test.yml"))
 
 
+@functools.cache
 def default_settings() -> dict[str, Any]:
+    """group_data/all.py's settings, read once (callers copy before they change any)."""
     return runpy.run_path(str(PROJECT_DIR / "group_data" / "all.py"))
 
 
