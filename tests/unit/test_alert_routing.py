@@ -16,7 +16,7 @@ import yaml
 
 from deploys import alertmanager
 from obsstack.catalog import setting_defaults
-from obsstack.catalog.alerting import alerting_problems
+from obsstack.catalog.alerting import RECEIVER_TYPES, alerting_problems
 from obsstack.render import TEMPLATES_DIR
 from obsstack.serialize import MANAGED, yaml_file
 
@@ -289,3 +289,12 @@ def test_the_deploys_template_check_refuses_a_broken_template(tmp_path, amtool):
     other = tmp_path / "other.tmpl"
     other.write_text('{{ define "other" }}x{{ end }}')
     assert run(["sh", "-c", check.format(path=other)]).returncode != 0
+
+
+def test_every_receiver_type_has_a_notifier_and_is_in_the_checked_example():
+    """The catalog's types and the deploy's notifiers agree, and TEAM (checked by amtool
+    above) holds one receiver of each type."""
+    assert set(alertmanager.NOTIFIERS) == set(RECEIVER_TYPES) - {"email"}
+    assert {spec["type"] for spec in TEAM["alertmanager_receivers"].values()} == set(
+        RECEIVER_TYPES
+    )
