@@ -94,7 +94,9 @@ def deploy_pipeline(
             ]
             return outcome
         before = releases.result()
-        gate = HealthGate(inventory, inventory_hosts, health.result())
+        gate = HealthGate(
+            inventory, inventory_hosts, health.result(), gate_timeout(inventory_hosts, data)
+        )
         try:
             data = detection.result()
         except DetectionError as error:
@@ -220,6 +222,7 @@ class HealthGate:
     inventory: str
     hosts: list[HostInfo]
     baseline: Report
+    timeout: float  # seconds
 
     def failures(self, deployed: set[str], outcome: PipelineOutcome) -> list[str]:
         """Health failures the deploy caused that persist for the gate's grace period
@@ -229,8 +232,7 @@ class HealthGate:
         again, so the gate polls until health passes or ``health_gate_timeout`` runs out.
         """
         watched = {result.host for result in self.baseline.results} | deployed
-        timeout = max(parse_duration(host.data["health_gate_timeout"]) for host in self.hosts)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.timeout
         while True:
             report = run_health(self.inventory, hosts=watched, described=self.hosts)
             caused, preexisting = gate_failures(report, self.baseline, deployed)
@@ -238,6 +240,14 @@ class HealthGate:
                 outcome.preexisting = preexisting
                 return caused
             time.sleep(HEALTH_POLL_SECONDS)
+
+
+def gate_timeout(hosts: list[HostInfo], data: Mapping[str, Any] | None) -> float:
+    """How long the gate waits for health: the deploy's own ``health_gate_timeout`` when its
+    data sets one, else the longest of the hosts'."""
+    if data and "health_gate_timeout" in data:
+        return parse_duration(data["health_gate_timeout"])
+    return max(parse_duration(host.data["health_gate_timeout"]) for host in hosts)
 
 
 def _record(inventory: str, outcome: PipelineOutcome, hosts: set[str], started: float) -> None:

@@ -70,12 +70,7 @@ def install_archive(
     spec = RELEASE_ARCHIVES[component]
     version_dir = f"{install_root}/{component}/{version}"
     primary = spec.binaries[0]
-    links = {
-        f"{bin_dir}/{binary}": f"{version_dir}/{spec.installed_path(binary)}"
-        for binary in spec.binaries
-    }
-    if spec.layout.home:
-        links[home_link(component, install_root)] = version_dir
+    links = version_links(component, version, install_root, bin_dir)
 
     active = host.get_fact(InstalledVersion, binary=f"{bin_dir}/{primary}")
     links_ok = all(_link_points_to(link, target) for link, target in links.items())
@@ -90,6 +85,36 @@ def install_archive(
 
     for link, target in links.items():
         yield _switch_link(link, target)
+
+
+def version_links(
+    component: str, version: str, install_root: str = INSTALL_ROOT, bin_dir: str = BIN_DIR
+) -> dict[str, str]:
+    """Each link that makes ``version`` the active one, with the path it points to."""
+    spec = RELEASE_ARCHIVES[component]
+    version_dir = f"{install_root}/{component}/{version}"
+    links = {
+        f"{bin_dir}/{binary}": f"{version_dir}/{spec.installed_path(binary)}"
+        for binary in spec.binaries
+    }
+    if spec.layout.home:
+        links[home_link(component, install_root)] = version_dir
+    return links
+
+
+def switch_back_command(component: str, version: str) -> str | None:
+    """A shell command that points the links of ``component`` back where they point now,
+    before a deploy switches them to ``version``; ``None`` when there is nothing to go
+    back to (a first install) or nothing will switch."""
+    previous = {}
+    for link in version_links(component, version):
+        found = host.get_fact(Link, path=link)
+        if not found or not found.get("link_target"):
+            return None
+        previous[link] = found["link_target"]
+    if previous == version_links(component, version):
+        return None
+    return " && ".join(str(_switch_link(link, target)) for link, target in previous.items())
 
 
 def home_link(component: str, install_root: str = INSTALL_ROOT) -> str:

@@ -28,7 +28,7 @@ from pyinfra import host
 from pyinfra.operations import files, server, systemd
 
 from obsstack.catalog import RELEASE_ARCHIVES
-from operations.archive import install_archive, prepare_archive
+from operations.archive import install_archive, prepare_archive, switch_back_command
 from operations.config import managed_config
 from operations.facts import FileNames
 from operations.packages import deb_packages
@@ -151,6 +151,7 @@ def converge(desired: DesiredState, installation: Installation) -> None:
             "cache_dir": installation.cache_dir,
         }
         prepare_archive(**pin)
+        switch_back = switch_back_command(desired.name, desired.version)
         installed = install_archive(name=f"Install {desired.name} {desired.version}", **pin)
         restart_on.append(installed)
     configs = [
@@ -171,16 +172,20 @@ def converge(desired: DesiredState, installation: Installation) -> None:
         # A version switched to must read the files it finds: those this run left as they
         # were were checked by the tools of the version before. Checked before the restart,
         # so a file it cannot read stops the deploy (and its rollback) with the old daemon
-        # running; all at once, as some checks wait out a timeout.
+        # running and the links back on its version; all at once, as some checks wait out
+        # a timeout.
         checks = [
             config.validate.format(path=shlex.quote(config.path))
             for config in desired.files
             if config.validate and config.content is not None
         ]
         if checks:
+            check = all_of(checks)
+            if switch_back:
+                check = f"{{ {check}; }} || {{ {switch_back}; exit 1; }}"
             server.shell(
                 name=f"{desired.name}: check its configs with {desired.version}",
-                commands=[all_of(checks)],
+                commands=[check],
                 _if=installed.did_change,
             )
     configs += _remove_unlisted(desired)
@@ -198,7 +203,7 @@ def converge(desired: DesiredState, installation: Installation) -> None:
 def all_of(checks: Sequence[str]) -> str:
     """One shell command running ``checks`` side by side; it fails if any of them fails."""
     started = " ".join(f"( {check} ) & pids=\"$pids $!\";" for check in checks)
-    waited = "failed=0; for p in $pids; do wait $p || failed=1; done; exit $failed"
+    waited = "failed=0; for p in $pids; do wait $p || failed=1; done; test $failed = 0"
     return f'pids=""; {started} {waited}'
 
 

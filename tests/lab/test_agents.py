@@ -56,11 +56,9 @@ def test_installed_services_are_detected_per_host(web1_services):
     ]
 
 
-def test_a_second_deploy_with_every_agent_changes_nothing(web1_services):
-    assert_unchanged(deploy())
-
-
-def test_a_pools_secrets_never_leave_the_host(web1_services):
+def test_a_second_deploy_with_every_agent_changes_nothing_and_keeps_pool_secrets(
+    web1_services,
+):
     """php-fpm -tt prints every pool's env[...] and php_admin_value[...]: at -vvv pyinfra
     would print that fact whole, and detection reads it too. Only what the agent needs
     comes back."""

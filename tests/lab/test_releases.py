@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import (
+    ALERTMANAGER_0_25,
     LAB_INVENTORY,
     OBS_NAME,
     TEST_DATA,
@@ -72,6 +73,7 @@ def test_manual_rollback_restores_configs_and_binary_version(deployed, hosts):
         limit=OBS_NAME,
         data={
             **TEST_DATA,
+            **ALERTMANAGER_0_25,
             "releases": older,
             "prometheus_retention_time": "7d",
             "grafana_enabled": False,
@@ -122,9 +124,15 @@ def test_a_deploy_that_breaks_a_service_is_rolled_back_automatically(deployed, h
     before = {host: current_release(host) for host in ("obs", "web1", "app1")}
     states = {host: host_state(host) for host in before}
     # Both daemons on one port: validation and preflight pass, but the second cannot bind.
+    # It never will, so the gate need not wait its default 90s to know.
     outcome = deploy_pipeline(
         LAB_INVENTORY,
-        data={**TEST_DATA, "prometheus_port": 9095, "alertmanager_port": 9095},
+        data={
+            **TEST_DATA,
+            "prometheus_port": 9095,
+            "alertmanager_port": 9095,
+            "health_gate_timeout": "30s",
+        },
         echo=False,
         progress=lambda _: None,
     )

@@ -7,7 +7,14 @@ import signal
 import subprocess
 
 import pytest
-from conftest import LAB_INVENTORY, TEST_DATA, assert_unchanged, deploy, on_host
+from conftest import (
+    ALERTMANAGER_0_25,
+    LAB_INVENTORY,
+    TEST_DATA,
+    assert_unchanged,
+    deploy,
+    on_host,
+)
 from waiting import wait_until
 
 from obslab import machines
@@ -41,7 +48,9 @@ def test_killed_deploy_is_finished_by_the_next_run(deployed, hosts):
     newer = mirror_releases(MIRROR_DIR, newest=True)
     current = next(r for r in list_releases(LAB_INVENTORY)["obs"] if r.current)
     # With detection's answer, as `invoke deploy` passes it to pyinfra.
-    data = with_detected_agents(LAB_INVENTORY, {**TEST_DATA, "releases": older})
+    data = with_detected_agents(
+        LAB_INVENTORY, {**TEST_DATA, **ALERTMANAGER_0_25, "releases": older}
+    )
     argv = pyinfra_argv(LAB_INVENTORY, data=data)
     process = subprocess.Popen(
         argv,
@@ -67,7 +76,7 @@ def test_killed_deploy_is_finished_by_the_next_run(deployed, hosts):
     assert active_version(hosts, "prometheus") == newer["prometheus"]["version"]
     assert next(r for r in list_releases(LAB_INVENTORY)["obs"] if r.current) == current
 
-    finished = deploy(releases=older)
+    finished = deploy(releases=older, **ALERTMANAGER_0_25)
     assert finished.ok, finished.log[-3000:]
     assert active_version(hosts, "prometheus") == older["prometheus"]["version"]
     recorded = next(r for r in list_releases(LAB_INVENTORY)["obs"] if r.current)

@@ -9,20 +9,20 @@ are not reachable from our CI machines.
 from __future__ import annotations
 
 import pytest
-from conftest import DEPLOYED, OBS_NAME, deploy, running_versions, server_get
+from conftest import (
+    ALERTMANAGER_0_25,
+    DEPLOYED,
+    OBS_NAME,
+    deploy,
+    on_host,
+    running_versions,
+    server_get,
+)
 from waiting import wait_until
 
 from obslab.services import MIRROR_DIR, mirror_releases
 
 pytestmark = pytest.mark.lab
-
-
-ALERTMANAGER_0_25 = {
-    "alertmanager_receivers": {},
-    "alertmanager_routes": [],
-    "alertmanager_time_intervals": {},
-    "alertmanager_heartbeat": None,
-}
 
 
 def running_prometheus_version() -> str:
@@ -54,8 +54,18 @@ def test_pin_change_switches_versions_and_keeps_the_other(deployed, hosts):
     assert older["prometheus"]["version"] != newer["prometheus"]["version"]
     obs = hosts[OBS_NAME]
 
-    # Debian 12's Alertmanager 0.25 has no url_file for webhooks: the lab's receivers stay
-    # out while it runs (with them, the deploy stops at its check of alertmanager.yml).
+    # With the lab's webhook receivers, 0.25 cannot read alertmanager.yml: the deploy stops
+    # at its check, before the restart, with the links back on the version that runs.
+    refused = deploy(releases={**newer, "alertmanager": older["alertmanager"]})
+    assert not refused.ok
+    assert "field url_file not found" in refused.log, refused.log[-3000:]
+    links = on_host(OBS_NAME, "readlink /usr/local/bin/alertmanager /usr/local/bin/amtool")
+    assert links.stdout.split() == [
+        f"/opt/alertmanager/{newer['alertmanager']['version']}/{binary}"
+        for binary in ("alertmanager", "amtool")
+    ]
+    assert running_versions(OBS_NAME)["alertmanager"] == newer["alertmanager"]["version"]
+
     result = deploy(releases=older, **ALERTMANAGER_0_25)
     assert result.ok, result.log[-3000:]
     wait_for_version(older["prometheus"]["version"])

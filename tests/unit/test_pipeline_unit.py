@@ -8,7 +8,7 @@ import pytest
 from obsstack.checks import FAIL, PASS, WARN, Report, Result
 from obsstack.deploy import DeployResult, _count_results, pyinfra_argv
 from obsstack.health import evaluate_alerts, evaluate_targets
-from obsstack.pipeline import gate_failures
+from obsstack.pipeline import gate_failures, gate_timeout
 from obsstack.session import HostInfo, LimitError, select_hosts
 
 HOSTS = [
@@ -110,3 +110,13 @@ def test_every_host_pyinfra_reports_is_counted():
     assert result.changed == {"obs": 1, "web1": 0}
     assert result.failed == {"app1": 1}
     assert result.hosts == {"obs", "web1", "app1"} and not result.ok
+
+
+def test_the_gate_waits_the_deploys_own_timeout_when_its_data_sets_one():
+    hosts = [
+        HostInfo("obs", ["observability"], {"health_gate_timeout": "90s"}),
+        HostInfo("web1", ["monitored"], {"health_gate_timeout": "2m"}),
+    ]
+    assert gate_timeout(hosts, None) == 120
+    assert gate_timeout(hosts, {"prometheus_port": 9095}) == 120
+    assert gate_timeout(hosts, {"health_gate_timeout": "30s"}) == 30

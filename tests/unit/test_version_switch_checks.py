@@ -39,3 +39,8 @@ def test_the_checks_run_side_by_side_and_any_failure_fails_them_all(tmp_path):
     result = subprocess.run(["sh", "-c", all_of(checks)], check=False)
     assert result.returncode == 1 and done.exists()
     assert subprocess.run(["sh", "-c", all_of(["true", "sleep 1"])], check=False).returncode == 0
+    # It ends with a status, not an exit: a failure goes on to what the deploy does then
+    # (the links back on the version that ran before).
+    fallback = f"{{ {all_of(checks)}; }} || echo switched back"
+    answer = subprocess.run(["sh", "-c", fallback], capture_output=True, text=True, check=False)
+    assert answer.stdout == "switched back\n"
