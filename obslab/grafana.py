@@ -55,7 +55,7 @@ def copy_shared_releases(
             version = source.name
             archive = source / spec.archive_name(version)
             sums = source / spec.checksum_file(version)
-            expected = _listed_sha256(sums, archive.name)
+            expected = listed_sha256(sums, archive.name)
             if not archive.is_file() or sha256_of(archive) != expected:
                 raise SharedReleaseError(f"{archive} is missing or does not match {sums}")
             target = dest / component / version
@@ -71,7 +71,7 @@ def copy_shared_releases(
     return pins
 
 
-def _listed_sha256(sums: Path, name: str) -> str:
+def listed_sha256(sums: Path, name: str) -> str:
     """The sha256 ``sums`` lists for ``name`` (sha256sum's format)."""
     if not sums.is_file():
         raise SharedReleaseError(f"{sums} is missing")

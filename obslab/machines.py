@@ -104,6 +104,8 @@ class LabError(Exception):
 PREFIX_LENGTH = ipaddress.ip_network(SUBNET).prefixlen
 HOSTS_DIR = STATE_DIR / "hosts"
 HOSTS_BASE_INPUTS = HOSTS_DIR / "base-inputs.json"  # what the running hosts were made from
+# Files each host gets on its disk whenever it is built, one tree per host (obslab/provided.py).
+HOST_FILES_DIR = CACHE_DIR / "host-files"
 BASE_DIR = CACHE_DIR / "base"
 BASE_ROOTFS = BASE_DIR / "rootfs"
 BASE_INPUTS = BASE_DIR / "inputs.json"
@@ -563,8 +565,11 @@ def missing_packages(packages: Sequence[str]) -> list[str]:
     return [package for package in packages if package not in installed]
 
 
-def install_controller_packages(progress: Callable[[str], None]) -> None:
-    missing = missing_packages(CONTROLLER_PACKAGES)
+def install_controller_packages(
+    progress: Callable[[str], None], packages: Sequence[str] = CONTROLLER_PACKAGES
+) -> None:
+    """Install those of ``packages`` the controller lacks (none missing: no apt at all)."""
+    missing = missing_packages(packages)
     if not missing:
         return
     progress(f"lab: installing {' '.join(missing)} on the controller")
@@ -730,6 +735,9 @@ def prepare_host(host: LabHost, base: Path) -> list[str]:
     uid, gid = account_ids(root, DEPLOY_USER)
     for path in (deploy_ssh, deploy_ssh / "authorized_keys"):
         os.chown(path, uid, gid)
+    provided = HOST_FILES_DIR / host.name
+    if provided.is_dir():
+        shutil.copytree(provided, root, symlinks=True, dirs_exist_ok=True)
     return generate_host_keys(host, root)
 
 

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -26,14 +25,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import tarfile
 import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from obslab import debian, machines, victoriametrics
+from obslab import machines, provided, victoriametrics
 from obslab.mailcatcher import MailCatcher, Spool, TlsIdentity, ensure_tls_identity
 from obslab.mirror import STANDIN_BUILD, build_mirror
 from obslab.webhookcatcher import WebhookCatcher, WebhookSpool
@@ -56,7 +54,6 @@ WEBHOOK_PORT = 9465
 WEBHOOK_SPOOL_DIR = machines.STATE_DIR / "webhooks"
 WEBHOOK_RECEIVERS = ("lab-hook", "heartbeat")
 LAB_INVENTORY = "inventories/lab.py"
-ALERTMANAGER_TEMPLATES = "/usr/share/prometheus/alertmanager"
 PEBBLE_CONFIG = machines.STATE_DIR / "pebble" / "config.json"
 PEBBLE_ROOT_FILE = machines.STATE_DIR / "pebble" / "root.pem"
 ACME_PORT = 14000
@@ -96,7 +93,8 @@ def mirror_releases(mirror: Path, newest: bool = True) -> dict[str, dict[str, st
 def prepare(progress: Callable[[str], None] = print) -> None:
     """Everything a deploy to the lab needs besides running hosts: mirror, relay, CA, secrets."""
     build_mirror(MIRROR_DIR, progress=progress)
-    install_debian_alertmanager_templates()
+    provided.build()
+    provided.push()
     ensure_tls_identity(SMTP_IDENTITY_DIR, machines.GATEWAY)
     # The webhook receivers' URLs are the lab catcher's, not random values.
     for name in WEBHOOK_RECEIVERS:
@@ -342,31 +340,6 @@ if __name__ == "__main__" and sys.argv[1:] in (["relay"], ["webhooks"]):
         _serve_relay()
     else:
         _serve_webhooks()
-
-
-def install_debian_alertmanager_templates() -> None:
-    """Put Debian's Alertmanager templates where Debian's Alertmanager builds look for them.
-
-    Upstream archives embed the default notification templates in the binary; Debian's
-    builds (which the lab's mirror repackages) read them from
-    /usr/share/prometheus/alertmanager/ and exit at start without them. Only the lab needs
-    this, because only the lab runs Debian's builds from release-shaped archives.
-    """
-    source = debian.release_dir("trixie") / "root" / ALERTMANAGER_TEMPLATES.lstrip("/")
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        tar.add(source, arcname=".")
-    for host in machines.HOSTS:
-        if "observability" in host.groups:
-            subprocess.run(
-                machines.ssh_argv(
-                    host.name,
-                    f"mkdir -p {ALERTMANAGER_TEMPLATES} && tar -x -C {ALERTMANAGER_TEMPLATES}",
-                ),
-                input=archive.getvalue(),
-                check=True,
-                capture_output=True,
-            )
 
 
 BACKUP_STORAGE_HOST = "outsider"

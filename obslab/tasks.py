@@ -1,5 +1,6 @@
 """The lab's invoke tasks: ``invoke lab`` (the quick start), ``lab.up``, ``lab.down``,
-``lab.status``, ``lab.ssh``, ``lab.restart``, ``lab.mail``, ``lab.pebble-root`` and ``bench``.
+``lab.status``, ``lab.ssh``, ``lab.restart``, ``lab.mail``, ``lab.pebble-root``,
+``lab.pictures`` and ``bench``.
 
 The lab's services (mail relay, ACME CA, release mirror) are imported when a task that
 needs them runs, not when invoke starts: the product's own tasks must start fast and work
@@ -117,8 +118,9 @@ def lab_all(c):
 
     secret = services.SECRETS_DIR / PROXY_PASSWORD.name_for("admin")
     print(
-        f"\nPrometheus:   https://{machines.LAB_DOMAIN}/prometheus/api/v1/targets\n"
-        f"Alertmanager: https://{machines.LAB_DOMAIN}/alertmanager/\n"
+        f"\nPrometheus:   https://{machines.LAB_DOMAIN}/prometheus/\n"
+        f"Alertmanager: https://{machines.LAB_DOMAIN}/alertmanager/api/v2/alerts (its API: "
+        "the lab's Debian build has no web UI, which needs an Elm compiler from GitHub)\n"
         f"Grafana:      https://{machines.LAB_DOMAIN}/ (the lab's stand-in: Grafana cannot be "
         "obtained here; obslab/grafana_standin.py)\n"
         f"Login:        admin, password in {secret}\n"
@@ -127,6 +129,15 @@ def lab_all(c):
         f"Shell:        invoke lab.ssh obs\n"
         "Alert mail:   invoke lab.mail"
     )
+
+
+@task(name="pictures")
+@reports_lab_errors
+def lab_pictures(c):
+    """Take the README's pictures of the running lab in a real browser (docs/img/)."""
+    from obslab import pictures
+
+    pictures.refresh()
 
 
 @task(help={"runs": "how many runs of each benchmark", "json": "print JSON"})
@@ -146,5 +157,14 @@ def bench(c, runs=3, json=False):
 
 
 collection = Collection(
-    "lab", lab_all, lab_up, lab_down, lab_status, lab_ssh, lab_restart, lab_mail, lab_pebble_root
+    "lab",
+    lab_all,
+    lab_up,
+    lab_down,
+    lab_status,
+    lab_ssh,
+    lab_restart,
+    lab_mail,
+    lab_pebble_root,
+    lab_pictures,
 )
