@@ -30,10 +30,10 @@ GRAPH_RANGE = "15m"
 RENDER_TIMEOUT_MS = 20_000
 
 
-def graph_url(expression: str, tab: str = "graph", range_input: str = GRAPH_RANGE) -> str:
+def graph_url(expression: str, tab: str = "graph") -> str:
     """The Graph page showing ``expression`` as a chart (``tab="table"``: as a table)."""
     query = {"g0.expr": expression, "g0.tab": "0" if tab == "graph" else "1",
-             "g0.range_input": range_input}
+             "g0.range_input": GRAPH_RANGE}
     return f"{BASE_URL}/prometheus/graph?{urlencode(query)}"
 
 

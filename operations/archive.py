@@ -106,13 +106,14 @@ def switch_back_command(component: str, version: str) -> str | None:
     """A shell command that points the links of ``component`` back where they point now,
     before a deploy switches them to ``version``; ``None`` when there is nothing to go
     back to (a first install) or nothing will switch."""
+    switched_to = version_links(component, version)
     previous = {}
-    for link in version_links(component, version):
+    for link in switched_to:
         found = host.get_fact(Link, path=link)
         if not found or not found.get("link_target"):
             return None
         previous[link] = found["link_target"]
-    if previous == version_links(component, version):
+    if previous == switched_to:
         return None
     return " && ".join(str(_switch_link(link, target)) for link, target in previous.items())
 

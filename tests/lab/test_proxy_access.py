@@ -8,7 +8,6 @@ The lab has two proxy users (group_data/lab.py): ``admin`` may write, ``viewer``
 
 from __future__ import annotations
 
-import base64
 import http.client
 import socket
 import ssl
@@ -30,6 +29,7 @@ from conftest import (
 from waiting import wait_until
 
 from obslab import machines
+from obslab.browser import basic_auth
 
 pytestmark = pytest.mark.lab
 
@@ -61,9 +61,8 @@ def raw_get(path: str, auth: tuple[str, str]) -> int:
     connection = http.client.HTTPSConnection(
         DOMAIN, context=ssl.create_default_context(cafile=pebble_root_file()), timeout=10
     )
-    token = base64.b64encode(":".join(auth).encode()).decode()
     try:
-        connection.request("GET", path, headers={"Authorization": f"Basic {token}"})
+        connection.request("GET", path, headers=basic_auth(*auth))
         return connection.getresponse().status
     finally:
         connection.close()

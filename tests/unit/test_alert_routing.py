@@ -233,6 +233,13 @@ def test_relay_without_login_has_no_password_file(tmp_path, amtool):
     assert run([str(amtool), "check-config", str(path)]).returncode == 0
 
 
+def render_template(amtool, text: str) -> subprocess.CompletedProcess:
+    """amtool's rendering of ``text`` with our template loaded (amtool's example alerts)."""
+    template = TEMPLATES_DIR / "alertmanager" / alertmanager.TEMPLATE_NAME
+    glob, text_flag = f"--template.glob={template}", f"--template.text={text}"
+    return run([str(amtool), "template", "render", glob, text_flag])
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -242,31 +249,13 @@ def test_relay_without_login_has_no_password_file(tmp_path, amtool):
     ],
 )
 def test_template_renders_with_amtool(amtool, text, expected):
-    template = TEMPLATES_DIR / "alertmanager" / alertmanager.TEMPLATE_NAME
-    result = run(
-        [
-            str(amtool),
-            "template",
-            "render",
-            f"--template.glob={template}",
-            f"--template.text={text}",
-        ]
-    )
+    result = render_template(amtool, text)
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
 
 
 def test_template_body_says_what_where_since_and_links(amtool):
-    template = TEMPLATES_DIR / "alertmanager" / alertmanager.TEMPLATE_NAME
-    result = run(
-        [
-            str(amtool),
-            "template",
-            "render",
-            f"--template.glob={template}",
-            '--template.text={{ template "obs.text" . }}',
-        ]
-    )
+    result = render_template(amtool, '{{ template "obs.text" . }}')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "FIRING: "
